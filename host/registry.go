@@ -1,0 +1,63 @@
+package host
+
+import (
+	"sort"
+
+	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/component/state"
+)
+
+// Registry maps component types (Dapr's spec.type, such as "state.redis") to
+// constructors of native builtin drivers. It is a value: cmd/wapr builds one
+// with every builtin, tests build their own, and two hosts with different
+// registries can run in one process.
+//
+// A Registry is not safe for concurrent registration; fill it before New.
+type Registry struct {
+	states   map[string]func() state.Store
+	pubsubs  map[string]func() pubsub.PubSub
+	bindings map[string]func() component.Lifecycle
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{
+		states:   map[string]func() state.Store{},
+		pubsubs:  map[string]func() pubsub.PubSub{},
+		bindings: map[string]func() component.Lifecycle{},
+	}
+}
+
+// RegisterStateStore registers a state store constructor for typ.
+func (r *Registry) RegisterStateStore(typ string, newStore func() state.Store) {
+	r.states[typ] = newStore
+}
+
+// RegisterPubSub registers a broker constructor for typ.
+func (r *Registry) RegisterPubSub(typ string, newPubSub func() pubsub.PubSub) {
+	r.pubsubs[typ] = newPubSub
+}
+
+// RegisterBinding registers a binding constructor for typ. What it returns
+// must implement bindings.Output, bindings.Input (package
+// host/component/bindings) or both.
+func (r *Registry) RegisterBinding(typ string, newBinding func() component.Lifecycle) {
+	r.bindings[typ] = newBinding
+}
+
+// Types lists every registered type, sorted.
+func (r *Registry) Types() []string {
+	var out []string
+	for t := range r.states {
+		out = append(out, t)
+	}
+	for t := range r.pubsubs {
+		out = append(out, t)
+	}
+	for t := range r.bindings {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
