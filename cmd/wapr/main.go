@@ -1,0 +1,44 @@
+// Command wapr is the wapr sidecar: it serves Dapr's HTTP API for an app,
+// backed by components declared in Dapr YAML and served by native builtin
+// drivers or sandboxed WebAssembly modules.
+//
+//	wapr run [flags]   run the sidecar (the default when no command is given)
+//	wapr version       print the version
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cmd := "run"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runSidecar(args, os.Stdout, os.Stderr)
+	case "version":
+		fmt.Println(versionString())
+		return 0
+	case "help":
+		fmt.Print(usage)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "wapr: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+const usage = `Usage:
+  wapr run [flags]   run the sidecar (also the default with no command)
+  wapr version       print the version
+  wapr help          show this help
+
+Run 'wapr run -h' for the flags.
+`

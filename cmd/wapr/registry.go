@@ -1,0 +1,21 @@
+package main
+
+import (
+	httpbinding "github.com/wapr-dev/wapr/builtin/bindings/http"
+	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
+	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
+	"github.com/wapr-dev/wapr/host"
+	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/component/state"
+)
+
+// builtins returns the registry of every native driver compiled into wapr.
+// This is the one place that wires them; tests build their own registries.
+func builtins() *host.Registry {
+	r := host.NewRegistry()
+	r.RegisterStateStore(host.InMemoryStateType, func() state.Store { return statememory.New() })
+	r.RegisterPubSub(host.InMemoryPubSubType, func() pubsub.PubSub { return pubsubmemory.New() })
+	r.RegisterBinding("bindings.http", func() component.Lifecycle { return httpbinding.New() })
+	return r
+}

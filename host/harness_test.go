@@ -1,0 +1,236 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	httpbinding "github.com/wapr-dev/wapr/builtin/bindings/http"
+	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
+	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
+	"github.com/wapr-dev/wapr/host"
+	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/component/state"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/http")
+
+// testRegistry is the registry the HTTP tests run on: the embedded builtins
+// plus a state store that records the keys it is given.
+func testRegistry(rec *keyRecorder) *host.Registry {
+	r := host.NewRegistry()
+	r.RegisterStateStore(host.InMemoryStateType, func() state.Store { return statememory.New() })
+	r.RegisterPubSub(host.InMemoryPubSubType, func() pubsub.PubSub { return pubsubmemory.New() })
+	r.RegisterBinding("bindings.http", func() component.Lifecycle { return httpbinding.New() })
+	if rec != nil {
+		r.RegisterStateStore("state.recorder", func() state.Store { return &recordingStore{Store: statememory.New(), rec: rec} })
+	}
+	return r
+}
+
+// hostConfig describes one sidecar under test.
+type hostConfig struct {
+	yaml     map[string]string // file name → content, in a fresh resources folder
+	appID    string
+	appPort  int
+	token    string
+	maxBody  int
+	recorder *keyRecorder
+	noWait   bool // do not wait for Ready
+}
+
+// sidecar is a running host and a client for it.
+type sidecar struct {
+	h    *host.Host
+	base string
+	dir  string // the resources folder, if any
+}
+
+func startSidecar(t *testing.T, cfg hostConfig) *sidecar {
+	t.Helper()
+	return startSidecarWith(t, cfg, nil)
+}
+
+type hostRegistry = host.Registry
+
+func newMemoryPubSub() pubsub.PubSub { return pubsubmemory.New() }
+
+// startSidecarWith starts a sidecar whose registry extend may add to.
+func startSidecarWith(t *testing.T, cfg hostConfig, extend func(*host.Registry)) *sidecar {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	var dir string
+	if cfg.yaml != nil {
+		dir = t.TempDir()
+		for name, content := range cfg.yaml {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		paths = []string{dir}
+	}
+	appID := cfg.appID
+	if appID == "" {
+		appID = "myapp"
+	}
+	reg := testRegistry(cfg.recorder)
+	if extend != nil {
+		extend(reg)
+	}
+	h, err := host.New(host.Options{
+		AppID:              appID,
+		AppPort:            cfg.appPort,
+		Listener:           ln,
+		ResourcesPaths:     paths,
+		Registry:           reg,
+		APIToken:           cfg.token,
+		MaxRequestBodySize: cfg.maxBody,
+		Logger:             newTestLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := h.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	if !cfg.noWait {
+		select {
+		case <-h.Ready():
+		case <-time.After(10 * time.Second):
+			t.Fatal("host not ready after 10s")
+		}
+	}
+	return &sidecar{h: h, base: "http://" + ln.Addr().String(), dir: dir}
+}
+
+// step is one HTTP request of a transcript.
+type step struct {
+	method, path, body string
+	header             map[string]string
+}
+
+// do sends one request and returns the response with its body read.
+func (s *sidecar) do(t *testing.T, st step) (*http.Response, []byte) {
+	t.Helper()
+	var body io.Reader
+	if st.body != "" {
+		body = strings.NewReader(st.body)
+	}
+	req, err := http.NewRequest(st.method, s.base+st.path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range st.header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", st.method, st.path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, b
+}
+
+var (
+	timeRE  = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
+	uuidRE  = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	traceRE = regexp.MustCompile(`00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]`)
+	dateRE  = regexp.MustCompile(`[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT`)
+	portRE  = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+)
+
+// normalize masks values that differ between runs.
+func normalize(s string) string {
+	s = timeRE.ReplaceAllString(s, "<time>")
+	s = dateRE.ReplaceAllString(s, "<date>")
+	s = portRE.ReplaceAllString(s, "127.0.0.1:<port>")
+	s = uuidRE.ReplaceAllString(s, "<uuid>")
+	return traceRE.ReplaceAllString(s, "<traceparent>")
+}
+
+// transcript runs steps in order and compares what happened with
+// testdata/http/<name>.golden (go test -update rewrites it).
+func (s *sidecar) transcript(t *testing.T, name string, steps []step) {
+	t.Helper()
+	var b strings.Builder
+	for i, st := range steps {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "> %s %s\n", st.method, st.path)
+		keys := make([]string, 0, len(st.header))
+		for k := range st.header {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "> %s: %s\n", k, st.header[k])
+		}
+		switch {
+		case len(st.body) > 200:
+			fmt.Fprintf(&b, "> %s… (%d bytes)\n", st.body[:60], len(st.body))
+		case st.body != "":
+			fmt.Fprintf(&b, "> %s\n", st.body)
+		}
+		res, body := s.do(t, st)
+		fmt.Fprintf(&b, "< %d\n", res.StatusCode)
+		var hs []string
+		for k, v := range res.Header {
+			lk := strings.ToLower(k)
+			if lk == "content-type" || lk == "etag" || lk == "allow" || strings.HasPrefix(lk, "metadata.") {
+				hs = append(hs, fmt.Sprintf("< %s: %s\n", lk, normalize(strings.Join(v, ", "))))
+			}
+		}
+		sort.Strings(hs)
+		b.WriteString(strings.Join(hs, ""))
+		if len(body) > 0 {
+			text := normalize(string(bytes.TrimSpace(body)))
+			if s.dir != "" {
+				text = strings.ReplaceAll(text, s.dir, "<resources>")
+			}
+			fmt.Fprintf(&b, "< %s\n", text)
+		}
+	}
+	got := b.String()
+	file := filepath.Join("testdata", "http", name+".golden")
+	if *update {
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("transcript %s differs from %s:\n--- got\n%s\n--- want\n%s", name, file, got, want)
+	}
+}

@@ -1,0 +1,337 @@
+// Package host is the wapr runtime, embeddable: New(Options) builds a host
+// from a Registry of builtin drivers and the resources folders, Start loads
+// the components and serves Dapr's HTTP API, Shutdown stops it gracefully.
+//
+// Everything else lives under host/internal and may change freely; the
+// component contract lives in host/component.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/delivery"
+	"github.com/wapr-dev/wapr/host/internal/httpapi"
+	"github.com/wapr-dev/wapr/host/internal/resources"
+)
+
+// Version is the wapr version, set by the build (-ldflags -X).
+var Version = "0.1.0-dev"
+
+// Options configure a Host. Field names follow daprd's flags.
+type Options struct {
+	AppID string
+	// AppPort is where the app listens; 0 means there is no app to call
+	// (no subscriptions are delivered).
+	AppPort int
+	// AppProtocol must be "http" (the only protocol served so far).
+	AppProtocol string
+	// AppChannelAddress is the app's host; default 127.0.0.1.
+	AppChannelAddress string
+	// AppMaxConcurrency bounds concurrent deliveries to the app; <= 0 is
+	// unbounded.
+	AppMaxConcurrency int
+
+	// HTTPAddress is the API's listen address (default 127.0.0.1:3500).
+	// Listener, when set, is used instead.
+	HTTPAddress string
+	Listener    net.Listener
+
+	// ResourcesPaths are the folders holding component YAML. With none, or
+	// when they hold no Component at all, the embedded defaults are served.
+	ResourcesPaths []string
+	Registry       *Registry
+
+	MaxRequestBodySize int
+	// APIToken protects the API (DAPR_API_TOKEN); AppAPIToken is sent to
+	// the app (APP_API_TOKEN).
+	APIToken    string
+	AppAPIToken string
+
+	// AppWaitTimeout bounds the wait for the app port to open at start; 0
+	// waits until Shutdown, as daprd does.
+	AppWaitTimeout time.Duration
+
+	Logger *slog.Logger
+}
+
+// Host is a running sidecar.
+type Host struct {
+	opts Options
+	log  *slog.Logger
+	api  *api.API
+
+	server   *httpapi.Server
+	ln       net.Listener
+	serveErr chan error
+	app      *httpapi.AppChannel
+	delivery *delivery.Manager
+
+	components []*loaded
+	declared   []resources.Subscription
+
+	mu     sync.Mutex // guards report once Start has returned
+	report Report
+
+	ready        chan struct{}
+	shutdownReq  chan struct{}
+	shutdownOnce sync.Once
+	stopOnce     sync.Once
+	stopCtx      context.Context
+	stopCancel   context.CancelFunc
+}
+
+// Report is what a person needs to know once the host has started.
+type Report struct {
+	Address       string
+	Components    []ComponentReport
+	Failed        []FailedComponent
+	Subscriptions []SubscriptionInfo
+	// Problems are non-fatal issues (for example a subscription whose
+	// pubsub is not loaded).
+	Problems []string
+}
+
+// FailedComponent is a component that did not load, and why.
+type FailedComponent = api.FailedComponent
+
+// SubscriptionInfo describes one active subscription.
+type SubscriptionInfo = api.SubscriptionInfo
+
+// ComponentReport names a loaded component and what serves it.
+type ComponentReport struct {
+	Name, Type, Served string
+}
+
+// New validates o and returns a Host; nothing runs until Start.
+func New(o Options) (*Host, error) {
+	if o.Registry == nil {
+		return nil, errors.New("host: Options.Registry is required")
+	}
+	if o.AppProtocol != "" && o.AppProtocol != "http" {
+		return nil, fmt.Errorf("host: app protocol %q is not supported (only http)", o.AppProtocol)
+	}
+	if o.AppChannelAddress == "" {
+		o.AppChannelAddress = "127.0.0.1"
+	}
+	if o.HTTPAddress == "" {
+		o.HTTPAddress = "127.0.0.1:3500"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	h := &Host{
+		opts:        o,
+		log:         o.Logger,
+		ready:       make(chan struct{}),
+		shutdownReq: make(chan struct{}),
+	}
+	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
+	h.api = api.New(o.AppID, api.RuntimeInfo{
+		Version: Version, AppPort: o.AppPort, Protocol: "http", Address: o.AppChannelAddress,
+	})
+	return h, nil
+}
+
+// Start loads the components, starts serving the API and, when there is an
+// app, waits for it in the background before fetching its subscriptions and
+// delivering messages. It returns once the API is listening; Ready tells
+// when the app side is up too. A component that fails to load is reported,
+// never fatal.
+func (h *Host) Start(ctx context.Context) error {
+	ln := h.opts.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", h.opts.HTTPAddress)
+		if err != nil {
+			return fmt.Errorf("listening for the HTTP API: %w", err)
+		}
+	}
+	h.ln = ln
+	h.report.Address = ln.Addr().String()
+
+	if err := h.loadComponents(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+
+	h.server = httpapi.New(httpapi.Options{
+		API:                h.api,
+		MaxRequestBodySize: h.opts.MaxRequestBodySize,
+		APIToken:           h.opts.APIToken,
+		OnShutdown:         h.requestShutdown,
+		Logger:             h.log,
+	})
+	h.serveErr = make(chan error, 1)
+	go func() { h.serveErr <- h.server.Serve(ln) }()
+	h.api.SetOutboundReady(true)
+
+	if h.opts.AppPort == 0 {
+		h.startDelivery(nil)
+		return nil
+	}
+	addr := net.JoinHostPort(h.opts.AppChannelAddress, strconv.Itoa(h.opts.AppPort))
+	h.app = httpapi.NewAppChannel(addr, h.opts.AppID, h.opts.AppAPIToken, 0)
+	go h.connectApp(addr)
+	return nil
+}
+
+// connectApp waits for the app's port, fetches its subscriptions and starts
+// delivering.
+func (h *Host) connectApp(addr string) {
+	ctx := h.stopCtx
+	if h.opts.AppWaitTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.opts.AppWaitTimeout)
+		defer cancel()
+	}
+	if err := waitForPort(ctx, addr); err != nil {
+		h.log.Error("the app did not open its port", "address", addr, "error", err)
+		return
+	}
+	var subs []delivery.Subscription
+	for attempt := 0; ; attempt++ {
+		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var err error
+		subs, err = h.delivery0().FetchProgrammatic(callCtx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || attempt >= 4 {
+			h.log.Error("could not read the app's subscriptions; continuing with declarative ones only", "error", err)
+			subs = nil
+			break
+		}
+		if !sleepCtx(ctx, time.Duration(100<<attempt)*time.Millisecond) {
+			return
+		}
+	}
+	h.startDelivery(subs)
+}
+
+func (h *Host) delivery0() *delivery.Manager {
+	if h.delivery == nil {
+		h.delivery = delivery.New(h.api, h.app, h.opts.AppMaxConcurrency, h.log)
+	}
+	return h.delivery
+}
+
+func (h *Host) startDelivery(programmatic []delivery.Subscription) {
+	if h.stopCtx.Err() != nil {
+		return
+	}
+	var all []delivery.Subscription
+	all = append(all, programmatic...)
+	for _, s := range h.declared {
+		all = append(all, delivery.Subscription{Subscription: s, Type: delivery.TypeDeclarative})
+	}
+	var problems []string
+	var infos []api.SubscriptionInfo
+	if h.app != nil {
+		for _, err := range h.delivery0().Start(all) {
+			h.log.Warn("subscription not started", "error", err)
+			problems = append(problems, err.Error())
+		}
+		infos = h.delivery.Info()
+	} else if len(all) > 0 {
+		msg := fmt.Sprintf("%d subscription(s) declared but no --app-port given; nothing is delivered", len(all))
+		h.log.Warn(msg)
+		problems = append(problems, msg)
+	}
+	h.mu.Lock()
+	h.report.Problems = append(h.report.Problems, problems...)
+	h.report.Subscriptions = infos
+	h.mu.Unlock()
+	h.api.SetAppReady(true)
+	close(h.ready)
+}
+
+func waitForPort(ctx context.Context, addr string) error {
+	var d net.Dialer
+	for delay := 10 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if !sleepCtx(ctx, delay) {
+			return ctx.Err()
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Addr is the API's listen address; valid after Start.
+func (h *Host) Addr() net.Addr { return h.ln.Addr() }
+
+// Ready is closed once the host is fully ready: components loaded, API
+// serving, app subscriptions started (healthz answers 204).
+func (h *Host) Ready() <-chan struct{} { return h.ready }
+
+// ShutdownRequested is closed when the app asks for a shutdown through
+// POST /v1.0/shutdown; the embedder then calls Shutdown.
+func (h *Host) ShutdownRequested() <-chan struct{} { return h.shutdownReq }
+
+func (h *Host) requestShutdown() { h.shutdownOnce.Do(func() { close(h.shutdownReq) }) }
+
+// Report describes what started; call it after Start (subscriptions appear
+// once Ready is closed).
+func (h *Host) Report() Report {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.report
+	r.Components = append([]ComponentReport(nil), r.Components...)
+	r.Failed = append([]api.FailedComponent(nil), r.Failed...)
+	r.Subscriptions = append([]api.SubscriptionInfo(nil), r.Subscriptions...)
+	r.Problems = append([]string(nil), r.Problems...)
+	return r
+}
+
+// Shutdown stops the host gracefully: it stops delivering messages (waiting
+// for deliveries in flight), stops accepting requests and waits for those in
+// flight, then closes every component. ctx bounds the whole sequence; a
+// second call does nothing.
+func (h *Host) Shutdown(ctx context.Context) error {
+	var errs []error
+	h.stopOnce.Do(func() {
+		h.stopCancel()
+		h.api.SetOutboundReady(false)
+		h.api.SetAppReady(false)
+		if h.delivery != nil {
+			if err := h.delivery.Stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if h.server != nil {
+			if err := h.server.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stopping the HTTP API: %w", err))
+			}
+			if err := <-h.serveErr; err != nil {
+				errs = append(errs, err)
+			}
+		}
+		errs = append(errs, h.closeComponents(ctx)...)
+		if h.app != nil {
+			h.app.Close()
+		}
+	})
+	return errors.Join(errs...)
+}

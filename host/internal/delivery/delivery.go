@@ -1,0 +1,403 @@
+// Package delivery runs the app's subscriptions: it asks the app for its
+// programmatic subscriptions (GET /dapr/subscribe), adds the declarative
+// ones, subscribes to each broker, and delivers every message to the app as
+// a CloudEvent, turning the app's answer into an ack, a redelivery or a drop.
+//
+// Delivery is at-least-once: a handler error tells the broker to deliver the
+// message again (see package pubsub). A Manager is safe for concurrent use.
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/resources"
+	"github.com/wapr-dev/wapr/host/internal/routing"
+)
+
+// Subscription types as the metadata API names them.
+const (
+	TypeDeclarative  = "DECLARATIVE"
+	TypeProgrammatic = "PROGRAMMATIC"
+)
+
+// Subscription is one topic the app consumes.
+type Subscription struct {
+	resources.Subscription
+	Type string
+}
+
+// Manager owns the running subscriptions.
+type Manager struct {
+	api *api.API
+	app api.AppChannel
+	log *slog.Logger
+	// sem bounds concurrent deliveries to the app (nil: unbounded).
+	sem chan struct{}
+
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	inflight sync.WaitGroup
+	active   []Subscription
+}
+
+// New returns a Manager delivering through app. maxConcurrency bounds
+// concurrent deliveries (<= 0: unbounded), as daprd's --app-max-concurrency.
+func New(a *api.API, app api.AppChannel, maxConcurrency int, log *slog.Logger) *Manager {
+	m := &Manager{api: a, app: app, log: log}
+	if maxConcurrency > 0 {
+		m.sem = make(chan struct{}, maxConcurrency)
+	}
+	return m
+}
+
+// appSubscription is one element of the app's /dapr/subscribe answer, in
+// either of Dapr's shapes (v1 route, v2 routes).
+type appSubscription struct {
+	PubSubName      string            `json:"pubsubname"`
+	Topic           string            `json:"topic"`
+	Route           string            `json:"route"`
+	Routes          *appRoutes        `json:"routes"`
+	Metadata        map[string]string `json:"metadata"`
+	DeadLetterTopic string            `json:"deadLetterTopic"`
+}
+
+type appRoutes struct {
+	Rules []struct {
+		Match string `json:"match"`
+		Path  string `json:"path"`
+	} `json:"rules"`
+	Default string `json:"default"`
+}
+
+// FetchProgrammatic asks the app for its subscriptions. A 404 or an empty
+// body means none.
+func (m *Manager) FetchProgrammatic(ctx context.Context) ([]Subscription, error) {
+	res, err := m.app.Call(ctx, &api.AppRequest{Method: "GET", Path: "/dapr/subscribe", ContentType: "application/json"})
+	if err != nil {
+		return nil, err
+	}
+	if res.Status == 404 || len(bytes.TrimSpace(res.Body)) == 0 {
+		return nil, nil
+	}
+	if res.Status/100 != 2 {
+		return nil, fmt.Errorf("GET /dapr/subscribe answered %d", res.Status)
+	}
+	var list []appSubscription
+	if err := json.Unmarshal(res.Body, &list); err != nil {
+		return nil, fmt.Errorf("GET /dapr/subscribe: the answer is not a JSON array of subscriptions: %w", err)
+	}
+	out := make([]Subscription, 0, len(list))
+	for i, s := range list {
+		if s.PubSubName == "" || s.Topic == "" {
+			return nil, fmt.Errorf("GET /dapr/subscribe: subscription %d lacks pubsubname or topic", i)
+		}
+		sub := resources.Subscription{
+			PubsubName: s.PubSubName, Topic: s.Topic, DefaultPath: s.Route,
+			Metadata: s.Metadata, DeadLetterTopic: s.DeadLetterTopic,
+		}
+		if s.Routes != nil {
+			for _, r := range s.Routes.Rules {
+				sub.Rules = append(sub.Rules, resources.Rule{Match: r.Match, Path: r.Path})
+			}
+			if s.Routes.Default != "" {
+				sub.DefaultPath = s.Routes.Default
+			}
+		}
+		if sub.DefaultPath == "" && len(sub.Rules) == 0 {
+			return nil, fmt.Errorf("GET /dapr/subscribe: subscription to %s/%s has no route", s.PubSubName, s.Topic)
+		}
+		out = append(out, Subscription{Subscription: sub, Type: TypeProgrammatic})
+	}
+	return out, nil
+}
+
+// Start subscribes to every subscription whose pubsub is served and returns
+// the problems with the others. It must be called once.
+func (m *Manager) Start(subs []Subscription) []error {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.mu.Lock()
+	m.cancel = cancel
+	m.mu.Unlock()
+
+	var errs []error
+	seen := map[string]bool{}
+	snap := m.api.Snapshot()
+	for _, s := range subs {
+		key := s.PubsubName + "\x00" + s.Topic
+		if seen[key] {
+			errs = append(errs, fmt.Errorf("subscription to topic %s on pubsub %s (%s) duplicates an earlier one; ignored", s.Topic, s.PubsubName, strings.ToLower(s.Type)))
+			continue
+		}
+		ps, ok := snap.PubSubs[s.PubsubName]
+		if !ok {
+			errs = append(errs, fmt.Errorf("subscription to topic %s: pubsub %s is not loaded", s.Topic, s.PubsubName))
+			continue
+		}
+		router, err := routing.New(s.Rules, s.DefaultPath)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("subscription to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err))
+			continue
+		}
+		raw := strings.EqualFold(s.Metadata["rawPayload"], "true")
+		d := &deliverer{m: m, sub: s, router: router, hasRules: len(s.Rules) > 0, raw: raw, ps: ps}
+		if err := ps.PubSub.Subscribe(ctx, pubsub.SubscribeRequest{Topic: s.Topic, Metadata: s.Metadata}, d.handle); err != nil {
+			errs = append(errs, fmt.Errorf("subscribing to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err))
+			continue
+		}
+		seen[key] = true
+		m.mu.Lock()
+		m.active = append(m.active, s)
+		m.mu.Unlock()
+	}
+	m.api.SetSubscriptions(m.Info())
+	return errs
+}
+
+// Info describes the active subscriptions for the metadata API.
+func (m *Manager) Info() []api.SubscriptionInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]api.SubscriptionInfo, 0, len(m.active))
+	for _, s := range m.active {
+		info := api.SubscriptionInfo{
+			PubSubName: s.PubsubName, Topic: s.Topic, Metadata: s.Metadata,
+			DeadLetterTopic: s.DeadLetterTopic, Type: s.Type,
+		}
+		for _, r := range s.Rules {
+			info.Rules = append(info.Rules, api.RuleInfo{Match: r.Match, Path: r.Path})
+		}
+		if s.DefaultPath != "" {
+			info.Rules = append(info.Rules, api.RuleInfo{Path: s.DefaultPath})
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].PubSubName != out[j].PubSubName {
+			return out[i].PubSubName < out[j].PubSubName
+		}
+		return out[i].Topic < out[j].Topic
+	})
+	return out
+}
+
+// Stop ends every subscription and waits, until ctx is done, for deliveries
+// in flight to finish. Messages not acknowledged stay with the broker.
+func (m *Manager) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("deliveries still in flight: %w", ctx.Err())
+	}
+}
+
+// deliverer delivers the messages of one subscription.
+type deliverer struct {
+	m        *Manager
+	sub      Subscription
+	router   *routing.Router
+	hasRules bool
+	raw      bool
+	ps       *api.PubSub
+}
+
+// errRetry is returned to the broker so it redelivers the message.
+var errRetry = errors.New("the app asked for the message to be retried")
+
+// handle is the pubsub.Handler of the subscription.
+func (d *deliverer) handle(ctx context.Context, msg *pubsub.Message) error {
+	d.m.inflight.Add(1)
+	defer d.m.inflight.Done()
+	if d.m.sem != nil {
+		select {
+		case d.m.sem <- struct{}{}:
+			defer func() { <-d.m.sem }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	event, err := d.cloudEvent(msg)
+	if err != nil {
+		// An undecodable message can never be delivered: drop it rather than
+		// redeliver it forever.
+		d.m.log.Warn("dropping a message that is not a CloudEvent", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic, "error", err)
+		d.deadLetter(ctx, msg.Data)
+		return nil
+	}
+	path, expired, ok := d.route(event)
+	if expired {
+		d.m.log.Warn("dropping an expired message", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic)
+		d.deadLetter(ctx, event)
+		return nil
+	}
+	if !ok {
+		d.m.log.Debug("no route matches the message; dropped", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic)
+		return nil
+	}
+	headers := map[string]string{"pubsubname": d.sub.PubsubName}
+	for k, v := range msg.Metadata {
+		if k != "" && isHeaderSafe(k) && isHeaderSafe(v) {
+			headers[k] = v
+		}
+	}
+	if tp := traceParentOf(event); tp != "" {
+		headers["traceparent"] = tp
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	res, err := d.m.app.Call(ctx, &api.AppRequest{
+		Method: "POST", Path: path, ContentType: api.ContentTypeCloudEvent, Headers: headers, Body: event,
+	})
+	if err != nil {
+		d.m.log.Warn("delivery to the app failed; will retry", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic, "path", path, "error", err)
+		return fmt.Errorf("%w: %v", errRetry, err)
+	}
+	switch outcome(res) {
+	case outcomeSuccess:
+		return nil
+	case outcomeDrop:
+		d.m.log.Warn("the app dropped a message", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic, "status", res.Status)
+		d.deadLetter(ctx, event)
+		return nil
+	default:
+		return fmt.Errorf("%w (status %d)", errRetry, res.Status)
+	}
+}
+
+type appOutcome int
+
+const (
+	outcomeSuccess appOutcome = iota
+	outcomeRetry
+	outcomeDrop
+)
+
+// outcome reads the app's answer as daprd does: 2xx with no status or
+// SUCCESS acks, RETRY (or an unknown status) redelivers, DROP drops; 404
+// drops; any other status redelivers.
+func outcome(res *api.AppResponse) appOutcome {
+	switch {
+	case res.Status == 404:
+		return outcomeDrop
+	case res.Status/100 != 2:
+		return outcomeRetry
+	}
+	body := bytes.TrimSpace(res.Body)
+	if len(body) == 0 || body[0] != '{' {
+		return outcomeSuccess
+	}
+	var ans struct {
+		Status *string `json:"status"`
+	}
+	if json.Unmarshal(body, &ans) != nil || ans.Status == nil {
+		return outcomeSuccess
+	}
+	switch strings.ToUpper(*ans.Status) {
+	case "", "SUCCESS":
+		return outcomeSuccess
+	case "DROP":
+		return outcomeDrop
+	default:
+		return outcomeRetry
+	}
+}
+
+// cloudEvent returns the bytes delivered to the app: the message itself
+// when it is a CloudEvent, else (raw payload subscriptions) a CloudEvent
+// carrying it in data_base64.
+func (d *deliverer) cloudEvent(msg *pubsub.Message) ([]byte, error) {
+	if !d.raw {
+		if !json.Valid(msg.Data) {
+			return nil, errors.New("payload is not JSON")
+		}
+		return msg.Data, nil
+	}
+	ce := map[string]any{
+		"specversion":     "1.0",
+		"id":              api.NewUUID(),
+		"source":          d.sub.PubsubName,
+		"type":            api.EventTypeSent,
+		"datacontenttype": "application/octet-stream",
+		"topic":           d.sub.Topic,
+		"pubsubname":      d.sub.PubsubName,
+		"time":            time.Now().UTC().Format(time.RFC3339Nano),
+		"data_base64":     base64.StdEncoding.EncodeToString(msg.Data),
+	}
+	return json.Marshal(ce)
+}
+
+// route picks the app path for event and reports whether it has expired.
+func (d *deliverer) route(event []byte) (path string, expired, ok bool) {
+	mayExpire := bytes.Contains(event, []byte(`"expiration"`))
+	if !d.hasRules && !mayExpire {
+		return d.sub.DefaultPath, false, d.sub.DefaultPath != ""
+	}
+	var m map[string]any
+	if err := json.Unmarshal(event, &m); err != nil {
+		return "", false, false
+	}
+	if exp, ok := m["expiration"].(string); ok && exp != "" {
+		if t, err := time.Parse(time.RFC3339, exp); err == nil && time.Now().After(t) {
+			return "", true, false
+		}
+	}
+	if !d.hasRules {
+		return d.sub.DefaultPath, false, d.sub.DefaultPath != ""
+	}
+	path, ok = d.router.Route(m)
+	return path, false, ok
+}
+
+// deadLetter republishes a dropped message to the subscription's dead-letter
+// topic, when it has one.
+func (d *deliverer) deadLetter(ctx context.Context, data []byte) {
+	if d.sub.DeadLetterTopic == "" {
+		return
+	}
+	err := d.ps.PubSub.Publish(ctx, &pubsub.PublishRequest{Topic: d.sub.DeadLetterTopic, Data: data, ContentType: api.ContentTypeCloudEvent})
+	if err != nil {
+		d.m.log.Error("publishing to the dead-letter topic failed", "pubsub", d.sub.PubsubName, "topic", d.sub.DeadLetterTopic, "error", err)
+	}
+}
+
+func traceParentOf(event []byte) string {
+	i := bytes.Index(event, []byte(`"traceparent":"`))
+	if i < 0 {
+		return ""
+	}
+	rest := event[i+len(`"traceparent":"`):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || j > 128 {
+		return ""
+	}
+	return string(rest[:j])
+}
+
+func isHeaderSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
