@@ -173,8 +173,17 @@ func (h *Host) addToSnapshot(snap *api.Snapshot, l *loaded) {
 		if out, ok := c.(bindings.Output); ok {
 			snap.Outputs[info.Name] = &api.OutputBinding{Info: info, Binding: out}
 		}
-		if _, ok := c.(bindings.Input); ok {
-			snap.Inputs[info.Name] = &api.InputBinding{Info: info}
+		if in, ok := c.(bindings.Input); ok {
+			md := component.Metadata{Properties: l.res.Metadata}
+			route, _ := md.Get("route")
+			if route == "" {
+				route = "/" + info.Name
+			}
+			direction, _ := md.Get("direction")
+			snap.Inputs[info.Name] = &api.InputBinding{
+				Info: info, Binding: in, Route: route,
+				SkipProbe: strings.Contains(strings.ToLower(direction), "input"),
+			}
 		}
 	}
 }

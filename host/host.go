@@ -94,6 +94,8 @@ type Report struct {
 	Components    []ComponentReport
 	Failed        []FailedComponent
 	Subscriptions []SubscriptionInfo
+	// InputBindings are the input bindings whose events reach the app.
+	InputBindings []string
 	// Problems are non-fatal issues (for example a subscription whose
 	// pubsub is not loaded).
 	Problems []string
@@ -233,7 +235,7 @@ func (h *Host) startDelivery(programmatic []delivery.Subscription) {
 	for _, s := range h.declared {
 		all = append(all, delivery.Subscription{Subscription: s, Type: delivery.TypeDeclarative})
 	}
-	var problems []string
+	var problems, inputs []string
 	var infos []api.SubscriptionInfo
 	if h.app != nil {
 		for _, err := range h.delivery0().Start(all) {
@@ -241,6 +243,14 @@ func (h *Host) startDelivery(programmatic []delivery.Subscription) {
 			problems = append(problems, err.Error())
 		}
 		infos = h.delivery.Info()
+		probeCtx, cancel := context.WithTimeout(h.stopCtx, 10*time.Second)
+		reading, errs := h.delivery.StartInputs(probeCtx)
+		cancel()
+		for _, err := range errs {
+			h.log.Warn("input binding not started", "error", err)
+			problems = append(problems, err.Error())
+		}
+		inputs = reading
 	} else if len(all) > 0 {
 		msg := fmt.Sprintf("%d subscription(s) declared but no --app-port given; nothing is delivered", len(all))
 		h.log.Warn(msg)
@@ -249,6 +259,7 @@ func (h *Host) startDelivery(programmatic []delivery.Subscription) {
 	h.mu.Lock()
 	h.report.Problems = append(h.report.Problems, problems...)
 	h.report.Subscriptions = infos
+	h.report.InputBindings = inputs
 	h.mu.Unlock()
 	h.api.SetAppReady(true)
 	close(h.ready)
@@ -302,6 +313,7 @@ func (h *Host) Report() Report {
 	r.Failed = append([]api.FailedComponent(nil), r.Failed...)
 	r.Subscriptions = append([]api.SubscriptionInfo(nil), r.Subscriptions...)
 	r.Problems = append([]string(nil), r.Problems...)
+	r.InputBindings = append([]string(nil), r.InputBindings...)
 	return r
 }
 

@@ -201,6 +201,9 @@ func printSubscriptions(w io.Writer, r host.Report) {
 		}
 		fmt.Fprintf(w, "  %s/%s -> %s (%s)\n", s.PubSubName, s.Topic, strings.Join(routes, ", "), strings.ToLower(s.Type))
 	}
+	if len(r.InputBindings) > 0 {
+		fmt.Fprintf(w, "input bindings delivering to the app: %s\n", strings.Join(r.InputBindings, ", "))
+	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "  problem: %s\n", p)
 	}

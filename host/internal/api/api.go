@@ -103,10 +103,16 @@ type OutputBinding struct {
 	Binding bindings.Output
 }
 
-// InputBinding is an input binding as the API serves it (metadata only; the
-// host delivers its events).
+// InputBinding is an input binding; the host delivers its events to the app.
 type InputBinding struct {
 	Info
+	Binding bindings.Input
+	// Route is the app path events are POSTed to (metadata "route", else
+	// "/" + the component name).
+	Route string
+	// SkipProbe is set when the component's "direction" metadata names
+	// "input": the app is not asked (OPTIONS) whether it wants the events.
+	SkipProbe bool
 }
 
 // SetSnapshot makes s the served set of components.

@@ -47,6 +47,7 @@ type Manager struct {
 	sem chan struct{}
 
 	mu       sync.Mutex
+	ctx      context.Context // lives until Stop
 	cancel   context.CancelFunc
 	inflight sync.WaitGroup
 	active   []Subscription
@@ -128,7 +129,7 @@ func (m *Manager) FetchProgrammatic(ctx context.Context) ([]Subscription, error)
 func (m *Manager) Start(subs []Subscription) []error {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.mu.Lock()
-	m.cancel = cancel
+	m.ctx, m.cancel = ctx, cancel
 	m.mu.Unlock()
 
 	var errs []error

@@ -1,0 +1,90 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/wapr-dev/wapr/host/component/bindings"
+	"github.com/wapr-dev/wapr/host/internal/api"
+)
+
+// StartInputs starts reading every input binding the app wants: unless a
+// binding's direction says so, the app is first asked with OPTIONS on the
+// binding's route (2xx or 405: it wants the events; anything else: the
+// binding is not read, as in daprd). Each event is POSTed to the route; a
+// 2xx answer acknowledges it, anything else is an error the binding must not
+// acknowledge to its source. It returns the names of the bindings being read
+// and the problems with the others. Call it after Start.
+func (m *Manager) StartInputs(probeCtx context.Context) ([]string, []error) {
+	m.mu.Lock()
+	ctx := m.ctx
+	m.mu.Unlock()
+	if ctx == nil {
+		return nil, []error{fmt.Errorf("delivery: StartInputs before Start")}
+	}
+	inputs := m.api.Snapshot().Inputs
+	names := make([]string, 0, len(inputs))
+	for n := range inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var reading []string
+	var errs []error
+	for _, name := range names {
+		in := inputs[name]
+		if !in.SkipProbe {
+			res, err := m.app.Call(probeCtx, &api.AppRequest{Method: "OPTIONS", Path: in.Route})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("input binding %s: asking the app about %s: %w", name, in.Route, err))
+				continue
+			}
+			if res.Status/100 != 2 && res.Status != 405 {
+				m.log.Info("the app does not take events from this input binding", "binding", name, "route", in.Route, "status", res.Status)
+				continue
+			}
+		}
+		route := in.Route
+		if !strings.HasPrefix(route, "/") {
+			route = "/" + route
+		}
+		h := func(ctx context.Context, ev *bindings.Event) ([]byte, error) { return m.deliverEvent(ctx, name, route, ev) }
+		if err := in.Binding.Read(ctx, h); err != nil {
+			errs = append(errs, fmt.Errorf("input binding %s: %w", name, err))
+			continue
+		}
+		reading = append(reading, name)
+	}
+	return reading, errs
+}
+
+// deliverEvent POSTs one input-binding event to the app.
+func (m *Manager) deliverEvent(ctx context.Context, name, route string, ev *bindings.Event) ([]byte, error) {
+	m.inflight.Add(1)
+	defer m.inflight.Done()
+	if m.sem != nil {
+		select {
+		case m.sem <- struct{}{}:
+			defer func() { <-m.sem }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	headers := make(map[string]string, len(ev.Metadata))
+	for k, v := range ev.Metadata {
+		if k != "" && isHeaderSafe(k) && isHeaderSafe(v) {
+			headers[k] = v
+		}
+	}
+	res, err := m.app.Call(ctx, &api.AppRequest{
+		Method: "POST", Path: route, ContentType: "application/json", Headers: headers, Body: ev.Data,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delivering an event of input binding %s: %w", name, err)
+	}
+	if res.Status/100 != 2 {
+		return nil, fmt.Errorf("the app answered %d to an event of input binding %s", res.Status, name)
+	}
+	return res.Body, nil
+}
