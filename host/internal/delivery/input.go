@@ -49,7 +49,9 @@ func (m *Manager) StartInputs(probeCtx context.Context) ([]string, []error) {
 		if !strings.HasPrefix(route, "/") {
 			route = "/" + route
 		}
-		h := func(ctx context.Context, ev *bindings.Event) ([]byte, error) { return m.deliverEvent(ctx, name, route, ev) }
+		h := func(ctx context.Context, ev *bindings.Event) ([]byte, error) {
+			return m.deliverEvent(ctx, name, route, ev)
+		}
 		if err := in.Binding.Read(ctx, h); err != nil {
 			errs = append(errs, fmt.Errorf("input binding %s: %w", name, err))
 			continue
