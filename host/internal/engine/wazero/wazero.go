@@ -1,0 +1,247 @@
+// Package wazero runs wapr's Wasm components on wazero, the pure-Go
+// WebAssembly runtime (the default engine).
+//
+// Each Engine is one wazero.Runtime, since memory limits and interruption
+// are runtime-wide settings; all engines of a Factory share one on-disk
+// compilation cache, so a module compiles once per machine and loads in
+// milliseconds afterwards.
+package wazero
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wapr-dev/wapr/host/internal/engine"
+)
+
+// Factory makes wazero engines sharing a compilation cache.
+type Factory struct {
+	cache wazero.CompilationCache
+}
+
+// NewFactory returns a factory caching compiled code in dir; an empty dir
+// keeps the cache in memory only.
+func NewFactory(dir string) (*Factory, error) {
+	if dir == "" {
+		return &Factory{cache: wazero.NewCompilationCache()}, nil
+	}
+	c, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("wazero compilation cache in %s: %w", dir, err)
+	}
+	return &Factory{cache: c}, nil
+}
+
+// Name is "wazero".
+func (f *Factory) Name() string { return "wazero" }
+
+// Close releases the cache.
+func (f *Factory) Close(ctx context.Context) error { return f.cache.Close(ctx) }
+
+// Engine is one wazero runtime.
+type Engine struct {
+	rt        wazero.Runtime
+	instances sync.Map // instance name → *instance (for host calls)
+	seq       atomic.Uint64
+}
+
+// New returns an engine under cfg with its host modules and WASI ready.
+func (f *Factory) New(ctx context.Context, cfg engine.Config) (engine.Engine, error) {
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(f.cache).
+		WithCloseOnContextDone(cfg.Interruptible).
+		WithCoreFeatures(api.CoreFeaturesV2)
+	if cfg.MemoryLimitPages > 0 {
+		rc = rc.WithMemoryLimitPages(cfg.MemoryLimitPages)
+	}
+	e := &Engine{rt: wazero.NewRuntimeWithConfig(ctx, rc)}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
+		e.rt.Close(ctx)
+		return nil, fmt.Errorf("wazero: WASI: %w", err)
+	}
+	for _, hm := range cfg.HostModules {
+		b := e.rt.NewHostModuleBuilder(hm.Name)
+		for _, hf := range hm.Funcs {
+			fn := hf.Fn
+			b.NewFunctionBuilder().
+				WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+					fn(ctx, e.caller(m), stack)
+				}), valueTypes(hf.Params), valueTypes(hf.Results)).
+				Export(hf.Name)
+		}
+		if _, err := b.Instantiate(ctx); err != nil {
+			e.rt.Close(ctx)
+			return nil, fmt.Errorf("wazero: host module %s: %w", hm.Name, err)
+		}
+	}
+	return e, nil
+}
+
+func valueTypes(ts []engine.ValueType) []api.ValueType {
+	out := make([]api.ValueType, len(ts))
+	for i, t := range ts {
+		out[i] = api.ValueType(t)
+	}
+	return out
+}
+
+// caller finds the instance a host call comes from.
+func (e *Engine) caller(m api.Module) engine.Caller {
+	if v, ok := e.instances.Load(m.Name()); ok {
+		return v.(*instance)
+	}
+	return orphan{m}
+}
+
+// orphan is a caller not created through Instantiate (cannot happen in
+// practice): it has memory but no data.
+type orphan struct{ m api.Module }
+
+func (o orphan) Memory() engine.Memory { return memory{o.m.Memory()} }
+func (o orphan) Data() any             { return nil }
+
+// Compile compiles wasm (or loads it from the cache).
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
+	// Compiling a Go guest takes seconds cold; use every core.
+	cm, err := e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm)
+	if err != nil {
+		return nil, err
+	}
+	return &module{e: e, cm: cm}, nil
+}
+
+// Close closes the runtime and every instance in it.
+func (e *Engine) Close(ctx context.Context) error { return e.rt.Close(ctx) }
+
+type module struct {
+	e  *Engine
+	cm wazero.CompiledModule
+}
+
+func (m *module) Imports() []engine.Import {
+	var out []engine.Import
+	for _, f := range m.cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		out = append(out, engine.Import{Module: mod, Name: name})
+	}
+	return out
+}
+
+func (m *module) Exports() []string {
+	var out []string
+	for name := range m.cm.ExportedFunctions() {
+		out = append(out, name)
+	}
+	for name := range m.cm.ExportedMemories() {
+		out = append(out, name)
+	}
+	return out
+}
+
+func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
+
+func (m *module) Instantiate(ctx context.Context, data any, cfg engine.InstanceConfig) (engine.Instance, error) {
+	name := "i" + strconv.FormatUint(m.e.seq.Add(1), 10)
+	inst := &instance{e: m.e, name: name, data: data}
+	m.e.instances.Store(name, inst)
+	mc := wazero.NewModuleConfig().
+		WithName(name).
+		WithStartFunctions().
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	if cfg.Stdout != nil {
+		mc = mc.WithStdout(cfg.Stdout)
+	}
+	if cfg.Stderr != nil {
+		mc = mc.WithStderr(cfg.Stderr)
+	}
+	mod, err := m.e.rt.InstantiateModule(ctx, m.cm, mc)
+	if err != nil {
+		m.e.instances.Delete(name)
+		return nil, classify(ctx, err)
+	}
+	inst.mod = mod
+	inst.mem = memory{mod.Memory()}
+	return inst, nil
+}
+
+type instance struct {
+	e    *Engine
+	name string
+	data any
+	mod  api.Module
+	mem  memory
+}
+
+func (i *instance) Memory() engine.Memory { return i.mem }
+func (i *instance) Data() any             { return i.data }
+
+func (i *instance) Func(name string) engine.Func {
+	f := i.mod.ExportedFunction(name)
+	if f == nil {
+		return nil
+	}
+	n := max(len(f.Definition().ParamTypes()), len(f.Definition().ResultTypes()), 1)
+	return &function{f: f, stack: make([]uint64, n), params: len(f.Definition().ParamTypes()), results: len(f.Definition().ResultTypes())}
+}
+
+func (i *instance) Close(ctx context.Context) error {
+	i.e.instances.Delete(i.name)
+	return i.mod.Close(ctx)
+}
+
+// function reuses one stack: an instance serves one call at a time.
+type function struct {
+	f               api.Function
+	stack           []uint64
+	params, results int
+}
+
+func (f *function) Call(ctx context.Context, args ...uint64) (uint64, error) {
+	if len(args) != f.params {
+		return 0, fmt.Errorf("wasm export takes %d arguments, given %d", f.params, len(args))
+	}
+	copy(f.stack, args)
+	if err := f.f.CallWithStack(ctx, f.stack); err != nil {
+		return 0, classify(ctx, err)
+	}
+	if f.results == 0 {
+		return 0, nil
+	}
+	return f.stack[0], nil
+}
+
+// classify marks errors caused by the context as interruptions.
+func classify(ctx context.Context, err error) error {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
+			return fmt.Errorf("%w: %w", engine.ErrInterrupted, err)
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", engine.ErrInterrupted, err)
+	}
+	return err
+}
+
+type memory struct{ m api.Memory }
+
+func (m memory) Read(offset, n uint32) ([]byte, bool) { return m.m.Read(offset, n) }
+func (m memory) Write(offset uint32, b []byte) bool   { return m.m.Write(offset, b) }
+func (m memory) Size() uint32                         { return m.m.Size() }

@@ -1,0 +1,80 @@
+package wazero_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/wapr-dev/wapr/abi"
+	"github.com/wapr-dev/wapr/host/internal/engine"
+	"github.com/wapr-dev/wapr/host/internal/engine/wazero"
+	"github.com/wapr-dev/wapr/host/internal/wasmcomp/wasmtest"
+)
+
+// hostStubs satisfies the misbehave guest's imports.
+func hostStubs() []engine.HostModule {
+	ret0 := func(_ context.Context, _ engine.Caller, stack []uint64) { stack[0] = 0 }
+	i32 := engine.I32
+	return []engine.HostModule{
+		{Name: abi.ModuleHost, Funcs: []engine.HostFunc{
+			{Name: abi.FuncInputRead, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
+			{Name: abi.FuncOutputWrite, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
+		}},
+		{Name: abi.ModuleSock, Funcs: []engine.HostFunc{
+			{Name: abi.FuncSockDial, Params: []engine.ValueType{i32, i32, i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
+			{Name: abi.FuncSockClose, Params: []engine.ValueType{i32}, Results: []engine.ValueType{i32}, Fn: ret0},
+		}},
+	}
+}
+
+func newInstance(b *testing.B, interruptible bool) engine.Instance {
+	f, err := wazero.NewFactory(filepath.Join(os.TempDir(), "wapr-test-wazero-cache"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	eng, err := f.New(ctx, engine.Config{Interruptible: interruptible, HostModules: hostStubs()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eng.Close(ctx) })
+	m, err := eng.Compile(ctx, wasmtest.Bytes(b, "./host/internal/wasmcomp/testdata/guests/misbehave"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	inst, err := m.Instantiate(ctx, nil, engine.InstanceConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := inst.Func("_initialize").Call(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return inst
+}
+
+// BenchmarkExportCall is the bare cost of calling a Go guest's export.
+func BenchmarkExportCall(b *testing.B) {
+	for _, intr := range []bool{false, true} {
+		b.Run(map[bool]string{false: "trusted", true: "interruptible"}[intr], func(b *testing.B) {
+			inst := newInstance(b, intr)
+			noop := inst.Func("bench_noop")
+			alloc := inst.Func("bench_alloc")
+			ctx := context.Background()
+			b.Run("noop", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := noop.Call(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("alloc1KiB", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := alloc.Call(ctx, 1024); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,187 @@
+package wasmcomp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/wapr-dev/wapr/abi"
+	"github.com/wapr-dev/wapr/host/internal/engine"
+)
+
+// instance is one guest instance with the host-side state of its calls.
+// It serves one call at a time (the pool guarantees it); its sockets live
+// across calls.
+type instance struct {
+	c    *Component
+	inst engine.Instance
+
+	fInit, fState, fPubSub, fBinding, fTick, fClose engine.Func
+
+	// enc encodes requests to this instance (reused across calls).
+	enc abi.Encoder
+
+	// The call in progress.
+	in       []byte
+	inOff    int
+	out      []byte
+	outLimit bool // output_write went past the cap
+	logBytes int
+
+	calls int
+
+	socks    map[int32]*hostSock
+	nextSock int32
+
+	httpResp []byte
+	httpOff  int
+}
+
+// errBroken marks call errors after which the instance must be discarded.
+var errBroken = errors.New("wasm instance broken")
+
+// newInstance instantiates the module, runs _initialize and wapr_init.
+func (c *Component) newInstance(ctx context.Context) (*instance, error) {
+	i := &instance{c: c, socks: map[int32]*hostSock{}}
+	out := &logWriter{log: c.log, level: slog.LevelInfo, stream: "stdout"}
+	errw := &logWriter{log: c.log, level: slog.LevelWarn, stream: "stderr"}
+	inst, err := c.module.Instantiate(ctx, i, engine.InstanceConfig{Stdout: out, Stderr: errw})
+	if err != nil {
+		return nil, fmt.Errorf("instantiating: %w", err)
+	}
+	i.inst = inst
+	initCtx, cancel := context.WithTimeout(ctx, c.settings.CallTimeout)
+	defer cancel()
+	if f := inst.Func(abi.ExportInitialize); f != nil {
+		if _, err := f.Call(initCtx); err != nil {
+			i.close()
+			return nil, fmt.Errorf("%s: %w", abi.ExportInitialize, err)
+		}
+	}
+	i.fInit = inst.Func(abi.ExportInit)
+	i.fState = inst.Func(abi.ExportState)
+	i.fPubSub = inst.Func(abi.ExportPubSub)
+	i.fBinding = inst.Func(abi.ExportBinding)
+	i.fTick = inst.Func(abi.ExportTick)
+	i.fClose = inst.Func(abi.ExportClose)
+	if i.fInit == nil {
+		i.close()
+		return nil, fmt.Errorf("the module does not export %s", abi.ExportInit)
+	}
+	req := abi.InitRequest{Name: c.name, Type: c.typ, Metadata: c.metadata}
+	var e abi.Encoder
+	req.Encode(&e)
+	status, outb, err := i.call(ctx, i.fInit, false, 0, e.Bytes())
+	if err != nil {
+		i.close()
+		return nil, fmt.Errorf("%s: %w", abi.ExportInit, err)
+	}
+	if status != abi.StatusOK {
+		msg := errorMessage(outb)
+		i.close()
+		return nil, fmt.Errorf("%s: %s: %s", abi.ExportInit, status, msg)
+	}
+	return i, nil
+}
+
+// call runs one export with input and returns the guest's status and
+// output. The output aliases the instance's buffer: it is valid until the
+// next call. An error means the instance is broken (it trapped, ran out of
+// memory or time, or broke the protocol) and must be discarded; it wraps
+// errBroken, and engine.ErrInterrupted for timeouts.
+func (i *instance) call(ctx context.Context, f engine.Func, hasOp bool, op uint32, input []byte) (abi.Status, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, i.c.settings.CallTimeout)
+	defer cancel()
+	i.in, i.inOff = input, 0
+	i.out, i.outLimit, i.logBytes = i.out[:0], false, 0
+	i.calls++
+	var r uint64
+	var err error
+	switch {
+	case hasOp:
+		r, err = f.Call(ctx, uint64(op), uint64(len(input)))
+	case f == i.fInit:
+		r, err = f.Call(ctx, uint64(len(input)))
+	default:
+		r, err = f.Call(ctx)
+	}
+	i.in = nil
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", errBroken, err)
+	}
+	status, n := abi.Unpack(r)
+	if i.outLimit {
+		return 0, nil, fmt.Errorf("%w: the response exceeds %d bytes (%s)", errBroken, i.c.settings.MaxResponseBytes, AnnotationMaxResponseBytes)
+	}
+	if int(n) != len(i.out) {
+		return 0, nil, fmt.Errorf("%w: protocol violation: the guest reported %d output bytes but wrote %d", errBroken, n, len(i.out))
+	}
+	return status, i.out, nil
+}
+
+// tick runs wapr_tick, if exported.
+func (i *instance) tick(ctx context.Context) error {
+	if i.fTick == nil {
+		return nil
+	}
+	_, _, err := i.call(ctx, i.fTick, false, 0, nil)
+	return err
+}
+
+// close runs wapr_close (best effort, bounded), closes sockets and the
+// instance.
+func (i *instance) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), i.c.settings.CallTimeout)
+	defer cancel()
+	if i.fClose != nil {
+		// wapr_close takes no arguments: call it directly.
+		_, _ = i.fClose.Call(ctx)
+	}
+	for h, s := range i.socks {
+		s.close()
+		delete(i.socks, h)
+	}
+	if i.inst != nil {
+		_ = i.inst.Close(ctx)
+	}
+}
+
+// errorMessage decodes an ErrorRecord output, tolerating garbage.
+func errorMessage(out []byte) string {
+	var rec abi.ErrorRecord
+	if err := rec.Decode(out); err != nil || rec.Message == "" {
+		return "(no message)"
+	}
+	return rec.Message
+}
+
+// logWriter sends a guest's WASI stdout/stderr to the host log, line by
+// line, with the per-call byte cap of the instance's component.
+type logWriter struct {
+	log    *slog.Logger
+	level  slog.Level
+	stream string
+	buf    []byte
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			break
+		}
+		w.log.Log(context.Background(), w.level, string(w.buf[:i]), "stream", w.stream)
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 4096 {
+		w.log.Log(context.Background(), w.level, string(w.buf), "stream", w.stream)
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = (*logWriter)(nil)

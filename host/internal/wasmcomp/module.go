@@ -1,0 +1,267 @@
+// Package wasmcomp runs components compiled to WebAssembly: it inspects a
+// module (ABI marker, imports, descriptor), checks its capabilities against
+// what the component is granted, keeps a bounded pool of instances that
+// serve one call each, and adapts the ABI to the host/component contract, so
+// the API cannot tell a Wasm component from a builtin.
+//
+// Untrusted guests run interruptible: a call past its deadline, a trap or an
+// out-of-memory ends that instance, never the host; the pool replaces it.
+package wasmcomp
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/wapr-dev/wapr/abi"
+	"github.com/wapr-dev/wapr/host/internal/engine"
+)
+
+// Loader inspects and loads Wasm modules with one engine factory. It is
+// safe for concurrent use.
+type Loader struct {
+	factory engine.Factory
+	log     *slog.Logger
+}
+
+// NewLoader returns a loader over factory.
+func NewLoader(factory engine.Factory, log *slog.Logger) *Loader {
+	return &Loader{factory: factory, log: log}
+}
+
+// Engine names the engine the loader runs.
+func (l *Loader) Engine() string { return l.factory.Name() }
+
+// Module is an inspected .wasm file.
+type Module struct {
+	Path       string
+	Digest     string // "sha256:<hex>"
+	Descriptor abi.Descriptor
+	Imports    []engine.Import
+	// ImportModules are the distinct import module names, sorted.
+	ImportModules []string
+	wasm          []byte
+}
+
+// ABIVersion is "v1.<minor>".
+func (m *Module) ABIVersion() string {
+	return fmt.Sprintf("v%d.%d", abi.VersionMajor, m.Descriptor.ABIMinor)
+}
+
+// Provides reports whether the module serves component type typ.
+func (m *Module) Provides(typ string) bool { return slices.Contains(m.Descriptor.Types, typ) }
+
+// known import modules; anything else is refused at load.
+var knownModules = map[string]bool{
+	abi.ModuleHost: true, abi.ModuleLog: true, abi.ModuleSock: true, abi.ModuleHTTP: true, abi.ModuleWASI: true,
+}
+
+// InspectFile reads and inspects the module at path.
+func (l *Loader) InspectFile(ctx context.Context, path string) (*Module, error) {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := l.Inspect(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m.Path = path
+	return m, nil
+}
+
+// Inspect compiles wasm, checks the ABI marker and imports, and reads the
+// descriptor by running wapr_info in a throwaway instance with no grants.
+func (l *Loader) Inspect(ctx context.Context, wasm []byte) (*Module, error) {
+	sum := sha256.Sum256(wasm)
+	m := &Module{Digest: "sha256:" + hex.EncodeToString(sum[:]), wasm: wasm}
+	eng, err := l.factory.New(ctx, engine.Config{MemoryLimitPages: pages(DefaultSettings().MemoryLimitBytes), Interruptible: true, HostModules: hostModules()})
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close(ctx)
+	cm, err := eng.Compile(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("compiling: %w", err)
+	}
+	exports := cm.Exports()
+	markers := []string{}
+	for _, e := range exports {
+		if strings.HasPrefix(e, "wapr_abi_v") {
+			markers = append(markers, e)
+		}
+	}
+	switch {
+	case len(markers) == 0:
+		return nil, errors.New("not a wapr component: it exports no wapr_abi_v<N> marker")
+	case !slices.Contains(markers, abi.ExportMarker):
+		return nil, fmt.Errorf("unsupported ABI %s: this host speaks %s", strings.Join(markers, ", "), abi.ExportMarker)
+	}
+	for _, need := range []string{abi.ExportInfo, abi.ExportInit, abi.ExportMemory} {
+		if !slices.Contains(exports, need) {
+			return nil, fmt.Errorf("the module does not export %s", need)
+		}
+	}
+	m.Imports = cm.Imports()
+	mods := map[string]bool{}
+	for _, imp := range m.Imports {
+		if !knownModules[imp.Module] {
+			return nil, fmt.Errorf("the module imports %s.%s: no such capability (known: %s)", imp.Module, imp.Name, strings.Join(sortedKeys(knownModules), ", "))
+		}
+		mods[imp.Module] = true
+	}
+	m.ImportModules = sortedKeys(mods)
+
+	// A throwaway component with no grants runs wapr_info.
+	c := &Component{log: l.log, settings: DefaultSettings(), module: cm}
+	i := &instance{c: c, socks: map[int32]*hostSock{}}
+	inst, err := cm.Instantiate(ctx, i, engine.InstanceConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("instantiating: %w", err)
+	}
+	i.inst = inst
+	defer inst.Close(ctx)
+	callCtx, cancel := context.WithTimeout(ctx, c.settings.CallTimeout)
+	defer cancel()
+	if f := inst.Func(abi.ExportInitialize); f != nil {
+		if _, err := f.Call(callCtx); err != nil {
+			return nil, fmt.Errorf("%s: %w", abi.ExportInitialize, err)
+		}
+	}
+	info := inst.Func(abi.ExportInfo)
+	status, out, err := i.call(callCtx, info, false, 0, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", abi.ExportInfo, err)
+	}
+	if status != abi.StatusOK {
+		return nil, fmt.Errorf("%s: %s: %s", abi.ExportInfo, status, errorMessage(out))
+	}
+	if err := m.Descriptor.Decode(out); err != nil {
+		return nil, fmt.Errorf("%s: undecodable descriptor: %w", abi.ExportInfo, err)
+	}
+	if len(m.Descriptor.Types) == 0 {
+		return nil, fmt.Errorf("%s: the descriptor lists no component types", abi.ExportInfo)
+	}
+	return m, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func pages(bytes uint64) uint32 { return uint32((bytes + 65535) / 65536) }
+
+// Component is one Component resource served by a Wasm module: an engine
+// with the component's limits, the compiled module and a pool of instances.
+type Component struct {
+	mod      *Module
+	loader   *Loader
+	name     string
+	typ      string
+	metadata map[string]string
+	settings Settings
+	allow    allowList
+	log      *slog.Logger
+
+	eng    engine.Engine
+	module engine.Module
+	pool   *pool
+	http   *http.Client
+
+	closeOnce sync.Once
+}
+
+// NewComponent prepares (without starting) a component of type typ named
+// name, served by m, with the limits of its annotations.
+func (l *Loader) NewComponent(m *Module, name, typ string, annotations map[string]string) (*Component, error) {
+	if !m.Provides(typ) {
+		return nil, fmt.Errorf("module %s does not provide %s (it provides %s)", m.Path, typ, strings.Join(m.Descriptor.Types, ", "))
+	}
+	s, err := ParseSettings(annotations)
+	if err != nil {
+		return nil, err
+	}
+	return &Component{
+		mod: m, loader: l, name: name, typ: typ, settings: s,
+		log: l.log.With("component", name, "type", typ, "runtime", "wasm"),
+	}, nil
+}
+
+// Module is the module serving the component.
+func (c *Component) Module() *Module { return c.mod }
+
+// Engine names the engine running the component.
+func (c *Component) Engine() string { return c.loader.factory.Name() }
+
+// start compiles the module under the component's limits, checks the
+// grants, and pre-warms the pool (the first instance runs wapr_init, so a
+// component that cannot initialise fails here).
+func (c *Component) start(ctx context.Context, metadata map[string]string) error {
+	c.metadata = metadata
+	var endpoints []string
+	for _, key := range c.mod.Descriptor.EndpointKeys {
+		for k, v := range metadata {
+			if strings.EqualFold(k, key) {
+				endpoints = append(endpoints, v)
+			}
+		}
+	}
+	c.allow = newAllowList(endpoints, c.settings.AllowHosts)
+	for _, mod := range c.mod.ImportModules {
+		if (mod == abi.ModuleSock || mod == abi.ModuleHTTP) && c.allow.empty() {
+			return fmt.Errorf("the module imports %s but the component grants no network destination: set the metadata keys its descriptor names (%s) or the %s annotation",
+				mod, strings.Join(c.mod.Descriptor.EndpointKeys, ", "), AnnotationAllowHosts)
+		}
+	}
+	eng, err := c.loader.factory.New(ctx, engine.Config{
+		MemoryLimitPages: pages(c.settings.MemoryLimitBytes),
+		Interruptible:    !c.settings.Trusted,
+		HostModules:      hostModules(),
+	})
+	if err != nil {
+		return err
+	}
+	cm, err := eng.Compile(ctx, c.mod.wasm)
+	if err != nil {
+		eng.Close(ctx)
+		return fmt.Errorf("compiling under the component's limits: %w", err)
+	}
+	c.eng, c.module = eng, cm
+	c.http = newHTTPClient(c)
+	c.pool = newPool(c.settings.PoolSize, c.newInstance, c.settings.RecycleAfterCalls, c.log)
+	if err := c.pool.warm(ctx, 1); err != nil {
+		c.shutdown(ctx)
+		return err
+	}
+	return nil
+}
+
+// shutdown closes the pool and the engine; safe to call twice.
+func (c *Component) shutdown(ctx context.Context) error {
+	var err error
+	c.closeOnce.Do(func() {
+		if c.pool != nil {
+			err = c.pool.close(ctx)
+		}
+		if c.eng != nil {
+			if cerr := c.eng.Close(ctx); err == nil {
+				err = cerr
+			}
+		}
+	})
+	return err
+}

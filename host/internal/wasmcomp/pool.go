@@ -1,0 +1,141 @@
+package wasmcomp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/wapr-dev/wapr/host/component"
+)
+
+// pool is a bounded set of instances of one component. get hands an idle
+// instance to exactly one caller (or creates one while under the cap, or
+// waits); put returns it, or discards it when it is broken or worn.
+type pool struct {
+	create  func(ctx context.Context) (*instance, error)
+	recycle int
+	log     *slog.Logger
+
+	idle  chan *instance
+	slots chan struct{} // one token per instance alive or being created
+
+	mu     sync.Mutex
+	closed bool
+	live   sync.WaitGroup // instances alive
+}
+
+func newPool(size int, create func(context.Context) (*instance, error), recycle int, log *slog.Logger) *pool {
+	return &pool{
+		create: create, recycle: recycle, log: log,
+		idle:  make(chan *instance, size),
+		slots: make(chan struct{}, size),
+	}
+}
+
+// errPoolClosed is returned by get after close.
+var errPoolClosed = fmt.Errorf("%w: the component is closed", component.ErrClosed)
+
+// warm creates n instances now (fewer if the pool is smaller).
+func (p *pool) warm(ctx context.Context, n int) error {
+	for k := 0; k < n && k < cap(p.slots); k++ {
+		p.slots <- struct{}{}
+		i, err := p.newLive(ctx)
+		if err != nil {
+			<-p.slots
+			return err
+		}
+		p.idle <- i
+	}
+	return nil
+}
+
+func (p *pool) newLive(ctx context.Context) (*instance, error) {
+	i, err := p.create(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.live.Add(1)
+	return i, nil
+}
+
+// get returns an instance for one caller's exclusive use.
+func (p *pool) get(ctx context.Context) (*instance, error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, errPoolClosed
+	}
+	select {
+	case i := <-p.idle:
+		return i, nil
+	default:
+	}
+	select {
+	case i := <-p.idle:
+		return i, nil
+	case p.slots <- struct{}{}:
+		i, err := p.newLive(ctx)
+		if err != nil {
+			<-p.slots
+			return nil, fmt.Errorf("%w: starting a wasm instance: %w", component.ErrUnavailable, err)
+		}
+		return i, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: no wasm instance free: %w", component.ErrUnavailable, ctx.Err())
+	}
+}
+
+// put returns i. A broken instance (err wraps errBroken) or one past its
+// call budget is closed; its slot frees for a new one.
+func (p *pool) put(i *instance, err error) {
+	broken := errors.Is(err, errBroken)
+	if broken {
+		p.log.Warn("discarding a wasm instance", "error", err)
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if broken || closed || i.calls >= p.recycle {
+		p.discard(i)
+		return
+	}
+	p.idle <- i
+}
+
+func (p *pool) discard(i *instance) {
+	i.close()
+	p.live.Done()
+	<-p.slots
+}
+
+// close stops handing out instances, closes the idle ones and waits, within
+// ctx, for those in use to come back.
+func (p *pool) close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case i := <-p.idle:
+				p.discard(i)
+			case <-done:
+				return
+			}
+		}
+	}()
+	waited := make(chan struct{})
+	go func() { p.live.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		close(done)
+		return nil
+	case <-ctx.Done():
+		close(done)
+		return fmt.Errorf("wasm instances still busy: %w", ctx.Err())
+	}
+}
