@@ -37,7 +37,10 @@ func newLoader(t testing.TB) *wasmcomp.Loader {
 
 type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func inspect(t testing.TB, l *wasmcomp.Loader, pkg string) *wasmcomp.Module {
 	t.Helper()

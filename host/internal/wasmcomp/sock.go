@@ -308,4 +308,3 @@ func sockClose(_ context.Context, c engine.Caller, stack []uint64) {
 	delete(i.socks, h)
 	setI32(stack, 0)
 }
-
