@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/wapr-dev/wapr/host/component/state"
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/resources"
+	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 )
 
 // Names and types of the embedded defaults, served when no Component is
@@ -31,8 +33,9 @@ const closeTimeout = 5 * time.Second
 
 // loaded is a component that initialised and is being served.
 type loaded struct {
-	res  resources.Component
-	impl component.Lifecycle
+	res    resources.Component
+	impl   component.Lifecycle
+	served api.Served
 }
 
 // loadComponents reads the resources folders and initialises every
@@ -45,7 +48,7 @@ func (h *Host) loadComponents(ctx context.Context) error {
 	if len(h.opts.ResourcesPaths) > 0 {
 		set, errs = resources.Load(h.opts.ResourcesPaths, h.opts.AppID)
 	}
-	var failed []api.FailedComponent
+	failed := h.loadWasmModules(ctx)
 	for _, err := range errs {
 		f := api.FailedComponent{Error: err.Error()}
 		var re *resources.Error
@@ -84,7 +87,7 @@ func (h *Host) loadComponents(ctx context.Context) error {
 		l := results[i]
 		h.components = append(h.components, l)
 		h.addToSnapshot(snap, l)
-		h.report.Components = append(h.report.Components, ComponentReport{Name: c.Name, Type: c.Type, Served: "native (builtin)"})
+		h.report.Components = append(h.report.Components, ComponentReport{Name: c.Name, Type: c.Type, Served: describeServed(l.served)})
 	}
 	sort.Slice(h.report.Components, func(i, j int) bool { return h.report.Components[i].Name < h.report.Components[j].Name })
 	h.report.Failed = failed
@@ -110,58 +113,145 @@ func defaultComponents() []resources.Component {
 	}
 }
 
-// initComponent constructs and initialises one component. A component that
-// fails Init is closed before the error is returned.
+// initComponent constructs and initialises one component: in the sandbox
+// when a Wasm module in the resources folders provides its type (unless
+// wapr.dev/runtime pins native), else with the builtin driver. A Wasm
+// module that fails to start falls back to the builtin, when there is one
+// and the runtime is not pinned to wasm; the reason is kept.
 func (h *Host) initComponent(ctx context.Context, c resources.Component) (*loaded, error) {
+	pin := strings.ToLower(c.Annotations[wasmcomp.AnnotationRuntime])
+	switch pin {
+	case "", "wasm", "native":
+	default:
+		return nil, fmt.Errorf("annotation %s: %q is neither wasm nor native", wasmcomp.AnnotationRuntime, pin)
+	}
+	mod := h.wasmModules[c.Type]
+	if pin == "wasm" && mod == nil {
+		return nil, fmt.Errorf("annotation %s pins wasm, but no module in the resources folders provides %s", wasmcomp.AnnotationRuntime, c.Type)
+	}
+	var note string
+	if mod != nil && pin != "native" {
+		impl, served, err := h.constructWasm(mod, c)
+		if err == nil {
+			err = h.start(ctx, c, impl)
+		}
+		if err == nil {
+			return &loaded{res: c, impl: impl, served: served}, nil
+		}
+		if pin == "wasm" || !h.hasBuiltin(c.Type) {
+			return nil, fmt.Errorf("wasm module %s: %w", mod.Path, err)
+		}
+		note = fmt.Sprintf("wasm module %s failed (%v); the builtin serves instead", filepath.Base(mod.Path), err)
+		h.log.Warn("wasm component falls back to the builtin", "name", c.Name, "type", c.Type, "module", mod.Path, "error", err)
+	}
 	impl, err := h.construct(c.Type)
 	if err != nil {
 		return nil, err
 	}
+	if err := h.start(ctx, c, impl); err != nil {
+		return nil, err
+	}
+	return &loaded{res: c, impl: impl, served: api.Served{Runtime: "native", Note: note}}, nil
+}
+
+// start runs Init within the component's init timeout; a component that
+// fails is closed before the error is returned.
+func (h *Host) start(ctx context.Context, c resources.Component, impl component.Lifecycle) error {
 	initCtx, cancel := context.WithTimeout(ctx, c.InitTimeout)
 	defer cancel()
 	md := component.Metadata{Name: c.Name, Type: c.Type, Version: c.Version, Properties: c.Metadata}
-	if err := impl.Init(initCtx, md); err != nil {
-		closeCtx, cancelClose := context.WithTimeout(context.Background(), closeTimeout)
-		defer cancelClose()
-		if cerr := impl.Close(closeCtx); cerr != nil {
-			h.log.Warn("closing a component that failed to init", "name", c.Name, "error", cerr)
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("init did not finish within %s: %w", c.InitTimeout, err)
-		}
-		return nil, fmt.Errorf("init: %w", err)
+	err := impl.Init(initCtx, md)
+	if err == nil {
+		return nil
 	}
-	return &loaded{res: c, impl: impl}, nil
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancelClose()
+	if cerr := impl.Close(closeCtx); cerr != nil {
+		h.log.Warn("closing a component that failed to init", "name", c.Name, "error", cerr)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("init did not finish within %s: %w", c.InitTimeout, err)
+	}
+	return fmt.Errorf("init: %w", err)
 }
 
-// construct returns a new, uninitialised component for typ.
-func (h *Host) construct(typ string) (component.Lifecycle, error) {
+// constructWasm returns the Wasm adapter for c's kind of component.
+func (h *Host) constructWasm(m *wasmcomp.Module, c resources.Component) (component.Lifecycle, api.Served, error) {
+	served := api.Served{Runtime: "wasm", Engine: h.wasm.Engine(), Digest: m.Digest, ABI: m.ABIVersion()}
+	kind, _, _ := strings.Cut(c.Type, ".")
+	var impl component.Lifecycle
+	var err error
+	switch kind {
+	case "state":
+		impl, err = h.wasm.NewStateStore(m, c.Name, c.Type, c.Annotations)
+	case "pubsub":
+		impl, err = h.wasm.NewPubSub(m, c.Name, c.Type, c.Annotations)
+	case "bindings":
+		impl, err = h.wasm.NewBinding(m, c.Name, c.Type, c.Annotations)
+	default:
+		err = fmt.Errorf("wasm components of kind %q are not supported", kind)
+	}
+	return impl, served, err
+}
+
+func (h *Host) hasBuiltin(typ string) bool {
 	r := h.opts.Registry
-	if f, ok := r.states[typ]; ok {
-		return f(), nil
+	_, s := r.states[typ]
+	_, p := r.pubsubs[typ]
+	_, b := r.bindings[typ]
+	return s || p || b
+}
+
+// loadWasmModules inspects every .wasm file in the resources folders and
+// records which module provides each type (the first, in folder and file
+// order, wins). A module that cannot be inspected is reported and skipped.
+func (h *Host) loadWasmModules(ctx context.Context) []api.FailedComponent {
+	var paths []string
+	for _, dir := range h.opts.ResourcesPaths {
+		matches, _ := filepath.Glob(filepath.Join(dir, "*.wasm"))
+		sort.Strings(matches)
+		paths = append(paths, matches...)
 	}
-	if f, ok := r.pubsubs[typ]; ok {
-		return f(), nil
+	h.wasmModules = map[string]*wasmcomp.Module{}
+	if len(paths) == 0 {
+		return nil
 	}
-	if f, ok := r.bindings[typ]; ok {
-		b := f()
-		_, out := b.(bindings.Output)
-		_, in := b.(bindings.Input)
-		if !out && !in {
-			return nil, fmt.Errorf("builtin for %s is neither an input nor an output binding", typ)
+	mods := make([]*wasmcomp.Module, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Go(func() { mods[i], errs[i] = h.wasm.InspectFile(ctx, p) })
+	}
+	wg.Wait()
+	var failed []api.FailedComponent
+	for i, m := range mods {
+		if errs[i] != nil {
+			h.log.Error("wasm module not loaded", "file", paths[i], "error", errs[i])
+			failed = append(failed, api.FailedComponent{File: paths[i], Error: errs[i].Error()})
+			continue
 		}
-		return b, nil
+		for _, typ := range m.Descriptor.Types {
+			if prev, ok := h.wasmModules[typ]; ok {
+				h.log.Warn("two wasm modules provide the same type; the first serves", "type", typ, "serving", prev.Path, "ignored", m.Path)
+				continue
+			}
+			h.wasmModules[typ] = m
+		}
+		h.report.Modules = append(h.report.Modules, ModuleReport{Path: m.Path, Digest: m.Digest, Types: m.Descriptor.Types, ABI: m.ABIVersion()})
 	}
-	return nil, fmt.Errorf("unknown component type %q; available types: %s", typ, strings.Join(r.Types(), ", "))
+	return failed
 }
 
 func (h *Host) addToSnapshot(snap *api.Snapshot, l *loaded) {
-	info := api.Info{Name: l.res.Name, Type: l.res.Type, Version: l.res.Version, Served: api.Served{Runtime: "native"}}
+	info := api.Info{Name: l.res.Name, Type: l.res.Type, Version: l.res.Version, Served: l.served}
 	switch c := l.impl.(type) {
 	case state.Store:
 		s := &api.StateStore{Info: info, Store: c, Features: c.Features()}
 		s.Bulk, _ = c.(state.BulkStore)
-		s.Tx, _ = c.(state.Transactional)
+		// A store is transactional when it both implements and declares it.
+		if tx, ok := c.(state.Transactional); ok && component.HasFeature(s.Features, state.FeatureTransactional) {
+			s.Tx = tx
+		}
 		strategy, _ := component.Metadata{Properties: l.res.Metadata}.Get("keyPrefix")
 		s.Prefix = api.StatePrefix(strategy, h.opts.AppID, l.res.Name)
 		snap.States[info.Name] = s
@@ -207,4 +297,45 @@ func (h *Host) closeComponents(ctx context.Context) []error {
 		}
 	}
 	return out
+}
+
+// describeServed says what serves a component, for the start-up report.
+func describeServed(s api.Served) string {
+	if s.Runtime == "wasm" {
+		digest := s.Digest
+		if len(digest) > 19 {
+			digest = digest[:19]
+		}
+		return fmt.Sprintf("wasm (%s, %s, ABI %s)", s.Engine, digest, s.ABI)
+	}
+	if s.Note != "" {
+		return "native (builtin; " + s.Note + ")"
+	}
+	return "native (builtin)"
+}
+
+// construct returns a new, uninitialised builtin for typ.
+func (h *Host) construct(typ string) (component.Lifecycle, error) {
+	r := h.opts.Registry
+	if f, ok := r.states[typ]; ok {
+		return f(), nil
+	}
+	if f, ok := r.pubsubs[typ]; ok {
+		return f(), nil
+	}
+	if f, ok := r.bindings[typ]; ok {
+		b := f()
+		_, out := b.(bindings.Output)
+		_, in := b.(bindings.Input)
+		if !out && !in {
+			return nil, fmt.Errorf("builtin for %s is neither an input nor an output binding", typ)
+		}
+		return b, nil
+	}
+	available := r.Types()
+	for t := range h.wasmModules {
+		available = append(available, t+" (wasm)")
+	}
+	sort.Strings(available)
+	return nil, fmt.Errorf("unknown component type %q; available types: %s", typ, strings.Join(available, ", "))
 }

@@ -43,6 +43,7 @@ func testRegistry(rec *keyRecorder) *host.Registry {
 // hostConfig describes one sidecar under test.
 type hostConfig struct {
 	yaml     map[string]string // file name → content, in a fresh resources folder
+	files    map[string][]byte // more files for that folder (such as .wasm modules)
 	appID    string
 	appPort  int
 	token    string
@@ -76,10 +77,15 @@ func startSidecarWith(t *testing.T, cfg hostConfig, extend func(*host.Registry))
 	}
 	var paths []string
 	var dir string
-	if cfg.yaml != nil {
+	if cfg.yaml != nil || cfg.files != nil {
 		dir = t.TempDir()
 		for name, content := range cfg.yaml {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for name, content := range cfg.files {
+			if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -102,6 +108,7 @@ func startSidecarWith(t *testing.T, cfg hostConfig, extend func(*host.Registry))
 		APIToken:           cfg.token,
 		MaxRequestBodySize: cfg.maxBody,
 		Logger:             newTestLogger(t),
+		WasmCacheDir:       filepath.Join(os.TempDir(), "wapr-test-wazero-cache"),
 	})
 	if err != nil {
 		t.Fatal(err)

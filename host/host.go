@@ -12,14 +12,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/delivery"
+	wazeroengine "github.com/wapr-dev/wapr/host/internal/engine/wazero"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
 	"github.com/wapr-dev/wapr/host/internal/resources"
+	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 )
 
 // Version is the wapr version, set by the build (-ldflags -X).
@@ -55,6 +59,11 @@ type Options struct {
 	APIToken    string
 	AppAPIToken string
 
+	// WasmCacheDir holds compiled Wasm modules so restarts skip compiling;
+	// empty means the user cache folder (os.UserCacheDir()/wapr/wazero),
+	// "-" means memory only.
+	WasmCacheDir string
+
 	// AppWaitTimeout bounds the wait for the app port to open at start; 0
 	// waits until Shutdown, as daprd does.
 	AppWaitTimeout time.Duration
@@ -77,6 +86,9 @@ type Host struct {
 	components []*loaded
 	declared   []resources.Subscription
 
+	wasm        *wasmcomp.Loader
+	wasmModules map[string]*wasmcomp.Module // component type → module
+
 	mu     sync.Mutex // guards report once Start has returned
 	report Report
 
@@ -92,6 +104,7 @@ type Host struct {
 type Report struct {
 	Address       string
 	Components    []ComponentReport
+	Modules       []ModuleReport
 	Failed        []FailedComponent
 	Subscriptions []SubscriptionInfo
 	// InputBindings are the input bindings whose events reach the app.
@@ -106,6 +119,12 @@ type FailedComponent = api.FailedComponent
 
 // SubscriptionInfo describes one active subscription.
 type SubscriptionInfo = api.SubscriptionInfo
+
+// ModuleReport describes a Wasm module found in the resources folders.
+type ModuleReport struct {
+	Path, Digest, ABI string
+	Types             []string
+}
 
 // ComponentReport names a loaded component and what serves it.
 type ComponentReport struct {
@@ -158,6 +177,13 @@ func (h *Host) Start(ctx context.Context) error {
 	}
 	h.ln = ln
 	h.report.Address = ln.Addr().String()
+
+	factory, err := wazeroengine.NewFactory(wasmCacheDir(h.opts.WasmCacheDir))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	h.wasm = wasmcomp.NewLoader(factory, h.log)
 
 	if err := h.loadComponents(ctx); err != nil {
 		ln.Close()
@@ -310,6 +336,7 @@ func (h *Host) Report() Report {
 	defer h.mu.Unlock()
 	r := h.report
 	r.Components = append([]ComponentReport(nil), r.Components...)
+	r.Modules = append([]ModuleReport(nil), r.Modules...)
 	r.Failed = append([]api.FailedComponent(nil), r.Failed...)
 	r.Subscriptions = append([]api.SubscriptionInfo(nil), r.Subscriptions...)
 	r.Problems = append([]string(nil), r.Problems...)
@@ -346,4 +373,19 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// wasmCacheDir resolves Options.WasmCacheDir.
+func wasmCacheDir(dir string) string {
+	switch dir {
+	case "-":
+		return ""
+	case "":
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		return filepath.Join(base, "wapr", "wazero")
+	}
+	return dir
 }

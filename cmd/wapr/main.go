@@ -3,6 +3,7 @@
 // drivers or sandboxed WebAssembly modules.
 //
 //	wapr run [flags]   run the sidecar (the default when no command is given)
+//	wapr inspect x.wasm print a Wasm component's descriptor and imports
 //	wapr version       print the version
 package main
 
@@ -23,6 +24,8 @@ func run(args []string) int {
 	switch cmd {
 	case "run":
 		return runSidecar(args, os.Stdout, os.Stderr)
+	case "inspect":
+		return inspectModules(args, os.Stdout, os.Stderr)
 	case "version":
 		fmt.Println(versionString())
 		return 0
@@ -37,6 +40,7 @@ func run(args []string) int {
 
 const usage = `Usage:
   wapr run [flags]   run the sidecar (also the default with no command)
+  wapr inspect x.wasm print a Wasm component's ABI version, descriptor and imports
   wapr version       print the version
   wapr help          show this help
 

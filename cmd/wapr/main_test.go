@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wapr-dev/wapr/host/wasmtest"
 )
 
 // TestRunDefaults runs the sidecar as `wapr run` would on a bare machine
@@ -160,4 +162,25 @@ func startRun(t *testing.T, args ...string) (string, func() string, <-chan int) 
 	mu.Lock()
 	defer mu.Unlock()
 	return base, output, done
+}
+
+// TestInspect prints a real module's descriptor and refuses a non-module.
+func TestInspect(t *testing.T) {
+	path := wasmtest.Build(t, "./host/internal/wasmcomp/testdata/guests/misbehave")
+	var out, errOut strings.Builder
+	if code := inspectModules([]string{path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"ABI:           v1.0", "types:         state.misbehave", "wapr_sock_v1", "sha256:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "x.wasm")
+	os.WriteFile(bad, []byte("nope"), 0o644)
+	out.Reset()
+	errOut.Reset()
+	if code := inspectModules([]string{bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "x.wasm") {
+		t.Fatalf("bad module: exit %d, %q", code, errOut.String())
+	}
 }

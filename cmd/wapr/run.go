@@ -42,6 +42,7 @@ type runFlags struct {
 	logJSON                        bool
 	maxRequestSizeMB               int
 	gracefulShutdownSeconds        int
+	wasmCacheDir                   string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -61,6 +62,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.BoolVar(&f.logJSON, "log-as-json", false, "log JSON lines instead of text")
 	fs.IntVar(&f.maxRequestSizeMB, "dapr-http-max-request-size", 4, "largest request body in MB")
 	fs.IntVar(&f.gracefulShutdownSeconds, "dapr-graceful-shutdown-seconds", 5, "seconds shutdown waits for work in flight")
+	fs.StringVar(&f.wasmCacheDir, "wasm-cache-dir", "", "folder for compiled Wasm modules (default: the user cache folder; - for memory only)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -119,6 +121,7 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		APIToken:           os.Getenv("DAPR_API_TOKEN"),
 		AppAPIToken:        os.Getenv("APP_API_TOKEN"),
 		Logger:             log,
+		WasmCacheDir:       f.wasmCacheDir,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "wapr:", err)
@@ -171,6 +174,9 @@ func printStart(w io.Writer, version string, r host.Report, f *runFlags) {
 		fmt.Fprintf(w, "resources: %s\n", strings.Join(f.resourcesPaths, ", "))
 	} else {
 		fmt.Fprintln(w, "resources: none given; serving the embedded defaults")
+	}
+	for _, m := range r.Modules {
+		fmt.Fprintf(w, "wasm module %s (%s, ABI %s) provides %s\n", m.Path, m.Digest, m.ABI, strings.Join(m.Types, ", "))
 	}
 	fmt.Fprintf(w, "components (%d):\n", len(r.Components))
 	for _, c := range r.Components {

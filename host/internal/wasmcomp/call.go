@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/component"
@@ -60,7 +61,10 @@ func (c *Component) brokenError(err error) error {
 	if errors.Is(err, engine.ErrInterrupted) {
 		return fmt.Errorf("wasm component %s: the call did not finish within %s: %w", c.name, c.settings.CallTimeout, context.DeadlineExceeded)
 	}
-	return fmt.Errorf("wasm component %s failed: %v", c.name, err)
+	// The full error (with the guest's stack trace) is in the log; callers
+	// get its first line.
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return fmt.Errorf("wasm component %s failed: %s", c.name, msg)
 }
 
 // malformed marks undecodable guest output.

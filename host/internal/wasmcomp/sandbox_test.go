@@ -18,7 +18,7 @@ import (
 	"github.com/wapr-dev/wapr/host/component/state"
 	"github.com/wapr-dev/wapr/host/internal/engine/wazero"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
-	"github.com/wapr-dev/wapr/host/internal/wasmcomp/wasmtest"
+	"github.com/wapr-dev/wapr/host/wasmtest"
 )
 
 const misbehavePkg = "./host/internal/wasmcomp/testdata/guests/misbehave"

@@ -9,7 +9,7 @@ import (
 	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/internal/engine"
 	"github.com/wapr-dev/wapr/host/internal/engine/wazero"
-	"github.com/wapr-dev/wapr/host/internal/wasmcomp/wasmtest"
+	"github.com/wapr-dev/wapr/host/wasmtest"
 )
 
 // hostStubs satisfies the misbehave guest's imports.
