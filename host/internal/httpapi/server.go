@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -46,6 +47,11 @@ type Server struct {
 	onShutdown func()
 	log        *slog.Logger
 	srv        *fasthttp.Server
+
+	// fresh are connections accepted that have not sent a request yet;
+	// Shutdown closes them at once (fasthttp would wait 5 s for them).
+	connMu sync.Mutex
+	fresh  map[net.Conn]struct{}
 }
 
 // New returns a Server; Serve starts it.
@@ -70,7 +76,9 @@ func New(o Options) *Server {
 		NoDefaultContentType:         true,
 		IdleTimeout:                  2 * time.Minute,
 		Logger:                       fasthttpLogger{o.Logger},
+		ConnState:                    s.trackConn,
 	}
+	s.fresh = map[net.Conn]struct{}{}
 	return s
 }
 
@@ -78,8 +86,41 @@ func New(o Options) *Server {
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
 // Shutdown stops accepting connections and waits, until ctx is done, for
-// in-flight requests to finish.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+// in-flight requests to finish. Connections that never sent a request are
+// closed at once; idle keep-alive ones are closed by fasthttp.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- s.srv.ShutdownWithContext(ctx) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeFresh()
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) trackConn(c net.Conn, state fasthttp.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if state == fasthttp.StateNew {
+		s.fresh[c] = struct{}{}
+		return
+	}
+	delete(s.fresh, c)
+}
+
+func (s *Server) closeFresh() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for c := range s.fresh {
+		c.Close()
+		delete(s.fresh, c)
+	}
+}
 
 type fasthttpLogger struct{ l *slog.Logger }
 
