@@ -1,8 +1,10 @@
 package main
 
 import (
+	"github.com/wapr-dev/wapr/builtin/bindings/aws/s3"
 	httpbinding "github.com/wapr-dev/wapr/builtin/bindings/http"
 	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
+	"github.com/wapr-dev/wapr/builtin/state/aws/dynamodb"
 	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
 	"github.com/wapr-dev/wapr/host"
 	"github.com/wapr-dev/wapr/host/component"
@@ -16,6 +18,8 @@ func builtins() *host.Registry {
 	r := host.NewRegistry()
 	r.RegisterStateStore(host.InMemoryStateType, func() state.Store { return statememory.New() })
 	r.RegisterPubSub(host.InMemoryPubSubType, func() pubsub.PubSub { return pubsubmemory.New() })
+	r.RegisterStateStore("state.aws.dynamodb", func() state.Store { return dynamodb.New() })
 	r.RegisterBinding("bindings.http", func() component.Lifecycle { return httpbinding.New() })
+	r.RegisterBinding("bindings.aws.s3", func() component.Lifecycle { return s3.New() })
 	return r
 }
