@@ -3,6 +3,8 @@ package main
 import (
 	"github.com/wapr-dev/wapr/builtin/bindings/aws/s3"
 	httpbinding "github.com/wapr-dev/wapr/builtin/bindings/http"
+	kafkabinding "github.com/wapr-dev/wapr/builtin/bindings/kafka"
+	"github.com/wapr-dev/wapr/builtin/pubsub/kafka"
 	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
 	"github.com/wapr-dev/wapr/builtin/state/aws/dynamodb"
 	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
@@ -21,5 +23,7 @@ func builtins() *host.Registry {
 	r.RegisterStateStore("state.aws.dynamodb", func() state.Store { return dynamodb.New() })
 	r.RegisterBinding("bindings.http", func() component.Lifecycle { return httpbinding.New() })
 	r.RegisterBinding("bindings.aws.s3", func() component.Lifecycle { return s3.New() })
+	r.RegisterPubSub("pubsub.kafka", func() pubsub.PubSub { return kafka.New() })
+	r.RegisterBinding("bindings.kafka", func() component.Lifecycle { return kafkabinding.New() })
 	return r
 }
