@@ -119,6 +119,7 @@ func defaultComponents() []resources.Component {
 // module that fails to start falls back to the builtin, when there is one
 // and the runtime is not pinned to wasm; the reason is kept.
 func (h *Host) initComponent(ctx context.Context, c resources.Component) (*loaded, error) {
+	c = h.withRuntimeMetadata(c)
 	pin := strings.ToLower(c.Annotations[wasmcomp.AnnotationRuntime])
 	switch pin {
 	case "", "wasm", "native":
@@ -152,6 +153,25 @@ func (h *Host) initComponent(ctx context.Context, c resources.Component) (*loade
 		return nil, err
 	}
 	return &loaded{res: c, impl: impl, served: api.Served{Runtime: "native", Note: note}}, nil
+}
+
+// withRuntimeMetadata adds what daprd adds to a component's metadata: a
+// broker's consumerID defaults to the app id (brokers use it as their
+// consumer group).
+func (h *Host) withRuntimeMetadata(c resources.Component) resources.Component {
+	if !strings.HasPrefix(c.Type, "pubsub.") || h.opts.AppID == "" {
+		return c
+	}
+	if _, ok := (component.Metadata{Properties: c.Metadata}).Get("consumerID"); ok {
+		return c
+	}
+	md := make(map[string]string, len(c.Metadata)+1)
+	for k, v := range c.Metadata {
+		md[k] = v
+	}
+	md["consumerID"] = h.opts.AppID
+	c.Metadata = md
+	return c
 }
 
 // start runs Init within the component's init timeout; a component that

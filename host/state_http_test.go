@@ -84,12 +84,14 @@ func TestStateHTTP(t *testing.T) {
 			{method: "GET", path: "/v1.0/state/statestore/dir%2Ffile%20name"},
 		}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			s := startSidecar(t, hostConfig{})
-			s.transcript(t, c.name, c.steps)
-		})
-	}
+	forEachBackend(t, func(t *testing.T, newConfig func(*testing.T) hostConfig) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				s := startSidecar(t, newConfig(t))
+				s.transcript(t, c.name, c.steps)
+			})
+		}
+	})
 }
 
 func TestStateKeyPrefix(t *testing.T) {
@@ -126,7 +128,11 @@ func TestStateKeyPrefix(t *testing.T) {
 // TestStateConcurrentETag has many clients race to update one key with the
 // same ETag: exactly one wins each round, the rest get 409.
 func TestStateConcurrentETag(t *testing.T) {
-	s := startSidecar(t, hostConfig{})
+	forEachBackend(t, func(t *testing.T, newConfig func(*testing.T) hostConfig) { testStateConcurrentETag(t, newConfig(t)) })
+}
+
+func testStateConcurrentETag(t *testing.T, cfg hostConfig) {
+	s := startSidecar(t, cfg)
 	s.do(t, step{method: "POST", path: "/v1.0/state/statestore", body: `[{"key":"c","value":0}]`})
 	for round := 0; round < 5; round++ {
 		res, _ := s.do(t, step{method: "GET", path: "/v1.0/state/statestore/c"})

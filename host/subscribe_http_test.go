@@ -111,6 +111,10 @@ func publish(t *testing.T, s *sidecar, path, contentType, body string) {
 // twice, then SUCCESS; every message arrives with Dapr's CloudEvent fields
 // and none is lost.
 func TestSubscribeRetryThenSuccess(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, newConfig func(*testing.T) hostConfig) { testSubscribeRetryThenSuccess(t, newConfig(t)) })
+}
+
+func testSubscribeRetryThenSuccess(t *testing.T, cfg hostConfig) {
 	subscribe := `[
 	 {"pubsubname":"pubsub","topic":"orders","route":"/orders"},
 	 {"pubsubname":"pubsub","topic":"typed","routes":{"rules":[{"match":"event.type == \"special\"","path":"/special"}],"default":"/typed"}}
@@ -140,7 +144,12 @@ spec:
   topic: declared-v1
   route: /declared-v1
 `
-	s := startSidecar(t, hostConfig{appPort: app.port, yaml: map[string]string{"subs.yaml": yaml}})
+	cfg.appPort = app.port
+	if cfg.yaml == nil {
+		cfg.yaml = map[string]string{}
+	}
+	cfg.yaml["subs.yaml"] = yaml
+	s := startSidecar(t, cfg)
 
 	const n = 20
 	for i := 0; i < n; i++ {
