@@ -18,7 +18,8 @@ const (
 	// TypeMessage payload: a nested message (a sequence of fields).
 	TypeMessage Type = 3
 	// TypeMap payload: u32 count, then count × (u32 klen, key, u32 vlen,
-	// value), keys in ascending byte order, no duplicates.
+	// value). Encoders write keys in ascending byte order without
+	// duplicates; decoders accept any order and keep the last duplicate.
 	TypeMap Type = 4
 )
 
@@ -180,6 +181,16 @@ func (d *Decoder) U32(t Type, p []byte) uint32 {
 		return 0
 	}
 	return uint32(v)
+}
+
+// U8 reads an integer payload that must fit 8 bits (enumerations).
+func (d *Decoder) U8(t Type, p []byte) uint8 {
+	v := d.U64(t, p)
+	if v > math.MaxUint8 {
+		d.Fail(ErrMalformed)
+		return 0
+	}
+	return uint8(v)
 }
 
 // Blob returns a bytes payload (aliasing the input).

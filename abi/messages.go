@@ -186,7 +186,7 @@ func (m *StateGetRequest) decodeFields(d *Decoder) {
 		case 2:
 			m.Metadata = d.Map(t, p)
 		case 3:
-			m.Consistency = uint8(d.U64(t, p))
+			m.Consistency = d.U8(t, p)
 		}
 	}
 }
@@ -276,9 +276,9 @@ func (m *StateSetRequest) decodeFields(d *Decoder) {
 		case 4:
 			m.Metadata = d.Map(t, p)
 		case 5:
-			m.Concurrency = uint8(d.U64(t, p))
+			m.Concurrency = d.U8(t, p)
 		case 6:
-			m.Consistency = uint8(d.U64(t, p))
+			m.Consistency = d.U8(t, p)
 		case 7:
 			m.ContentType = d.String(t, p)
 		}
@@ -326,9 +326,9 @@ func (m *StateDeleteRequest) decodeFields(d *Decoder) {
 		case 4:
 			m.Metadata = d.Map(t, p)
 		case 5:
-			m.Concurrency = uint8(d.U64(t, p))
+			m.Concurrency = d.U8(t, p)
 		case 6:
-			m.Consistency = uint8(d.U64(t, p))
+			m.Consistency = d.U8(t, p)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -36,8 +37,9 @@ func newAllowList(endpointValues, extra []string) allowList {
 
 func (a allowList) empty() bool { return len(a.entries) == 0 }
 
-// parseEndpoint reads "host:port", "host" (no port: any port is refused)
-// or a URL with a scheme (default ports 80/443).
+// parseEndpoint reads "host:port" or a URL with a scheme (default ports:
+// http 80, https 443, redis and rediss 6379). A bare host without a port
+// grants nothing.
 func parseEndpoint(v string) (hostPort, bool) {
 	if v == "" {
 		return hostPort{}, false
@@ -50,21 +52,21 @@ func parseEndpoint(v string) (hostPort, bool) {
 		port := u.Port()
 		if port == "" {
 			switch u.Scheme {
-			case "https", "wss", "rediss":
+			case "https", "wss":
 				port = "443"
-			case "redis":
+			case "redis", "rediss":
 				port = "6379"
 			default:
 				port = "80"
 			}
 		}
-		return hostPort{strings.ToLower(u.Hostname()), port}, true
+		return hostPort{strings.ToLower(u.Hostname()), canonicalPort(port)}, true
 	}
 	host, port, err := net.SplitHostPort(v)
 	if err != nil {
 		return hostPort{}, false
 	}
-	return hostPort{strings.ToLower(host), port}, true
+	return hostPort{strings.ToLower(host), canonicalPort(port)}, true
 }
 
 // resolve returns the addresses of host (itself when it is an IP).
@@ -90,6 +92,7 @@ func (a allowList) check(ctx context.Context, host, port string) ([]netip.AddrPo
 		return nil, err
 	}
 	var out []netip.AddrPort
+	port = canonicalPort(port)
 	for _, e := range a.entries {
 		if e.port != port {
 			continue
@@ -108,4 +111,13 @@ func (a allowList) check(ctx context.Context, host, port string) ([]netip.AddrPo
 		}
 	}
 	return out, nil
+}
+
+// canonicalPort writes a numeric port without leading zeros, so "06379"
+// and "6379" compare equal; anything else is kept as written.
+func canonicalPort(p string) string {
+	if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+		return strconv.FormatUint(n, 10)
+	}
+	return p
 }

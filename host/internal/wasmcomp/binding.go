@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,7 +76,7 @@ func (b *Binding) Operations() []bindings.Operation {
 // Invoke runs one operation. Unknown operations are refused before reaching
 // the guest.
 func (b *Binding) Invoke(ctx context.Context, req *bindings.InvokeRequest) (*bindings.InvokeResponse, error) {
-	if ops := b.c.mod.Descriptor.Operations; len(ops) > 0 && !slices.Contains(ops, string(req.Operation)) {
+	if ops := b.c.mod.Descriptor.Operations; len(ops) > 0 && !slices.ContainsFunc(ops, func(op string) bool { return strings.EqualFold(op, string(req.Operation)) }) {
 		return nil, fmt.Errorf("%w: operation %q; supported: %v", component.ErrNotSupported, req.Operation, ops)
 	}
 	in := abi.InvokeRequest{Operation: string(req.Operation), Data: req.Data, Metadata: req.Metadata}
@@ -123,6 +124,7 @@ func (b *InputBinding) readLoop(ctx context.Context, h bindings.Handler, i *inst
 		if i == nil {
 			var err error
 			if i, err = b.c.newInstance(ctx); err != nil {
+				b.c.log.Warn("restarting the input binding's reader failed", "error", err)
 				if !sleep(ctx, backoff) {
 					return
 				}

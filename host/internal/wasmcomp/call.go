@@ -47,7 +47,7 @@ func (i *instance) run(ctx context.Context, fam family, op uint32, req encoder, 
 	}
 	i.enc.Reset(i.enc.Bytes())
 	req.Encode(&i.enc)
-	status, out, err := i.call(ctx, f, true, op, i.enc.Bytes())
+	status, out, err := i.call(ctx, f, argsOpLen, op, i.enc.Bytes())
 	if err != nil {
 		return err
 	}

@@ -98,14 +98,9 @@ func guestLog(ctx context.Context, c engine.Caller, stack []uint64) {
 	if i == nil || !i.c.log.Enabled(ctx, slog.Level(level)) {
 		return
 	}
-	if i.logBytes+int(n) > i.c.settings.MaxLogBytes {
-		if i.logBytes <= i.c.settings.MaxLogBytes {
-			i.c.log.Warn("guest log output over the per-call cap; dropping the rest of this call's logs")
-			i.logBytes = i.c.settings.MaxLogBytes + 1
-		}
+	if !i.allowLog(int(n)) {
 		return
 	}
-	i.logBytes += int(n)
 	msg, ok := c.Memory().Read(ptr, n)
 	if !ok {
 		return

@@ -52,6 +52,7 @@ func httpRequest(ctx context.Context, c engine.Caller, stack []uint64) {
 		setI32(stack, abi.ErrInvalid)
 		return
 	}
+	i.httpResp, i.httpOff = nil, 0
 	raw, ok := c.Memory().Read(uint32(stack[0]), uint32(stack[1]))
 	if !ok {
 		setI32(stack, abi.ErrInvalid)
@@ -62,7 +63,6 @@ func httpRequest(ctx context.Context, c engine.Caller, stack []uint64) {
 		setI32(stack, abi.ErrInvalid)
 		return
 	}
-	i.httpResp, i.httpOff = nil, 0
 	if req.TimeoutMillis > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
@@ -94,7 +94,11 @@ func httpRequest(ctx context.Context, c engine.Caller, stack []uint64) {
 	limit := int64(i.c.settings.MaxResponseBytes)
 	body, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
 	if err != nil {
-		setI32(stack, abi.ErrIO)
+		if ctx.Err() != nil {
+			setI32(stack, abi.ErrTimeout)
+		} else {
+			setI32(stack, abi.ErrIO)
+		}
 		return
 	}
 	if int64(len(body)) > limit {

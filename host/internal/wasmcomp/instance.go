@@ -46,8 +46,8 @@ var errBroken = errors.New("wasm instance broken")
 // newInstance instantiates the module, runs _initialize and wapr_init.
 func (c *Component) newInstance(ctx context.Context) (*instance, error) {
 	i := &instance{c: c, socks: map[int32]*hostSock{}}
-	out := &logWriter{log: c.log, level: slog.LevelInfo, stream: "stdout"}
-	errw := &logWriter{log: c.log, level: slog.LevelWarn, stream: "stderr"}
+	out := &logWriter{i: i, level: slog.LevelInfo, stream: "stdout"}
+	errw := &logWriter{i: i, level: slog.LevelWarn, stream: "stderr"}
 	inst, err := c.module.Instantiate(ctx, i, engine.InstanceConfig{Stdout: out, Stderr: errw})
 	if err != nil {
 		return nil, fmt.Errorf("instantiating: %w", err)
@@ -74,7 +74,7 @@ func (c *Component) newInstance(ctx context.Context) (*instance, error) {
 	req := abi.InitRequest{Name: c.name, Type: c.typ, Metadata: c.metadata}
 	var e abi.Encoder
 	req.Encode(&e)
-	status, outb, err := i.call(ctx, i.fInit, false, 0, e.Bytes())
+	status, outb, err := i.call(ctx, i.fInit, argsLen, 0, e.Bytes())
 	if err != nil {
 		i.close()
 		return nil, fmt.Errorf("%s: %w", abi.ExportInit, err)
@@ -92,7 +92,16 @@ func (c *Component) newInstance(ctx context.Context) (*instance, error) {
 // next call. An error means the instance is broken (it trapped, ran out of
 // memory or time, or broke the protocol) and must be discarded; it wraps
 // errBroken, and engine.ErrInterrupted for timeouts.
-func (i *instance) call(ctx context.Context, f engine.Func, hasOp bool, op uint32, input []byte) (abi.Status, []byte, error) {
+// args says which arguments an export takes.
+type args int
+
+const (
+	argsNone  args = iota // () -> i64: wapr_info, wapr_tick
+	argsLen               // (in_len) -> i64: wapr_init
+	argsOpLen             // (op, in_len) -> i64: the operation families
+)
+
+func (i *instance) call(ctx context.Context, f engine.Func, shape args, op uint32, input []byte) (abi.Status, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, i.c.settings.CallTimeout)
 	defer cancel()
 	i.in, i.inOff = input, 0
@@ -100,15 +109,16 @@ func (i *instance) call(ctx context.Context, f engine.Func, hasOp bool, op uint3
 	i.calls++
 	var r uint64
 	var err error
-	switch {
-	case hasOp:
+	switch shape {
+	case argsOpLen:
 		r, err = f.Call(ctx, uint64(op), uint64(len(input)))
-	case f == i.fInit:
+	case argsLen:
 		r, err = f.Call(ctx, uint64(len(input)))
 	default:
 		r, err = f.Call(ctx)
 	}
-	i.in = nil
+	// Nothing of this call outlives it.
+	i.in, i.httpResp, i.httpOff = nil, nil, 0
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %w", errBroken, err)
 	}
@@ -127,16 +137,19 @@ func (i *instance) tick(ctx context.Context) error {
 	if i.fTick == nil {
 		return nil
 	}
-	_, _, err := i.call(ctx, i.fTick, false, 0, nil)
+	_, _, err := i.call(ctx, i.fTick, argsNone, 0, nil)
 	return err
 }
 
-// close runs wapr_close (best effort, bounded), closes sockets and the
+// close runs wapr_close (best effort, bounded; skipped for a broken
+// instance, whose guest state cannot be trusted), closes sockets and the
 // instance.
-func (i *instance) close() {
+func (i *instance) close() { i.closeInstance(true) }
+
+func (i *instance) closeInstance(graceful bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), i.c.settings.CallTimeout)
 	defer cancel()
-	if i.fClose != nil {
+	if graceful && i.fClose != nil {
 		// wapr_close takes no arguments: call it directly.
 		_, _ = i.fClose.Call(ctx)
 	}
@@ -159,29 +172,47 @@ func errorMessage(out []byte) string {
 }
 
 // logWriter sends a guest's WASI stdout/stderr to the host log, line by
-// line, with the per-call byte cap of the instance's component.
+// line, counted against the instance's per-call log cap.
 type logWriter struct {
-	log    *slog.Logger
+	i      *instance
 	level  slog.Level
 	stream string
 	buf    []byte
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
+	if !w.i.allowLog(len(p)) {
+		return len(p), nil
+	}
 	w.buf = append(w.buf, p...)
 	for {
 		i := strings.IndexByte(string(w.buf), '\n')
 		if i < 0 {
 			break
 		}
-		w.log.Log(context.Background(), w.level, string(w.buf[:i]), "stream", w.stream)
+		w.i.c.log.Log(context.Background(), w.level, string(w.buf[:i]), "stream", w.stream)
 		w.buf = w.buf[i+1:]
 	}
 	if len(w.buf) > 4096 {
-		w.log.Log(context.Background(), w.level, string(w.buf), "stream", w.stream)
+		w.i.c.log.Log(context.Background(), w.level, string(w.buf), "stream", w.stream)
 		w.buf = w.buf[:0]
 	}
 	return len(p), nil
 }
 
 var _ io.Writer = (*logWriter)(nil)
+
+// allowLog counts n log bytes against the per-call cap; past it, the rest
+// of the call's logs are dropped (once, with a warning).
+func (i *instance) allowLog(n int) bool {
+	limit := i.c.settings.MaxLogBytes
+	if i.logBytes+n > limit {
+		if i.logBytes <= limit {
+			i.c.log.Warn("guest log output over the per-call cap; dropping the rest of this call's logs")
+			i.logBytes = limit + 1
+		}
+		return false
+	}
+	i.logBytes += n
+	return true
+}

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/internal/engine"
@@ -123,6 +124,7 @@ func (l *Loader) Inspect(ctx context.Context, wasm []byte) (*Module, error) {
 
 	// A throwaway component with no grants runs wapr_info.
 	c := &Component{log: l.log, settings: DefaultSettings(), module: cm}
+	c.http = newHTTPClient(c) // with no grants: every destination is denied
 	i := &instance{c: c, socks: map[int32]*hostSock{}}
 	inst, err := cm.Instantiate(ctx, i, engine.InstanceConfig{})
 	if err != nil {
@@ -138,7 +140,7 @@ func (l *Loader) Inspect(ctx context.Context, wasm []byte) (*Module, error) {
 		}
 	}
 	info := inst.Func(abi.ExportInfo)
-	status, out, err := i.call(callCtx, info, false, 0, nil)
+	status, out, err := i.call(callCtx, info, argsNone, 0, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", abi.ExportInfo, err)
 	}
@@ -183,6 +185,8 @@ type Component struct {
 	http   *http.Client
 
 	closeOnce sync.Once
+	stopTicks context.CancelFunc
+	ticks     sync.WaitGroup
 }
 
 // NewComponent prepares (without starting) a component of type typ named
@@ -242,18 +246,41 @@ func (c *Component) start(ctx context.Context, metadata map[string]string) error
 	}
 	c.eng, c.module = eng, cm
 	c.http = newHTTPClient(c)
-	c.pool = newPool(c.settings.PoolSize, c.newInstance, c.settings.RecycleAfterCalls, c.log)
+	c.pool = newPool(c.settings.PoolSize, c.newInstance, c.settings.RecycleAfterCalls, uint32(c.settings.MemoryLimitBytes/4*3), c.log)
 	if err := c.pool.warm(ctx, 1); err != nil {
 		c.shutdown(ctx)
 		return err
 	}
+	tickCtx, stopTicks := context.WithCancel(context.Background())
+	c.stopTicks = stopTicks
+	c.ticks.Go(func() { c.tickLoop(tickCtx) })
 	return nil
+}
+
+// tickInterval is how often idle instances get a wapr_tick.
+const tickInterval = 10 * time.Second
+
+func (c *Component) tickLoop(ctx context.Context) {
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			c.pool.tickIdle(ctx)
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // shutdown closes the pool and the engine; safe to call twice.
 func (c *Component) shutdown(ctx context.Context) error {
 	var err error
 	c.closeOnce.Do(func() {
+		if c.stopTicks != nil {
+			c.stopTicks()
+			c.ticks.Wait()
+		}
 		if c.pool != nil {
 			err = c.pool.close(ctx)
 		}

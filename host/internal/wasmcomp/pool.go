@@ -16,7 +16,10 @@ import (
 type pool struct {
 	create  func(ctx context.Context) (*instance, error)
 	recycle int
-	log     *slog.Logger
+	// memLimit: an instance whose linear memory grew past it is replaced
+	// (a Go guest's heap never shrinks).
+	memLimit uint32
+	log      *slog.Logger
 
 	idle  chan *instance
 	slots chan struct{} // one token per instance alive or being created
@@ -26,9 +29,9 @@ type pool struct {
 	live   sync.WaitGroup // instances alive
 }
 
-func newPool(size int, create func(context.Context) (*instance, error), recycle int, log *slog.Logger) *pool {
+func newPool(size int, create func(context.Context) (*instance, error), recycle int, memLimit uint32, log *slog.Logger) *pool {
 	return &pool{
-		create: create, recycle: recycle, log: log,
+		create: create, recycle: recycle, memLimit: memLimit, log: log,
 		idle:  make(chan *instance, size),
 		slots: make(chan struct{}, size),
 	}
@@ -98,17 +101,37 @@ func (p *pool) put(i *instance, err error) {
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
-	if broken || closed || i.calls >= p.recycle {
-		p.discard(i)
+	if broken {
+		// Off the request path, and without wapr_close: the guest's state
+		// cannot be trusted.
+		go p.discard(i, false)
+		return
+	}
+	if closed || i.calls >= p.recycle || i.inst.Memory().Size() > p.memLimit {
+		p.discard(i, true)
 		return
 	}
 	p.idle <- i
 }
 
-func (p *pool) discard(i *instance) {
-	i.close()
+func (p *pool) discard(i *instance, graceful bool) {
+	i.closeInstance(graceful)
 	p.live.Done()
 	<-p.slots
+}
+
+// tickIdle runs wapr_tick on each instance idle right now, so the guests'
+// background goroutines and GC run off the request path.
+func (p *pool) tickIdle(ctx context.Context) {
+	for n := len(p.idle); n > 0; n-- {
+		var i *instance
+		select {
+		case i = <-p.idle:
+		default:
+			return
+		}
+		p.put(i, i.tick(ctx))
+	}
 }
 
 // close stops handing out instances, closes the idle ones and waits, within
@@ -122,7 +145,7 @@ func (p *pool) close(ctx context.Context) error {
 		for {
 			select {
 			case i := <-p.idle:
-				p.discard(i)
+				p.discard(i, true)
 			case <-done:
 				return
 			}

@@ -2,6 +2,7 @@ package wasmcomp
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -127,6 +128,9 @@ func parseSize(v string) (uint64, error) {
 	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a size such as 64Mi", v)
+	}
+	if n > math.MaxUint64/mult {
+		return 0, fmt.Errorf("%q is too large", v)
 	}
 	return n * mult, nil
 }

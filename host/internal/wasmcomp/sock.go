@@ -184,6 +184,9 @@ func (c *Component) dialChecked(ctx context.Context, host, port string) (net.Con
 	addrs, err := c.allow.check(ctx, host, port)
 	if err != nil {
 		c.log.Warn("guest dial: name does not resolve", "host", host, "error", err)
+		if ctx.Err() != nil {
+			return nil, abi.ErrTimeout
+		}
 		return nil, abi.ErrRefused
 	}
 	if len(addrs) == 0 {
@@ -228,6 +231,11 @@ func sockRead(_ context.Context, c engine.Caller, stack []uint64) {
 		return
 	}
 	buf, limit := uint32(stack[1]), uint32(stack[2])
+	if limit == 0 {
+		// 0 means end of stream; a zero-sized read cannot say anything else.
+		setI32(stack, abi.ErrInvalid)
+		return
+	}
 	limit = min(limit, 64<<10)
 	if uint64(buf)+uint64(limit) > uint64(c.Memory().Size()) {
 		setI32(stack, abi.ErrInvalid)
