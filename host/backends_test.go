@@ -23,6 +23,7 @@ type backend struct {
 func backends() []backend {
 	return []backend{
 		{name: "memory"},
+		{name: "redis-wasm", setup: redisBackend(true)},
 	}
 }
 

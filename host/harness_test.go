@@ -64,7 +64,7 @@ type sidecar struct {
 	portable bool
 }
 
-func startSidecar(t *testing.T, cfg hostConfig) *sidecar {
+func startSidecar(t testing.TB, cfg hostConfig) *sidecar {
 	t.Helper()
 	return startSidecarWith(t, cfg, nil)
 }
@@ -74,7 +74,7 @@ type hostRegistry = host.Registry
 func newMemoryPubSub() pubsub.PubSub { return pubsubmemory.New() }
 
 // startSidecarWith starts a sidecar whose registry extend may add to.
-func startSidecarWith(t *testing.T, cfg hostConfig, extend func(*host.Registry)) *sidecar {
+func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry)) *sidecar {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -145,7 +145,7 @@ type step struct {
 }
 
 // do sends one request and returns the response with its body read.
-func (s *sidecar) do(t *testing.T, st step) (*http.Response, []byte) {
+func (s *sidecar) do(t testing.TB, st step) (*http.Response, []byte) {
 	t.Helper()
 	var body io.Reader
 	if st.body != "" {
@@ -192,6 +192,9 @@ func normalize(s string) string {
 func (s *sidecar) transcript(t *testing.T, name string, steps []step) {
 	t.Helper()
 	var b strings.Builder
+	// {etag} in a request stands for the ETag of the last response that had
+	// one, so steps work with any store's ETag format.
+	lastETag := ""
 	for i, st := range steps {
 		if i > 0 {
 			b.WriteString("\n")
@@ -211,7 +214,16 @@ func (s *sidecar) transcript(t *testing.T, name string, steps []step) {
 		case st.body != "":
 			fmt.Fprintf(&b, "> %s\n", st.body)
 		}
-		res, body := s.do(t, st)
+		sent := st
+		sent.body = strings.ReplaceAll(st.body, "{etag}", lastETag)
+		sent.header = map[string]string{}
+		for k, v := range st.header {
+			sent.header[k] = strings.ReplaceAll(v, "{etag}", lastETag)
+		}
+		res, body := s.do(t, sent)
+		if e := res.Header.Get("ETag"); e != "" {
+			lastETag = e
+		}
 		fmt.Fprintf(&b, "< %d\n", res.StatusCode)
 		var hs []string
 		for k, v := range res.Header {

@@ -105,8 +105,8 @@ func violations(rel string, p listedPackage) []string {
 				out = append(out, "sdk-guest may import abi only, found "+imp)
 			}
 		case within(rel, "components-wasm"), within(rel, "examples") && strings.Contains(rel, "wasm"):
-			if !within(dep, "abi") && !within(dep, "sdk-guest") {
-				out = append(out, "a Wasm component may import sdk-guest and abi only, found "+imp)
+			if !within(dep, "abi") && !within(dep, "sdk-guest") && !within(dep, "components-wasm/internal") {
+				out = append(out, "a Wasm component may import sdk-guest, abi and components-wasm/internal only, found "+imp)
 			}
 		case within(rel, "builtin"):
 			if !within(dep, "host/component") && !within(dep, "builtin") {

@@ -28,13 +28,15 @@ func TestStateHTTP(t *testing.T) {
 		}},
 		{"state_etag", []step{
 			{method: "POST", path: "/v1.0/state/statestore", body: `[{"key":"k","value":1}]`},
+			{method: "GET", path: "/v1.0/state/statestore/k"},
 			{method: "POST", path: "/v1.0/state/statestore", body: `[{"key":"k","value":2,"etag":"99"}]`},
 			{method: "POST", path: "/v1.0/state/statestore", body: `[{"key":"k","value":2,"etag":"not-a-number"}]`},
-			{method: "POST", path: "/v1.0/state/statestore", body: `[{"key":"k","value":2,"etag":"1"}]`},
+			{method: "POST", path: "/v1.0/state/statestore", body: `[{"key":"k","value":2,"etag":"{etag}"}]`},
+			{method: "POST", path: "/v1.0/state/statestore", body: `[{"key":"k","value":3,"etag":"{etag}"}]`},
 			{method: "GET", path: "/v1.0/state/statestore/k"},
-			{method: "DELETE", path: "/v1.0/state/statestore/k", header: map[string]string{"If-Match": "1"}},
+			{method: "DELETE", path: "/v1.0/state/statestore/k", header: map[string]string{"If-Match": "99"}},
 			{method: "DELETE", path: "/v1.0/state/statestore/k", header: map[string]string{"If-Match": "bad"}},
-			{method: "DELETE", path: "/v1.0/state/statestore/k", header: map[string]string{"If-Match": "2"}},
+			{method: "DELETE", path: "/v1.0/state/statestore/k", header: map[string]string{"If-Match": "{etag}"}},
 			{method: "GET", path: "/v1.0/state/statestore/k"},
 		}},
 		{"state_first_write", []step{

@@ -62,13 +62,18 @@ func (s *hostSock) readLoop() {
 	}
 }
 
-// read copies buffered bytes into dst: n > 0, 0 at EOF, ErrAgain when
-// nothing is buffered, ErrIO after a failure.
-func (s *hostSock) read(dst []byte) int32 {
+// readInto hands up to limit buffered bytes to write (which copies them
+// into guest memory) without an intermediate copy: n > 0, 0 at EOF,
+// ErrAgain when nothing is buffered, ErrIO after a failure, or write's
+// error code.
+func (s *hostSock) readInto(limit int, write func([]byte) bool) int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.buf) > 0 {
-		n := copy(dst, s.buf)
+		n := min(limit, len(s.buf))
+		if !write(s.buf[:n]) {
+			return abi.ErrInvalid
+		}
 		s.buf = s.buf[n:]
 		if len(s.buf) == 0 {
 			s.buf = nil
@@ -236,18 +241,8 @@ func sockRead(_ context.Context, c engine.Caller, stack []uint64) {
 		setI32(stack, abi.ErrInvalid)
 		return
 	}
-	limit = min(limit, 64<<10)
-	if uint64(buf)+uint64(limit) > uint64(c.Memory().Size()) {
-		setI32(stack, abi.ErrInvalid)
-		return
-	}
-	tmp := make([]byte, limit)
-	n := s.read(tmp)
-	if n > 0 && !c.Memory().Write(buf, tmp[:n]) {
-		setI32(stack, abi.ErrInvalid)
-		return
-	}
-	setI32(stack, n)
+	mem := c.Memory()
+	setI32(stack, s.readInto(int(min(limit, 64<<10)), func(b []byte) bool { return mem.Write(buf, b) }))
 }
 
 // sockWrite(handle, ptr, len) -> len | error.

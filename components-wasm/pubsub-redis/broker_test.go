@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wapr-dev/wapr/abi"
+	"github.com/wapr-dev/wapr/sdk-guest/testkit"
+)
+
+// openBroker returns a kit over a broker on addr, and a topic name no
+// other test uses (deleted at the end).
+func openBroker(t *testing.T, addr string, md map[string]string) (*testkit.Kit, string) {
+	t.Helper()
+	prefix := uniquePrefix(t)
+	cleanupPrefix(t, addr, prefix)
+	return openTopic(t, addr, md), prefix + "topic"
+}
+
+func openTopic(t *testing.T, addr string, md map[string]string) *testkit.Kit {
+	t.Helper()
+	all := map[string]string{"redisHost": addr}
+	for k, v := range md {
+		all[k] = v
+	}
+	return testkit.New(t, newBroker(), descriptor, all)
+}
+
+func publish(t *testing.T, k *testkit.Kit, topic string, data ...string) {
+	t.Helper()
+	for _, d := range data {
+		if err := k.Publish(abi.PublishRequest{Topic: topic, Data: []byte(d)}); err != nil {
+			t.Fatalf("publish %s: %v", d, err)
+		}
+	}
+}
+
+func poll(t *testing.T, k *testkit.Kit, topic string, max, waitMillis uint32) []abi.Message {
+	t.Helper()
+	resp, err := k.Poll(abi.PollRequest{Topic: topic, MaxMessages: max, MaxWaitMillis: waitMillis})
+	if err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	return resp.Messages
+}
+
+func datas(msgs []abi.Message) string {
+	var s []string
+	for _, m := range msgs {
+		s = append(s, string(m.Data))
+	}
+	return strings.Join(s, ",")
+}
+
+// pollUntil polls until want messages arrived or 3s passed.
+func pollUntil(t *testing.T, k *testkit.Kit, topic string, want int) []abi.Message {
+	t.Helper()
+	var got []abi.Message
+	deadline := time.Now().Add(3 * time.Second)
+	for len(got) < want && time.Now().Before(deadline) {
+		got = append(got, poll(t, k, topic, uint32(want-len(got)), 100)...)
+	}
+	return got
+}
+
+func pending(t *testing.T, raw *redisClient, topic, group string) int64 {
+	t.Helper()
+	v := redisDo(t, raw, "XPENDING", topic, group)
+	if len(v.arr) == 0 {
+		t.Fatalf("XPENDING reply %+v", v)
+	}
+	return v.arr[0].num
+}
+
+func TestInitProblems(t *testing.T) {
+	k := testkit.Load(t, newBroker(), descriptor)
+	err := k.Init(abi.InitRequest{Type: "pubsub.redis", Metadata: map[string]string{"maxLenApprox": "-1", "processingTimeout": "soon"}})
+	if testkit.Status(err) != abi.StatusInvalidArgument {
+		t.Fatalf("init: %v", err)
+	}
+	for _, want := range []string{"redisHost", "maxLenApprox", "processingTimeout"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestPublishPollAck(t *testing.T) {
+	requireRedis(t)
+	k, topic := openBroker(t, sharedRedis, nil)
+	raw := rawClient(t, sharedRedis)
+
+	if _, err := k.Poll(abi.PollRequest{Topic: topic, MaxMessages: 1}); testkit.Status(err) != abi.StatusInvalidArgument {
+		t.Fatalf("poll before subscribe: %v", err)
+	}
+	publish(t, k, topic, "before") // before the group exists: not delivered
+	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatalf("subscribing again (BUSYGROUP): %v", err)
+	}
+	publish(t, k, topic, "m1", "m2", "m3")
+	msgs := poll(t, k, topic, 10, 100)
+	if datas(msgs) != "m1,m2,m3" {
+		t.Fatalf("polled %q", datas(msgs))
+	}
+	if msgs[0].Topic != topic || len(msgs[0].AckToken) == 0 {
+		t.Fatalf("message %+v", msgs[0])
+	}
+	if n := pending(t, raw, topic, "wapr"); n != 3 {
+		t.Fatalf("%d pending, want 3", n)
+	}
+	if err := k.Ack(topic, msgs[0].AckToken, msgs[1].AckToken, msgs[2].AckToken); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(t, raw, topic, "wapr"); n != 0 {
+		t.Fatalf("%d pending after ack", n)
+	}
+
+	// MaxMessages bounds a poll.
+	publish(t, k, topic, "a", "b", "c")
+	if got := datas(poll(t, k, topic, 2, 0)); got != "a,b" {
+		t.Fatalf("first batch %q", got)
+	}
+	if got := datas(poll(t, k, topic, 2, 0)); got != "c" {
+		t.Fatalf("second batch %q", got)
+	}
+}
+
+func TestPollWaits(t *testing.T) {
+	requireRedis(t)
+	k, topic := openBroker(t, sharedRedis, nil)
+	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	// An empty poll waits, but never longer than asked (it may end up to
+	// blockSlack early).
+	for _, wait := range []time.Duration{0, 50 * time.Millisecond, 300 * time.Millisecond} {
+		start := time.Now()
+		if msgs := poll(t, k, topic, 10, uint32(wait.Milliseconds())); len(msgs) != 0 {
+			t.Fatalf("empty topic gave %q", datas(msgs))
+		}
+		d := time.Since(start)
+		if d > wait+30*time.Millisecond || d < wait-blockSlack-30*time.Millisecond {
+			t.Errorf("empty poll with MaxWaitMillis %v took %v", wait, d)
+		}
+	}
+
+	// A message published while the poll blocks ends the wait.
+	raw := rawClient(t, sharedRedis)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		raw.do(context.Background(), cmd("XADD", topic, "*", "data", "late"))
+	}()
+	start := time.Now()
+	msgs := poll(t, k, topic, 10, 3000)
+	if datas(msgs) != "late" {
+		t.Fatalf("polled %q", datas(msgs))
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the wait did not end with the message: %v", d)
+	}
+}
+
+func TestNackRedelivers(t *testing.T) {
+	requireRedis(t)
+	k, topic := openBroker(t, sharedRedis, nil)
+	raw := rawClient(t, sharedRedis)
+	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, k, topic, "x", "y")
+	msgs := poll(t, k, topic, 10, 100)
+	if err := k.Ack(topic, msgs[1].AckToken); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 3; round++ {
+		if err := k.Nack(topic, msgs[0].AckToken); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		again := pollUntil(t, k, topic, 1)
+		if datas(again) != "x" || string(again[0].AckToken) != string(msgs[0].AckToken) {
+			t.Fatalf("round %d: redelivered %q", round, datas(again))
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("round %d: redelivery took %v", round, d)
+		}
+	}
+	// XCLAIM counted the deliveries: 1 read + 3 redeliveries.
+	v := redisDo(t, raw, "XPENDING", topic, "wapr", "-", "+", "10")
+	if len(v.arr) != 1 || v.arr[0].arr[3].num != 4 {
+		t.Fatalf("pending entries %+v, want one delivered 4 times", render(v))
+	}
+	if err := k.Ack(topic, msgs[0].AckToken); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := poll(t, k, topic, 10, 100); len(msgs) != 0 {
+		t.Fatalf("acked message delivered again: %q", datas(msgs))
+	}
+}
+
+// TestReclaimStale: a subscriber takes a message and goes away without
+// acking; another one in the group gets it after processingTimeout.
+func TestReclaimStale(t *testing.T) {
+	requireRedis(t)
+	md := map[string]string{"consumerID": "app", "processingTimeout": "300", "redeliverInterval": "50"}
+	dead, topic := openBroker(t, sharedRedis, md)
+	if err := dead.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, dead, topic, "orphan")
+	if got := datas(poll(t, dead, topic, 10, 100)); got != "orphan" {
+		t.Fatalf("first delivery %q", got)
+	}
+	dead.Close()
+
+	md["consumerGroup"], md["consumerID"] = "app", "replica-2"
+	alive := openTopic(t, sharedRedis, md)
+	if err := alive.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := poll(t, alive, topic, 10, 0); len(msgs) != 0 {
+		t.Fatalf("reclaimed before processingTimeout: %q", datas(msgs))
+	}
+	got := pollUntil(t, alive, topic, 1)
+	if datas(got) != "orphan" {
+		t.Fatalf("reclaimed %q", datas(got))
+	}
+	if err := alive.Ack(topic, got[0].AckToken); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConsumerIDIsTheGroup: as in Dapr, two apps with different consumerIDs
+// each get every message.
+func TestConsumerIDIsTheGroup(t *testing.T) {
+	requireRedis(t)
+	a, topic := openBroker(t, sharedRedis, map[string]string{"consumerID": "app-a"})
+	b := openTopic(t, sharedRedis, map[string]string{"consumerID": "app-b"})
+	for _, k := range []*testkit.Kit{a, b} {
+		if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(t, a, topic, "both")
+	for name, k := range map[string]*testkit.Kit{"a": a, "b": b} {
+		if got := datas(poll(t, k, topic, 10, 500)); got != "both" {
+			t.Errorf("app %s got %q", name, got)
+		}
+	}
+}
+
+// TestGroupRecreated: the stream (and its group) vanish, as when Redis
+// restarts empty; the next poll recreates the group and delivers what was
+// published since.
+func TestGroupRecreated(t *testing.T) {
+	requireRedis(t)
+	k, topic := openBroker(t, sharedRedis, nil)
+	raw := rawClient(t, sharedRedis)
+	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, k, topic, "old")
+	old := poll(t, k, topic, 10, 100)
+	if err := k.Nack(topic, old[0].AckToken); err != nil {
+		t.Fatal(err)
+	}
+	redisDo(t, raw, "DEL", topic)
+	publish(t, k, topic, "after")
+	time.Sleep(30 * time.Millisecond) // let the nack come due
+	if got := datas(pollUntil(t, k, topic, 1)); got != "after" {
+		t.Fatalf("after the group vanished: %q", got)
+	}
+}
+
+func TestMaxLenApprox(t *testing.T) {
+	requireRedis(t)
+	k, topic := openBroker(t, sharedRedis, map[string]string{"maxLenApprox": "10"})
+	raw := rawClient(t, sharedRedis)
+	for i := 0; i < 500; i++ {
+		publish(t, k, topic, "m")
+	}
+	if n := redisDo(t, raw, "XLEN", topic).num; n >= 500 || n < 10 {
+		t.Fatalf("stream holds %d entries with maxLenApprox 10", n)
+	}
+}
+
+// TestRedisRestart: while Redis is down calls fail with UNAVAILABLE; after
+// it comes back (empty) the subscriber recovers.
+func TestRedisRestart(t *testing.T) {
+	r := startRedis(t)
+	k := openTopic(t, r.addr, nil)
+	const topic = "orders"
+	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	r.kill()
+	_, err := k.Poll(abi.PollRequest{Topic: topic, MaxMessages: 1, MaxWaitMillis: 10})
+	if testkit.Status(err) != abi.StatusUnavailable {
+		t.Fatalf("poll while Redis is down: %v", err)
+	}
+	r.start()
+	publish(t, k, topic, "back")
+	if got := datas(pollUntil(t, k, topic, 1)); got != "back" {
+		t.Fatalf("after restart: %q", got)
+	}
+}

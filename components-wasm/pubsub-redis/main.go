@@ -1,0 +1,28 @@
+// Command pubsub-redis is wapr's pubsub.redis as a WebAssembly component:
+// Redis Streams with consumer groups, spoken to in RESP through the host's
+// sockets (sdk-guest/hostnet) with a small hand-written client. README.md
+// lists its metadata and delivery semantics.
+//
+// Build it with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o pubsub-redis.wasm ./components-wasm/pubsub-redis
+package main
+
+import (
+	"github.com/wapr-dev/wapr/abi"
+	guest "github.com/wapr-dev/wapr/sdk-guest"
+)
+
+// descriptor is what wapr_info reports. EndpointKeys lets the host allow
+// exactly the Redis server named in redisHost.
+var descriptor = abi.Descriptor{
+	Name:         "wapr-pubsub-redis",
+	Version:      "0.1.0",
+	Types:        []string{"pubsub.redis"},
+	EndpointKeys: []string{"redisHost"},
+}
+
+func init() { guest.Export(descriptor, newBroker()) }
+
+// main never runs in a c-shared module.
+func main() {}

@@ -1,0 +1,479 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/wapr-dev/wapr/abi"
+	guest "github.com/wapr-dev/wapr/sdk-guest"
+)
+
+var (
+	_ guest.StateStore              = (*store)(nil)
+	_ guest.BulkStateStore          = (*store)(nil)
+	_ guest.TransactionalStateStore = (*store)(nil)
+	_ guest.Closer                  = (*store)(nil)
+)
+
+// Request and response metadata keys (Dapr's names).
+const (
+	mdTTL           = "ttlInSeconds"
+	mdTTLExpireTime = "ttlExpireTime"
+)
+
+// Hash fields of a stored value.
+const (
+	fieldData        = "data"
+	fieldVersion     = "version"
+	fieldContentType = "contentType"
+)
+
+// store is the state store. An instance serves one call at a time, so it
+// has no lock; it holds one Redis connection.
+type store struct {
+	client     *redisClient
+	sha        string // writeScript's SHA1 from SCRIPT LOAD; "" to always EVAL
+	defaultTTL int64  // seconds; 0: values never expire unless asked
+}
+
+func newStore() *store { return &store{} }
+
+// Init reads the metadata and connects (so a wrong address or password
+// fails the instance at once).
+func (s *store) Init(ctx context.Context, md guest.Metadata) error {
+	var problems []string
+	cfg := parseRedisConfig(md, &problems)
+	ttl, err := md.Int(mdTTL, 0)
+	switch {
+	case err != nil:
+		problems = append(problems, err.Error())
+	case ttl > 0:
+		s.defaultTTL = int64(ttl)
+	case ttl < -1:
+		problems = append(problems, "metadata ttlInSeconds must be positive, or -1 or 0 for no default TTL")
+	}
+	if err := configError(problems); err != nil {
+		return err
+	}
+	s.client = newRedisClient(cfg)
+	s.client.hello = []*command{cmd("SCRIPT", "LOAD", writeScript)}
+	s.client.helloDone = func(r []value) error {
+		s.sha = ""
+		if r[0].err() == nil { // ACLs may forbid SCRIPT LOAD: then EVAL every time
+			s.sha = r[0].text()
+		}
+		return nil
+	}
+	if err := s.client.connect(ctx); err != nil {
+		return s.wrap("connect", "", err)
+	}
+	return nil
+}
+
+// Close drops the connection.
+func (s *store) Close(context.Context) error {
+	if s.client != nil {
+		s.client.close()
+	}
+	return nil
+}
+
+// readCommands queues the two commands that read one key: its fields and
+// its TTL, answered in one round trip.
+func readCommands(key string) []*command {
+	return []*command{cmd("HMGET", key, fieldData, fieldVersion, fieldContentType), cmd("PTTL", key)}
+}
+
+// readResult builds a Get response from the replies of readCommands; nil
+// when the key holds no value.
+func readResult(fields, ttl value, now time.Time) (*abi.StateGetResponse, error) {
+	if err := fields.err(); err != nil {
+		return nil, err
+	}
+	if len(fields.arr) != 3 || fields.arr[0].isNil {
+		return nil, nil
+	}
+	resp := &abi.StateGetResponse{Data: fields.arr[0].str, ETag: fields.arr[1].text(), ContentType: fields.arr[2].text()}
+	if ttl.kind == ':' && ttl.num > 0 {
+		exp := now.Add(time.Duration(ttl.num) * time.Millisecond).UTC()
+		resp.Metadata = map[string]string{mdTTLExpireTime: exp.Format(time.RFC3339)}
+	}
+	return resp, nil
+}
+
+// Get reads a value with its ETag, content type and, when it expires,
+// ttlExpireTime metadata, in one round trip.
+func (s *store) Get(ctx context.Context, req *abi.StateGetRequest) (*abi.StateGetResponse, error) {
+	if req.Key == "" {
+		return nil, errNoKey
+	}
+	r, err := s.client.pipeline(ctx, readCommands(req.Key), 0)
+	if err != nil {
+		return nil, s.wrap("get", req.Key, err)
+	}
+	resp, err := readResult(r[0], r[1], time.Now())
+	if err != nil {
+		return nil, s.wrap("get", req.Key, err)
+	}
+	if resp == nil {
+		return nil, guest.NotFound(req.Key)
+	}
+	return resp, nil
+}
+
+// Set writes a value, guarded by its ETag or first-write concurrency.
+func (s *store) Set(ctx context.Context, req *abi.StateSetRequest) error {
+	w, err := s.prepareSet(req)
+	if err != nil {
+		return err
+	}
+	return s.writeOne(ctx, &w)
+}
+
+// Delete removes a key, guarded by its ETag when one is given; deleting a
+// missing key without an ETag succeeds.
+func (s *store) Delete(ctx context.Context, req *abi.StateDeleteRequest) error {
+	w, err := prepareDelete(req)
+	if err != nil {
+		return err
+	}
+	return s.writeOne(ctx, &w)
+}
+
+func (s *store) writeOne(ctx context.Context, w *write) error {
+	if w.plainDelete() {
+		if _, err := s.client.do(ctx, cmd("DEL", w.key)); err != nil {
+			return s.wrap("delete", w.key, err)
+		}
+		return nil
+	}
+	failed, err := s.runWrites(ctx, []write{*w})
+	if err != nil {
+		return s.wrap(w.op(), w.key, err)
+	}
+	if failed >= 0 {
+		return guest.ETagMismatch(w.key)
+	}
+	return nil
+}
+
+// BulkGet reads every key in one pipelined round trip. It is not a
+// snapshot. A key that cannot be read (empty, or of another Redis type)
+// fails its own item; a connection failure fails the call.
+func (s *store) BulkGet(ctx context.Context, req *abi.StateBulkGetRequest) (*abi.StateBulkGetResponse, error) {
+	resp := &abi.StateBulkGetResponse{Items: make([]abi.StateBulkGetItem, len(req.Requests))}
+	cmds := make([]*command, 0, 2*len(req.Requests))
+	for i := range req.Requests {
+		key := req.Requests[i].Key
+		resp.Items[i].Key = key
+		if key == "" {
+			resp.Items[i].Error = errNoKey.Error()
+			continue
+		}
+		cmds = append(cmds, readCommands(key)...)
+	}
+	if len(cmds) == 0 {
+		return resp, nil
+	}
+	replies, err := s.client.pipeline(ctx, cmds, 0)
+	if err != nil {
+		return nil, s.wrap("bulk get", "", err)
+	}
+	now := time.Now()
+	for i := range resp.Items {
+		it := &resp.Items[i]
+		if it.Key == "" {
+			continue
+		}
+		got, err := readResult(replies[0], replies[1], now)
+		replies = replies[2:]
+		switch {
+		case err != nil:
+			it.Error = s.wrap("get", it.Key, err).Error()
+		case got != nil:
+			it.Found, it.Data, it.ETag, it.Metadata = true, got.Data, got.ETag, got.Metadata
+		}
+	}
+	return resp, nil
+}
+
+// BulkSet applies each request as Set would, in one pipelined round trip;
+// not atomically: each item is written or fails on its own.
+func (s *store) BulkSet(ctx context.Context, req *abi.StateBulkSetRequest) (*abi.BulkResult, error) {
+	res := &abi.BulkResult{}
+	ws := make([]write, 0, len(req.Requests))
+	for i := range req.Requests {
+		w, err := s.prepareSet(&req.Requests[i])
+		if err != nil {
+			res.Errors = append(res.Errors, itemError(req.Requests[i].Key, err))
+			continue
+		}
+		ws = append(ws, w)
+	}
+	return res, s.applyEach(ctx, ws, res)
+}
+
+// BulkDelete applies each request as Delete would, in one pipelined round
+// trip; not atomically.
+func (s *store) BulkDelete(ctx context.Context, req *abi.StateBulkDeleteRequest) (*abi.BulkResult, error) {
+	res := &abi.BulkResult{}
+	ws := make([]write, 0, len(req.Requests))
+	for i := range req.Requests {
+		w, err := prepareDelete(&req.Requests[i])
+		if err != nil {
+			res.Errors = append(res.Errors, itemError(req.Requests[i].Key, err))
+			continue
+		}
+		ws = append(ws, w)
+	}
+	return res, s.applyEach(ctx, ws, res)
+}
+
+// applyEach sends every write on its own (DEL or one script call each) in
+// one pipeline and records the failures in res. A connection failure fails
+// the call: the outcome of every write is then unknown.
+func (s *store) applyEach(ctx context.Context, ws []write, res *abi.BulkResult) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	cmds := make([]*command, len(ws))
+	for i := range ws {
+		if ws[i].plainDelete() {
+			cmds[i] = cmd("DEL", ws[i].key)
+		} else {
+			cmds[i] = s.scriptCommand(s.sha != "", ws[i:i+1])
+		}
+	}
+	replies, err := s.client.pipeline(ctx, cmds, 0)
+	if err != nil {
+		return s.wrap("bulk write", "", err)
+	}
+	// A server that lost its script cache (restart, SCRIPT FLUSH) answers
+	// NOSCRIPT without running anything: send those again with the source.
+	var again []int
+	for i, r := range replies {
+		if isRedisError(r.err(), "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		retry := make([]*command, len(again))
+		for j, i := range again {
+			retry[j] = s.scriptCommand(false, ws[i:i+1])
+		}
+		r2, err := s.client.pipeline(ctx, retry, 0)
+		if err != nil {
+			return s.wrap("bulk write", "", err)
+		}
+		for j, i := range again {
+			replies[i] = r2[j]
+		}
+	}
+	for i, r := range replies {
+		w := &ws[i]
+		switch {
+		case r.err() != nil:
+			res.Errors = append(res.Errors, itemError(w.key, s.wrap(w.op(), w.key, r.err())))
+		case r.kind == ':' && r.num != 0 && !w.plainDelete():
+			res.Errors = append(res.Errors, itemError(w.key, guest.ETagMismatch(w.key)))
+		}
+	}
+	return nil
+}
+
+// Transact applies the operations in order, atomically, in one script
+// call: every ETag and first-write condition is checked first, then every
+// write is applied, so a failed condition leaves nothing applied and no
+// other client sees a partial transaction.
+func (s *store) Transact(ctx context.Context, req *abi.StateTransactRequest) error {
+	ws := make([]write, len(req.Operations))
+	for i, op := range req.Operations {
+		var err error
+		switch {
+		case op.Set != nil:
+			ws[i], err = s.prepareSet(op.Set)
+		case op.Delete != nil:
+			ws[i], err = prepareDelete(op.Delete)
+		default:
+			err = guest.InvalidArgument("empty operation")
+		}
+		if err != nil {
+			return operationError(i, err)
+		}
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	failed, err := s.runWrites(ctx, ws)
+	if err != nil {
+		return s.wrap("transaction", "", err)
+	}
+	if failed >= 0 {
+		return operationError(failed, guest.ETagMismatch(ws[failed].key))
+	}
+	return nil
+}
+
+func operationError(i int, err error) error {
+	e := &guest.Error{Status: guest.StatusOf(err), Message: "operation " + strconv.Itoa(i), Err: err}
+	if ge, ok := errors.AsType[*guest.Error](err); ok {
+		e.Key = ge.Key
+		e.Err = errors.New(ge.Message)
+	}
+	return e
+}
+
+// runWrites applies ws with one script call and returns the index of the
+// write whose condition failed, or -1.
+func (s *store) runWrites(ctx context.Context, ws []write) (int, error) {
+	useSHA := s.sha != ""
+	v, err := s.client.do(ctx, s.scriptCommand(useSHA, ws))
+	if useSHA && isRedisError(err, "NOSCRIPT") {
+		v, err = s.client.do(ctx, s.scriptCommand(false, ws))
+	}
+	if err != nil {
+		return -1, err
+	}
+	if v.kind != ':' {
+		return -1, errors.New("unexpected reply to the write script")
+	}
+	return int(v.num) - 1, nil
+}
+
+// scriptCommand builds EVALSHA (or EVAL) of writeScript for ws.
+func (s *store) scriptCommand(useSHA bool, ws []write) *command {
+	c := cmd("EVAL", writeScript)
+	if useSHA {
+		c = cmd("EVALSHA", s.sha)
+	}
+	c.int(int64(len(ws)))
+	for i := range ws {
+		c.str(ws[i].key)
+	}
+	for i := range ws {
+		ws[i].appendArgs(c)
+	}
+	return c
+}
+
+// write is one Set or Delete, checked for everything that does not depend
+// on what is stored.
+type write struct {
+	key         string
+	del         bool
+	etag        string // normalised decimal version; "" for none
+	ifAbsent    bool   // first-write Set without an ETag
+	data        []byte // the request's bytes; only read while building the command
+	contentType string
+	ttl         int64 // seconds; 0: never expires
+}
+
+func (w *write) plainDelete() bool { return w.del && w.etag == "" }
+
+func (w *write) op() string {
+	if w.del {
+		return "delete"
+	}
+	return "set"
+}
+
+func (w *write) appendArgs(c *command) {
+	kind, ifAbsent := "s", ""
+	if w.del {
+		kind = "d"
+	}
+	if w.ifAbsent {
+		ifAbsent = "1"
+	}
+	c.str(kind).str(w.etag).str(ifAbsent).bytes(w.data).str(w.contentType).int(w.ttl)
+}
+
+var errNoKey = guest.InvalidArgument("empty key")
+
+func (s *store) prepareSet(req *abi.StateSetRequest) (write, error) {
+	etag, ifAbsent, err := parseGuard(req.Key, req.HasETag, req.ETag, req.Concurrency, req.Consistency, true)
+	if err != nil {
+		return write{}, err
+	}
+	ttl := s.defaultTTL
+	if v, present := req.Metadata[mdTTL]; present {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil:
+			return write{}, &guest.Error{Status: abi.StatusInvalidArgument, Message: "metadata ttlInSeconds " + strconv.Quote(v) + " is not an integer", Key: req.Key}
+		case n == -1:
+			ttl = 0
+		case n <= 0:
+			return write{}, &guest.Error{Status: abi.StatusInvalidArgument, Message: "metadata ttlInSeconds must be positive or -1, got " + v, Key: req.Key}
+		default:
+			ttl = n
+		}
+	}
+	return write{key: req.Key, etag: etag, ifAbsent: ifAbsent, data: req.Value, contentType: req.ContentType, ttl: ttl}, nil
+}
+
+func prepareDelete(req *abi.StateDeleteRequest) (write, error) {
+	etag, _, err := parseGuard(req.Key, req.HasETag, req.ETag, req.Concurrency, req.Consistency, false)
+	if err != nil {
+		return write{}, err
+	}
+	return write{key: req.Key, del: true, etag: etag}, nil
+}
+
+// parseGuard checks the options and returns the ETag as a normalised
+// decimal version ("" for none; an empty ETag counts as none, as in Dapr)
+// and whether a Set must find the key absent.
+func parseGuard(key string, hasETag bool, etag string, concurrency, consistency uint8, isSet bool) (string, bool, error) {
+	if key == "" {
+		return "", false, errNoKey
+	}
+	if concurrency > abi.ConcurrencyLastWrite || consistency > abi.ConsistencyStrong {
+		return "", false, &guest.Error{Status: abi.StatusInvalidArgument, Message: "unknown concurrency or consistency option", Key: key}
+	}
+	if !hasETag || etag == "" {
+		return "", isSet && concurrency == abi.ConcurrencyFirstWrite, nil
+	}
+	v, err := strconv.ParseUint(etag, 10, 64)
+	if err != nil {
+		return "", false, guest.ETagInvalid(key)
+	}
+	return strconv.FormatUint(v, 10), false, nil
+}
+
+func itemError(key string, err error) abi.ItemError {
+	ie := abi.ItemError{Key: key, Status: guest.StatusOf(err), Message: err.Error()}
+	if ge, ok := errors.AsType[*guest.Error](err); ok && ge.Message != "" && ge.Err == nil {
+		ie.Message = ge.Message
+	}
+	return ie
+}
+
+// wrap turns a client error into the component's error: a deadline is
+// StatusDeadline, a lost or refused connection (or a server that cannot
+// serve right now) StatusUnavailable, any other error reply StatusInternal.
+func (s *store) wrap(op, key string, err error) error {
+	what := "state.redis: " + op
+	if key != "" {
+		what += " " + strconv.Quote(key)
+	}
+	e := &guest.Error{Status: abi.StatusInternal, Message: what, Err: err}
+	switch re, isReply := errors.AsType[*redisError](err); {
+	case isTimeout(err):
+		e.Status = abi.StatusDeadline
+	case isReply:
+		for _, p := range transientReplies {
+			if re.hasPrefix(p) {
+				e.Status = abi.StatusUnavailable
+			}
+		}
+	default:
+		e.Status = abi.StatusUnavailable
+	}
+	return e
+}
+
+// transientReplies are error replies meaning the server cannot serve now
+// rather than that the request is wrong.
+var transientReplies = []string{"LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MISCONF"}
