@@ -111,7 +111,9 @@ func publish(t *testing.T, s *sidecar, path, contentType, body string) {
 // twice, then SUCCESS; every message arrives with Dapr's CloudEvent fields
 // and none is lost.
 func TestSubscribeRetryThenSuccess(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newConfig func(*testing.T) hostConfig) { testSubscribeRetryThenSuccess(t, newConfig(t)) })
+	forEachBackend(t, func(t *testing.T, newConfig func(*testing.T) hostConfig) {
+		testSubscribeRetryThenSuccess(t, newConfig(t))
+	})
 }
 
 func testSubscribeRetryThenSuccess(t *testing.T, cfg hostConfig) {
