@@ -2,8 +2,11 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -36,13 +39,35 @@ type loaded struct {
 	res    resources.Component
 	impl   component.Lifecycle
 	served api.Served
+	// module is the digest of the Wasm module that provided the type when
+	// the component started ("" for none), even if the builtin serves.
+	module string
+	gate   *api.Gate
 }
 
 // loadComponents reads the resources folders and initialises every
-// component concurrently. Problems are recorded (log, report, metadata API);
-// only a failure to read the folders at all would be an error, and even that
-// is reported rather than fatal, as one broken file must not stop the rest.
+// component concurrently. Problems are recorded (log, report, metadata API)
+// and never fatal: one broken file must not stop the rest.
 func (h *Host) loadComponents(ctx context.Context) error {
+	comps, subs, failed := h.readResources(ctx)
+	h.declared = subs
+	results, fails := h.initAll(ctx, comps)
+	for i, c := range comps {
+		if fails[i] != nil {
+			failed = append(failed, api.FailedComponent{Name: c.Name, Type: c.Type, File: c.File, Error: fails[i].Error()})
+			h.log.Error("component not loaded", "name", c.Name, "type", c.Type, "file", c.File, "error", fails[i])
+			continue
+		}
+		h.components = append(h.components, results[i])
+	}
+	h.publish(failed)
+	return nil
+}
+
+// readResources reads the resources folders: the components to serve (the
+// embedded defaults when none is declared), the declared subscriptions and
+// the problems found.
+func (h *Host) readResources(ctx context.Context) ([]resources.Component, []resources.Subscription, []api.FailedComponent) {
 	var set resources.Set
 	var errs []error
 	if len(h.opts.ResourcesPaths) > 0 {
@@ -62,8 +87,11 @@ func (h *Host) loadComponents(ctx context.Context) error {
 	if len(comps) == 0 && !anyComponentFailed(errs) {
 		comps = defaultComponents()
 	}
-	h.declared = set.Subscriptions
+	return comps, set.Subscriptions, failed
+}
 
+// initAll initialises components concurrently.
+func (h *Host) initAll(ctx context.Context, comps []resources.Component) ([]*loaded, []error) {
 	results := make([]*loaded, len(comps))
 	fails := make([]error, len(comps))
 	var wg sync.WaitGroup
@@ -71,29 +99,30 @@ func (h *Host) loadComponents(ctx context.Context) error {
 		wg.Go(func() { results[i], fails[i] = h.initComponent(ctx, comps[i]) })
 	}
 	wg.Wait()
+	return results, fails
+}
 
+// publish makes h.components the served set: a new snapshot for the API,
+// the report and the failures for the metadata API.
+func (h *Host) publish(failed []api.FailedComponent) {
 	snap := &api.Snapshot{
 		States:  map[string]*api.StateStore{},
 		PubSubs: map[string]*api.PubSub{},
 		Outputs: map[string]*api.OutputBinding{},
 		Inputs:  map[string]*api.InputBinding{},
 	}
-	for i, c := range comps {
-		if fails[i] != nil {
-			failed = append(failed, api.FailedComponent{Name: c.Name, Type: c.Type, File: c.File, Error: fails[i].Error()})
-			h.log.Error("component not loaded", "name", c.Name, "type", c.Type, "file", c.File, "error", fails[i])
-			continue
-		}
-		l := results[i]
-		h.components = append(h.components, l)
+	var reports []ComponentReport
+	for _, l := range h.components {
 		h.addToSnapshot(snap, l)
-		h.report.Components = append(h.report.Components, ComponentReport{Name: c.Name, Type: c.Type, Served: describeServed(l.served)})
+		reports = append(reports, ComponentReport{Name: l.res.Name, Type: l.res.Type, Served: describeServed(l.served)})
 	}
-	sort.Slice(h.report.Components, func(i, j int) bool { return h.report.Components[i].Name < h.report.Components[j].Name })
-	h.report.Failed = failed
-	h.api.SetFailed(failed)
+	sort.Slice(reports, func(i, j int) bool { return reports[i].Name < reports[j].Name })
 	h.api.SetSnapshot(snap)
-	return nil
+	h.api.SetFailed(failed)
+	h.mu.Lock()
+	h.report.Components = reports
+	h.report.Failed = failed
+	h.mu.Unlock()
 }
 
 func anyComponentFailed(errs []error) bool {
@@ -119,7 +148,19 @@ func defaultComponents() []resources.Component {
 // module that fails to start falls back to the builtin, when there is one
 // and the runtime is not pinned to wasm; the reason is kept.
 func (h *Host) initComponent(ctx context.Context, c resources.Component) (*loaded, error) {
-	c = h.withRuntimeMetadata(c)
+	l, err := h.initComponentServed(ctx, h.withRuntimeMetadata(c))
+	if err != nil {
+		return nil, err
+	}
+	l.res = c
+	l.gate = api.NewGate()
+	if m := h.wasmModules[c.Type]; m != nil {
+		l.module = m.Digest
+	}
+	return l, nil
+}
+
+func (h *Host) initComponentServed(ctx context.Context, c resources.Component) (*loaded, error) {
 	pin := strings.ToLower(c.Annotations[wasmcomp.AnnotationRuntime])
 	switch pin {
 	case "", "wasm", "native":
@@ -233,6 +274,9 @@ func (h *Host) loadWasmModules(ctx context.Context) []api.FailedComponent {
 		paths = append(paths, matches...)
 	}
 	h.wasmModules = map[string]*wasmcomp.Module{}
+	h.mu.Lock()
+	h.report.Modules = nil
+	h.mu.Unlock()
 	if len(paths) == 0 {
 		return nil
 	}
@@ -240,16 +284,28 @@ func (h *Host) loadWasmModules(ctx context.Context) []api.FailedComponent {
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
 	for i, p := range paths {
-		wg.Go(func() { mods[i], errs[i] = h.wasm.InspectFile(ctx, p) })
+		wg.Go(func() { mods[i], errs[i] = h.inspectCached(ctx, p) })
 	}
 	wg.Wait()
 	var failed []api.FailedComponent
+	good := map[string]*wasmcomp.Module{}
 	for i, m := range mods {
 		if errs[i] != nil {
+			// A module that no longer loads (a broken copy, a partial write)
+			// leaves its previous good version providing its types.
+			prev := h.lastGood[paths[i]]
+			msg := errs[i].Error()
+			if prev != nil {
+				msg += " (the previous version of the module keeps serving)"
+			}
 			h.log.Error("wasm module not loaded", "file", paths[i], "error", errs[i])
-			failed = append(failed, api.FailedComponent{File: paths[i], Error: errs[i].Error()})
-			continue
+			failed = append(failed, api.FailedComponent{File: paths[i], Error: msg})
+			if prev == nil {
+				continue
+			}
+			m = prev
 		}
+		good[paths[i]] = m
 		for _, typ := range m.Descriptor.Types {
 			if prev, ok := h.wasmModules[typ]; ok {
 				h.log.Warn("two wasm modules provide the same type; the first serves", "type", typ, "serving", prev.Path, "ignored", m.Path)
@@ -257,13 +313,16 @@ func (h *Host) loadWasmModules(ctx context.Context) []api.FailedComponent {
 			}
 			h.wasmModules[typ] = m
 		}
+		h.mu.Lock()
 		h.report.Modules = append(h.report.Modules, ModuleReport{Path: m.Path, Digest: m.Digest, Types: m.Descriptor.Types, ABI: m.ABIVersion()})
+		h.mu.Unlock()
 	}
+	h.lastGood = good
 	return failed
 }
 
 func (h *Host) addToSnapshot(snap *api.Snapshot, l *loaded) {
-	info := api.Info{Name: l.res.Name, Type: l.res.Type, Version: l.res.Version, Served: l.served}
+	info := api.Info{Name: l.res.Name, Type: l.res.Type, Version: l.res.Version, Served: l.served, Gate: l.gate}
 	switch c := l.impl.(type) {
 	case state.Store:
 		s := &api.StateStore{Info: info, Store: c, Features: c.Features()}
@@ -358,4 +417,33 @@ func (h *Host) construct(typ string) (component.Lifecycle, error) {
 	}
 	sort.Strings(available)
 	return nil, fmt.Errorf("unknown component type %q; available types: %s", typ, strings.Join(available, ", "))
+}
+
+// inspectCached inspects the module at path, reusing an earlier inspection
+// of the same bytes (reloads re-read every folder).
+func (h *Host) inspectCached(ctx context.Context, path string) (*wasmcomp.Module, error) {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(wasm)
+	key := path + "@" + hex.EncodeToString(sum[:])
+	h.mu.Lock()
+	m, ok := h.inspected[key]
+	h.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m, err = h.wasm.Inspect(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m.Path = path
+	h.mu.Lock()
+	if h.inspected == nil {
+		h.inspected = map[string]*wasmcomp.Module{}
+	}
+	h.inspected[key] = m
+	h.mu.Unlock()
+	return m, nil
 }

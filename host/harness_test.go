@@ -53,6 +53,8 @@ type hostConfig struct {
 	// portable compares transcripts with implementation details masked
 	// (see portable), for backends other than the in-memory defaults.
 	portable bool
+	// hotReload watches the resources folder.
+	hotReload bool
 }
 
 // sidecar is a running host and a client for it.
@@ -114,6 +116,7 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 		MaxRequestBodySize: cfg.maxBody,
 		Logger:             newTestLogger(t),
 		WasmCacheDir:       filepath.Join(os.TempDir(), "wapr-test-wazero-cache"),
+		HotReload:          cfg.hotReload,
 	})
 	if err != nil {
 		t.Fatal(err)

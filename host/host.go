@@ -64,6 +64,10 @@ type Options struct {
 	// "-" means memory only.
 	WasmCacheDir string
 
+	// HotReload watches the resources folders and applies changes while
+	// running (see Host.Reload).
+	HotReload bool
+
 	// AppWaitTimeout bounds the wait for the app port to open at start; 0
 	// waits until Shutdown, as daprd does.
 	AppWaitTimeout time.Duration
@@ -88,6 +92,10 @@ type Host struct {
 
 	wasm        *wasmcomp.Loader
 	wasmModules map[string]*wasmcomp.Module // component type → module
+	inspected   map[string]*wasmcomp.Module // path@digest → inspection, guarded by mu
+	lastGood    map[string]*wasmcomp.Module // path → the last version that loaded
+	reloadMu    sync.Mutex                  // one reload at a time
+	watchDone   chan struct{}
 
 	mu     sync.Mutex // guards report once Start has returned
 	report Report
@@ -200,6 +208,11 @@ func (h *Host) Start(ctx context.Context) error {
 	h.serveErr = make(chan error, 1)
 	go func() { h.serveErr <- h.server.Serve(ln) }()
 	h.api.SetOutboundReady(true)
+	if h.opts.HotReload && len(h.opts.ResourcesPaths) > 0 {
+		if err := h.watch(); err != nil {
+			h.log.Warn("hot reload is off", "error", err)
+		}
+	}
 
 	if h.opts.AppPort == 0 {
 		h.startDelivery(nil)
@@ -253,6 +266,9 @@ func (h *Host) delivery0() *delivery.Manager {
 }
 
 func (h *Host) startDelivery(programmatic []delivery.Subscription) {
+	// Not while a reload changes components or declared subscriptions.
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
 	if h.stopCtx.Err() != nil {
 		return
 	}
@@ -352,6 +368,12 @@ func (h *Host) Shutdown(ctx context.Context) error {
 	var errs []error
 	h.stopOnce.Do(func() {
 		h.stopCancel()
+		if h.watchDone != nil {
+			<-h.watchDone
+		}
+		// A reload in progress finishes first.
+		h.reloadMu.Lock()
+		defer h.reloadMu.Unlock()
 		h.api.SetOutboundReady(false)
 		h.api.SetAppReady(false)
 		if h.delivery != nil {

@@ -1,6 +1,8 @@
 package host_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -83,4 +85,9 @@ func TestWasmComponentsFromResourcesFolder(t *testing.T) {
 	if !strings.Contains(string(body), "pinned-wasm-fails") || !strings.Contains(string(body), "told to fail") {
 		t.Errorf("the failed component is not in the metadata: %s", body)
 	}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

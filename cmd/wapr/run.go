@@ -43,6 +43,7 @@ type runFlags struct {
 	maxRequestSizeMB               int
 	gracefulShutdownSeconds        int
 	wasmCacheDir                   string
+	hotReload                      bool
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -62,6 +63,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.BoolVar(&f.logJSON, "log-as-json", false, "log JSON lines instead of text")
 	fs.IntVar(&f.maxRequestSizeMB, "dapr-http-max-request-size", 4, "largest request body in MB")
 	fs.IntVar(&f.gracefulShutdownSeconds, "dapr-graceful-shutdown-seconds", 5, "seconds shutdown waits for work in flight")
+	fs.BoolVar(&f.hotReload, "hot-reload", true, "watch the resources folders and apply changes while running")
 	fs.StringVar(&f.wasmCacheDir, "wasm-cache-dir", "", "folder for compiled Wasm modules (default: the user cache folder; - for memory only)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -122,6 +124,7 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		AppAPIToken:        os.Getenv("APP_API_TOKEN"),
 		Logger:             log,
 		WasmCacheDir:       f.wasmCacheDir,
+		HotReload:          f.hotReload,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "wapr:", err)

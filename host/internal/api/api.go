@@ -75,6 +75,8 @@ type Served struct {
 type Info struct {
 	Name, Type, Version string
 	Served              Served
+	// Gate tracks calls in flight for hot reload (nil: untracked).
+	Gate *Gate
 }
 
 // StateStore is a state store as the API serves it.

@@ -25,10 +25,18 @@ type InvokeBindingResponse struct {
 // InvokeBinding calls an output binding. On a component error the returned
 // *Error still carries the response metadata, which Dapr returns as headers.
 func (a *API) InvokeBinding(ctx context.Context, in *InvokeBindingRequest) (*InvokeBindingResponse, error) {
-	b, ok := a.snapshot.Load().Outputs[in.Name]
-	if !ok {
-		return nil, errorf(CodeBindingInvoke, nil, "error invoking output binding %s: couldn't find output binding %s", in.Name, in.Name)
+	var b *OutputBinding
+	for {
+		var ok bool
+		b, ok = a.snapshot.Load().Outputs[in.Name]
+		if !ok {
+			return nil, errorf(CodeBindingInvoke, nil, "error invoking output binding %s: couldn't find output binding %s", in.Name, in.Name)
+		}
+		if b.Gate.Enter() {
+			break
+		}
 	}
+	defer b.Gate.Leave()
 	if in.Operation == "" {
 		return nil, errorf(CodeBindingInvoke, nil, "error invoking output binding %s: operation field is missing from request", in.Name)
 	}

@@ -55,6 +55,10 @@ func (a *API) pubSub(name, topic string) (*PubSub, *Error) {
 	if topic == "" {
 		return nil, errorf(CodeTopicEmpty, nil, "topic is empty in pubsub %s", name)
 	}
+	if !ps.Gate.Enter() {
+		// Retired by a reload: look again in the new snapshot.
+		return a.pubSub(name, topic)
+	}
 	return ps, nil
 }
 
@@ -65,6 +69,7 @@ func (a *API) Publish(ctx context.Context, in *PublishRequest) error {
 	if e != nil {
 		return e
 	}
+	defer ps.Gate.Leave()
 	data, contentType, e := a.envelope(ps, in.Topic, in.Data, in.ContentType, in.Metadata, in.TraceParent, in.TraceState)
 	if e != nil {
 		return e
@@ -371,6 +376,7 @@ func (a *API) BulkPublish(ctx context.Context, in *BulkPublishRequest) error {
 	if e != nil {
 		return e
 	}
+	defer ps.Gate.Leave()
 	seen := make(map[string]struct{}, len(in.Entries))
 	req := &pubsub.BulkPublishRequest{Topic: in.Topic, Metadata: in.Metadata, Entries: make([]pubsub.BulkEntry, len(in.Entries))}
 	for i, en := range in.Entries {

@@ -35,16 +35,23 @@ func (s *StateStore) storedKey(key string) string {
 	return s.Prefix + keySeparator + key
 }
 
+// stateStore finds a store and admits one call on it: the caller must call
+// s.Gate.Leave when done. A store retired by a reload in the meantime is
+// looked up again in the new snapshot.
 func (a *API) stateStore(name string) (*StateStore, *Error) {
-	snap := a.snapshot.Load()
-	if len(snap.States) == 0 {
-		return nil, errorf(CodeStateStoreNotConfigured, nil, "state store is not configured")
+	for {
+		snap := a.snapshot.Load()
+		if len(snap.States) == 0 {
+			return nil, errorf(CodeStateStoreNotConfigured, nil, "state store is not configured")
+		}
+		s, ok := snap.States[name]
+		if !ok {
+			return nil, errorf(CodeStateStoreNotFound, nil, "state store %s is not found", name)
+		}
+		if s.Gate.Enter() {
+			return s, nil
+		}
 	}
-	s, ok := snap.States[name]
-	if !ok {
-		return nil, errorf(CodeStateStoreNotFound, nil, "state store %s is not found", name)
-	}
-	return s, nil
 }
 
 func checkKey(key string) *Error {
@@ -79,6 +86,7 @@ func (a *API) GetState(ctx context.Context, in *GetStateRequest) (*GetStateRespo
 	if e != nil {
 		return nil, e
 	}
+	defer s.Gate.Leave()
 	if e := checkKey(in.Key); e != nil {
 		return nil, e
 	}
@@ -119,6 +127,7 @@ func (a *API) SaveState(ctx context.Context, in *SaveStateRequest) error {
 	if e != nil {
 		return e
 	}
+	defer s.Gate.Leave()
 	reqs := make([]state.SetRequest, len(in.Items))
 	for i := range in.Items {
 		it := &in.Items[i]
@@ -214,6 +223,7 @@ func (a *API) DeleteState(ctx context.Context, in *DeleteStateRequest) error {
 	if e != nil {
 		return e
 	}
+	defer s.Gate.Leave()
 	if e := checkKey(in.Key); e != nil {
 		return e
 	}
@@ -257,6 +267,7 @@ func (a *API) BulkGetState(ctx context.Context, in *BulkGetStateRequest) ([]Bulk
 	if e != nil {
 		return nil, e
 	}
+	defer s.Gate.Leave()
 	out := make([]BulkStateItem, len(in.Keys))
 	reqs := make([]state.GetRequest, len(in.Keys))
 	for i, k := range in.Keys {
@@ -332,6 +343,7 @@ func (a *API) Transaction(ctx context.Context, in *TransactionRequest) error {
 	if e != nil {
 		return e
 	}
+	defer s.Gate.Leave()
 	if s.Tx == nil {
 		return errorf(CodeStateNotSupported, nil, "state store %s doesn't support transaction", in.Store)
 	}

@@ -50,7 +50,7 @@ type Manager struct {
 	ctx      context.Context // lives until Stop
 	cancel   context.CancelFunc
 	inflight sync.WaitGroup
-	active   []Subscription
+	active   []*running
 }
 
 // New returns a Manager delivering through app. maxConcurrency bounds
@@ -125,45 +125,104 @@ func (m *Manager) FetchProgrammatic(ctx context.Context) ([]Subscription, error)
 }
 
 // Start subscribes to every subscription whose pubsub is served and returns
-// the problems with the others. It must be called once.
+// the problems with the others. It must be called once, before Replace.
 func (m *Manager) Start(subs []Subscription) []error {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.mu.Lock()
 	m.ctx, m.cancel = ctx, cancel
 	m.mu.Unlock()
+	return m.startAll(subs)
+}
 
+func (m *Manager) startAll(subs []Subscription) []error {
 	var errs []error
 	seen := map[string]bool{}
-	snap := m.api.Snapshot()
+	m.mu.Lock()
+	for _, r := range m.active {
+		seen[r.PubsubName+"\x00"+r.Topic] = true
+	}
+	m.mu.Unlock()
 	for _, s := range subs {
 		key := s.PubsubName + "\x00" + s.Topic
 		if seen[key] {
 			errs = append(errs, fmt.Errorf("subscription to topic %s on pubsub %s (%s) duplicates an earlier one; ignored", s.Topic, s.PubsubName, strings.ToLower(s.Type)))
 			continue
 		}
-		ps, ok := snap.PubSubs[s.PubsubName]
-		if !ok {
-			errs = append(errs, fmt.Errorf("subscription to topic %s: pubsub %s is not loaded", s.Topic, s.PubsubName))
-			continue
-		}
-		router, err := routing.New(s.Rules, s.DefaultPath)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("subscription to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err))
-			continue
-		}
-		raw := strings.EqualFold(s.Metadata["rawPayload"], "true")
-		d := &deliverer{m: m, sub: s, router: router, hasRules: len(s.Rules) > 0, raw: raw, ps: ps}
-		if err := ps.PubSub.Subscribe(ctx, pubsub.SubscribeRequest{Topic: s.Topic, Metadata: s.Metadata}, d.handle); err != nil {
-			errs = append(errs, fmt.Errorf("subscribing to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err))
+		if err := m.startOne(s); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		seen[key] = true
-		m.mu.Lock()
-		m.active = append(m.active, s)
-		m.mu.Unlock()
 	}
 	m.api.SetSubscriptions(m.Info())
 	return errs
+}
+
+// startOne subscribes s on the pubsub of the current snapshot.
+func (m *Manager) startOne(s Subscription) error {
+	ps, ok := m.api.Snapshot().PubSubs[s.PubsubName]
+	if !ok {
+		return fmt.Errorf("subscription to topic %s: pubsub %s is not loaded", s.Topic, s.PubsubName)
+	}
+	router, err := routing.New(s.Rules, s.DefaultPath)
+	if err != nil {
+		return fmt.Errorf("subscription to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err)
+	}
+	m.mu.Lock()
+	parent := m.ctx
+	m.mu.Unlock()
+	ctx, cancel := context.WithCancel(parent)
+	raw := strings.EqualFold(s.Metadata["rawPayload"], "true")
+	d := &deliverer{m: m, sub: s, router: router, hasRules: len(s.Rules) > 0, raw: raw, ps: ps}
+	if err := ps.PubSub.Subscribe(ctx, pubsub.SubscribeRequest{Topic: s.Topic, Metadata: s.Metadata}, d.handle); err != nil {
+		cancel()
+		return fmt.Errorf("subscribing to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err)
+	}
+	m.mu.Lock()
+	m.active = append(m.active, &running{Subscription: s, cancel: cancel})
+	m.mu.Unlock()
+	return nil
+}
+
+// running is an active subscription and how to stop it.
+type running struct {
+	Subscription
+	cancel context.CancelFunc
+}
+
+// Replace stops the subscriptions for which stop returns true (each stops
+// at its broker's next poll boundary; unacknowledged messages stay with the
+// broker) and starts subs, against the current snapshot. Hot reload uses it
+// when a pubsub component or the declared subscriptions change.
+func (m *Manager) Replace(stop func(Subscription) bool, subs []Subscription) []error {
+	m.mu.Lock()
+	if m.ctx == nil {
+		// Not started yet: Start will see the new configuration.
+		m.mu.Unlock()
+		return nil
+	}
+	kept := m.active[:0:0]
+	for _, r := range m.active {
+		if stop(r.Subscription) {
+			r.cancel()
+			continue
+		}
+		kept = append(kept, r)
+	}
+	m.active = kept
+	m.mu.Unlock()
+	return m.startAll(subs)
+}
+
+// Active returns the subscriptions running now.
+func (m *Manager) Active() []Subscription {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Subscription, len(m.active))
+	for i, r := range m.active {
+		out[i] = r.Subscription
+	}
+	return out
 }
 
 // Info describes the active subscriptions for the metadata API.
@@ -171,7 +230,8 @@ func (m *Manager) Info() []api.SubscriptionInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]api.SubscriptionInfo, 0, len(m.active))
-	for _, s := range m.active {
+	for _, r := range m.active {
+		s := r.Subscription
 		info := api.SubscriptionInfo{
 			PubSubName: s.PubsubName, Topic: s.Topic, Metadata: s.Metadata,
 			DeadLetterTopic: s.DeadLetterTopic, Type: s.Type,
