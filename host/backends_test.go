@@ -23,6 +23,7 @@ type backend struct {
 func backends() []backend {
 	return []backend{
 		{name: "memory"},
+		{name: "redis-native", setup: redisBackend(false)},
 		{name: "redis-wasm", setup: redisBackend(true)},
 	}
 }

@@ -18,7 +18,9 @@ import (
 
 	httpbinding "github.com/wapr-dev/wapr/builtin/bindings/http"
 	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
+	pubsubredis "github.com/wapr-dev/wapr/builtin/pubsub/redis"
 	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
+	stateredis "github.com/wapr-dev/wapr/builtin/state/redis"
 	"github.com/wapr-dev/wapr/host"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
@@ -34,6 +36,8 @@ func testRegistry(rec *keyRecorder) *host.Registry {
 	r.RegisterStateStore(host.InMemoryStateType, func() state.Store { return statememory.New() })
 	r.RegisterPubSub(host.InMemoryPubSubType, func() pubsub.PubSub { return pubsubmemory.New() })
 	r.RegisterBinding("bindings.http", func() component.Lifecycle { return httpbinding.New() })
+	r.RegisterStateStore("state.redis", func() state.Store { return stateredis.New() })
+	r.RegisterPubSub("pubsub.redis", func() pubsub.PubSub { return pubsubredis.New() })
 	if rec != nil {
 		r.RegisterStateStore("state.recorder", func() state.Store { return &recordingStore{Store: statememory.New(), rec: rec} })
 	}

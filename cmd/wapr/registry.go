@@ -6,8 +6,10 @@ import (
 	kafkabinding "github.com/wapr-dev/wapr/builtin/bindings/kafka"
 	"github.com/wapr-dev/wapr/builtin/pubsub/kafka"
 	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
+	pubsubredis "github.com/wapr-dev/wapr/builtin/pubsub/redis"
 	"github.com/wapr-dev/wapr/builtin/state/aws/dynamodb"
 	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
+	stateredis "github.com/wapr-dev/wapr/builtin/state/redis"
 	"github.com/wapr-dev/wapr/host"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
@@ -20,6 +22,8 @@ func builtins() *host.Registry {
 	r := host.NewRegistry()
 	r.RegisterStateStore(host.InMemoryStateType, func() state.Store { return statememory.New() })
 	r.RegisterPubSub(host.InMemoryPubSubType, func() pubsub.PubSub { return pubsubmemory.New() })
+	r.RegisterStateStore("state.redis", func() state.Store { return stateredis.New() })
+	r.RegisterPubSub("pubsub.redis", func() pubsub.PubSub { return pubsubredis.New() })
 	r.RegisterStateStore("state.aws.dynamodb", func() state.Store { return dynamodb.New() })
 	r.RegisterBinding("bindings.http", func() component.Lifecycle { return httpbinding.New() })
 	r.RegisterBinding("bindings.aws.s3", func() component.Lifecycle { return s3.New() })

@@ -1,0 +1,19 @@
+package redis
+
+import (
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/wapr-dev/wapr/host/component"
+)
+
+// ParseOptions parses md as Init does and returns the client options and the
+// default TTL it would use.
+func ParseOptions(md component.Metadata) (*goredis.Options, time.Duration, error) {
+	c, err := parseConfig(md)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c.options(), c.defaultTTL, nil
+}

@@ -1,0 +1,303 @@
+// Package redis is the native driver for Dapr's state.redis: a state store
+// kept in a single Redis server (6.2 or newer) through go-redis.
+//
+// # Storage layout
+//
+// Each key is a Redis hash with the fields data (the value's bytes, as
+// given) and version (a decimal integer), which is the layout of Dapr's
+// state.redis, so a sidecar of either kind reads what the other wrote. wapr
+// adds a field contentType when a value has one; Dapr ignores it. Keys arrive
+// already prefixed by the host (Dapr's keyPrefix) and are used as they are.
+// RedisJSON and RediSearch are not used.
+//
+// # Features
+//
+// ETAG, TRANSACTIONAL and TTL.
+//
+// The ETag of a value is its version in decimal. Every write goes through one
+// Lua script that checks its condition and writes atomically: an update adds
+// one to the version; a key that does not exist yet starts at the server's
+// clock in microseconds, so a key deleted and written again does not get back
+// an ETag it had before. A Set or Delete with a non-empty ETag succeeds only
+// when the key exists with exactly that version, else it fails with a
+// *state.ETagError of kind ETagMismatch (kind ETagInvalid when the ETag is
+// not a decimal number). An empty ETag counts as none. A Set with
+// first-write concurrency and no ETag succeeds only when the key is absent.
+//
+// A Set with request metadata ttlInSeconds=N expires the value N seconds
+// later; without it the component's ttlInSeconds applies, if set;
+// ttlInSeconds=-1 stores a value that never expires. The last write defines
+// the TTL: a write without any TTL clears the one the key had. Get and
+// BulkGet report the expiry as metadata ttlExpireTime (RFC 3339, UTC).
+//
+// Multi runs all of its operations in one script: every condition is checked
+// first, in order, then every write is applied, so a failed condition leaves
+// nothing applied and no other client sees a partial transaction.
+//
+// # Errors
+//
+// A missing key is an error wrapping component.ErrNotFound. When Redis cannot
+// be reached the error wraps component.ErrUnavailable and names the
+// component and the Redis address; rejected credentials give an error that
+// says so. Commands are retried by go-redis (maxRetries) on connection
+// errors; a write whose reply was lost may therefore be applied twice, which
+// for a write with an ETag surfaces as a mismatch.
+//
+// # Metadata
+//
+// spec.metadata keys, matched case-insensitively; durations are Go durations
+// or whole milliseconds (docs/components/state.redis.md has the full table):
+//
+//	redisHost        host:port of the server; required (port 6379 or
+//	                 redisPort when missing)
+//	redisPassword, redisUsername, redisDB
+//	enableTLS, insecureSkipTLSVerify, clientCert, clientKey
+//	maxRetries       retries after a connection error; default 3; -1 none
+//	maxRetryBackoff  default 2s (redisMaxRetries, redisMaxRetryInterval
+//	                 and redisMinRetryInterval are read too)
+//	dialTimeout      default 5s
+//	readTimeout      default 3s; writeTimeout defaults to it
+//	poolSize, minIdleConns, poolTimeout, idleTimeout, maxConnAge
+//	ttlInSeconds     default TTL of values written without one
+//
+// redisType cluster, failover and sentinelMasterName are refused: Redis
+// Cluster and Sentinel are not supported.
+//
+// # Concurrency and ownership
+//
+// A Store is safe for concurrent use; it holds a go-redis connection pool
+// and no other state. Set does not keep the caller's value after it
+// returns; Get and BulkGet return slices the caller owns.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/state"
+)
+
+var (
+	_ state.Store         = (*Store)(nil)
+	_ state.BulkStore     = (*Store)(nil)
+	_ state.Transactional = (*Store)(nil)
+)
+
+// typeName is the component type this driver serves.
+const typeName = "state.redis"
+
+// Store is a state store in Redis. Create it with New and call Init before
+// use; the zero value is not usable.
+type Store struct {
+	// client is set once by Init; operations load it without a lock.
+	client atomic.Pointer[goredis.Client]
+	closed atomic.Bool
+
+	// Set by Init before client is published, read-only afterwards.
+	cfg      config
+	prefix   string // `state.redis "name"`, the start of every error
+	errNoKey error
+
+	mu      sync.Mutex // serialises Init and Close
+	started bool
+}
+
+// New returns a store that is not connected yet. It has no side effects.
+func New() *Store {
+	s := &Store{prefix: typeName}
+	s.errNoKey = fmt.Errorf("%s: %w: empty key", s.prefix, component.ErrInvalidArgument)
+	return s
+}
+
+// Init parses the metadata, connects and pings Redis. It fails, naming the
+// component and the address, when Redis cannot be reached within ctx or
+// rejects the credentials. It may be called once; a call after Close fails
+// with component.ErrClosed.
+func (s *Store) Init(ctx context.Context, md component.Metadata) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return fmt.Errorf("%s: %w", s.prefix, component.ErrClosed)
+	}
+	if s.started {
+		return fmt.Errorf("%s: Init called twice", s.prefix)
+	}
+	if md.Name != "" {
+		s.prefix = typeName + " " + strconv.Quote(md.Name)
+	}
+	s.errNoKey = fmt.Errorf("%s: %w: empty key", s.prefix, component.ErrInvalidArgument)
+	cfg, err := parseConfig(md)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.prefix, err)
+	}
+	s.cfg = cfg
+	c := goredis.NewClient(cfg.options())
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return s.wrap(ctx, "connect", "", err)
+	}
+	s.started = true
+	s.client.Store(c)
+	return nil
+}
+
+// Close closes the connection pool. Operations in flight fail; later ones
+// fail with an error wrapping component.ErrClosed. Calling Close again, or
+// before Init, does nothing. Closing a pool does not block, so ctx is not
+// consulted.
+func (s *Store) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if c := s.client.Load(); c != nil {
+		if err := c.Close(); err != nil && !errors.Is(err, goredis.ErrClosed) {
+			return fmt.Errorf("%s: close: %w", s.prefix, err)
+		}
+	}
+	return nil
+}
+
+// Features reports ETAG, TRANSACTIONAL and TTL. The slice is the caller's.
+func (s *Store) Features() []component.Feature {
+	return []component.Feature{state.FeatureETag, state.FeatureTransactional, state.FeatureTTL}
+}
+
+// conn returns the client, or the error an operation must fail with.
+func (s *Store) conn() (*goredis.Client, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("%s: %w", s.prefix, component.ErrClosed)
+	}
+	c := s.client.Load()
+	if c == nil {
+		return nil, fmt.Errorf("%s: %w: Init has not succeeded", s.prefix, component.ErrUnavailable)
+	}
+	return c, nil
+}
+
+// Get returns the value of req.Key with its ETag, content type and, when it
+// expires, ttlExpireTime metadata. A missing key is an error wrapping
+// component.ErrNotFound. The value and its TTL are read in one round trip.
+func (s *Store) Get(ctx context.Context, req *state.GetRequest) (*state.GetResponse, error) {
+	c, err := s.conn()
+	if err != nil {
+		return nil, err
+	}
+	if req.Key == "" {
+		return nil, s.errNoKey
+	}
+	var r read
+	if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		r.queue(ctx, p, req.Key)
+		return nil
+	}); err != nil {
+		return nil, s.wrap(ctx, "get", req.Key, err)
+	}
+	resp, ok := r.response(time.Now())
+	if !ok {
+		return nil, fmt.Errorf("%s: key %q: %w", s.prefix, req.Key, component.ErrNotFound)
+	}
+	return resp, nil
+}
+
+// read is the pair of commands that reads one key: its fields and its TTL.
+type read struct {
+	fields *goredis.SliceCmd
+	ttl    *goredis.DurationCmd
+}
+
+func (r *read) queue(ctx context.Context, p goredis.Pipeliner, key string) {
+	r.fields = p.HMGet(ctx, key, fieldData, fieldVersion, fieldContentType)
+	r.ttl = p.PTTL(ctx, key)
+}
+
+// err returns the first error of the pair.
+func (r *read) err() error {
+	if err := r.fields.Err(); err != nil {
+		return err
+	}
+	return r.ttl.Err()
+}
+
+// response builds the result from the replies; ok is false when the key
+// holds no value. now is the clock the expiry is computed from.
+func (r *read) response(now time.Time) (resp *state.GetResponse, ok bool) {
+	vals := r.fields.Val()
+	if len(vals) != 3 {
+		return nil, false
+	}
+	data, ok := vals[0].(string)
+	if !ok {
+		return nil, false
+	}
+	resp = &state.GetResponse{Data: []byte(data)}
+	resp.ETag, _ = vals[1].(string)
+	resp.ContentType, _ = vals[2].(string)
+	if ttl := r.ttl.Val(); ttl > 0 {
+		resp.Metadata = map[string]string{state.MetadataTTLExpireTime: now.Add(ttl).UTC().Format(time.RFC3339)}
+	}
+	return resp, true
+}
+
+// Set writes req.Value under req.Key, guarded by req.ETag or first-write
+// concurrency (see the package comment), in one atomic script call.
+func (s *Store) Set(ctx context.Context, req *state.SetRequest) error {
+	c, err := s.conn()
+	if err != nil {
+		return err
+	}
+	w, err := s.prepareSet(req)
+	if err != nil {
+		return err
+	}
+	return s.writeOne(ctx, c, &w)
+}
+
+// Delete removes req.Key, guarded by req.ETag when it is not empty. Deleting
+// a missing key without an ETag succeeds.
+func (s *Store) Delete(ctx context.Context, req *state.DeleteRequest) error {
+	c, err := s.conn()
+	if err != nil {
+		return err
+	}
+	w, err := s.prepareDelete(req)
+	if err != nil {
+		return err
+	}
+	return s.writeOne(ctx, c, &w)
+}
+
+// writeOne applies one write: a bare DEL when no condition guards it, else
+// the write script.
+func (s *Store) writeOne(ctx context.Context, c *goredis.Client, w *write) error {
+	if w.plainDelete() {
+		if err := c.Del(ctx, w.key).Err(); err != nil {
+			return s.wrap(ctx, "delete", w.key, err)
+		}
+		return nil
+	}
+	failed, err := s.runWrites(ctx, c, []write{*w})
+	if err != nil {
+		return s.wrap(ctx, opName(w), w.key, err)
+	}
+	if failed >= 0 {
+		return state.NewETagMismatch(w.key)
+	}
+	return nil
+}
+
+func opName(w *write) string {
+	if w.kind == kindDelete {
+		return "delete"
+	}
+	return "set"
+}
