@@ -23,6 +23,7 @@ type ComponentSource struct {
 	Name          string
 	// WasmFile, when set, serves the component in the sandbox.
 	WasmFile     string
+	WasmEngine   string // "wazero" (default)
 	Registry     *Registry
 	WasmCacheDir string
 	Logger       *slog.Logger

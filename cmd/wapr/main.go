@@ -24,6 +24,8 @@ func run(args []string) int {
 	switch cmd {
 	case "run":
 		return runSidecar(args, os.Stdout, os.Stderr)
+	case "conformance":
+		return runConformance(args, os.Stdout, os.Stderr)
 	case "inspect":
 		return inspectModules(args, os.Stdout, os.Stderr)
 	case "version":
@@ -40,6 +42,8 @@ func run(args []string) int {
 
 const usage = `Usage:
   wapr run [flags]   run the sidecar (also the default with no command)
+  wapr conformance --component x.yaml [--wasm x.wasm]
+                     run the conformance suite against one component
   wapr inspect x.wasm print a Wasm component's ABI version, descriptor and imports
   wapr version       print the version
   wapr help          show this help
