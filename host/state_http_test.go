@@ -86,7 +86,7 @@ func TestStateHTTP(t *testing.T) {
 			{method: "GET", path: "/v1.0/state/statestore/dir%2Ffile%20name"},
 		}},
 	}
-	forEachBackend(t, func(t *testing.T, newConfig func(*testing.T) hostConfig) {
+	forEachBackend(t, "state", func(t *testing.T, newConfig func(*testing.T) hostConfig) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				s := startSidecar(t, newConfig(t))
@@ -130,7 +130,7 @@ func TestStateKeyPrefix(t *testing.T) {
 // TestStateConcurrentETag has many clients race to update one key with the
 // same ETag: exactly one wins each round, the rest get 409.
 func TestStateConcurrentETag(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newConfig func(*testing.T) hostConfig) { testStateConcurrentETag(t, newConfig(t)) })
+	forEachBackend(t, "state", func(t *testing.T, newConfig func(*testing.T) hostConfig) { testStateConcurrentETag(t, newConfig(t)) })
 }
 
 func testStateConcurrentETag(t *testing.T, cfg hostConfig) {

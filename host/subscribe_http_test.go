@@ -111,7 +111,7 @@ func publish(t *testing.T, s *sidecar, path, contentType, body string) {
 // twice, then SUCCESS; every message arrives with Dapr's CloudEvent fields
 // and none is lost.
 func TestSubscribeRetryThenSuccess(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newConfig func(*testing.T) hostConfig) {
+	forEachBackend(t, "pubsub", func(t *testing.T, newConfig func(*testing.T) hostConfig) {
 		testSubscribeRetryThenSuccess(t, newConfig(t))
 	})
 }

@@ -21,9 +21,15 @@ func BenchmarkBoundary1KiB(b *testing.B) { benchmarkBoundary(b, 1024) }
 func BenchmarkBoundarySmall(b *testing.B) { benchmarkBoundary(b, 8) }
 
 func benchmarkBoundary(b *testing.B, size int) {
+	for _, e := range testEngines {
+		b.Run(e.name, func(b *testing.B) { benchmarkBoundaryOn(b, e, size) })
+	}
+}
+
+func benchmarkBoundaryOn(b *testing.B, e testEngine, size int) {
 	for _, trusted := range []string{"false", "true"} {
 		b.Run("trusted="+trusted, func(b *testing.B) {
-			l := newLoader(b)
+			l := newLoader(b, e)
 			m := inspect(b, l, misbehavePkg)
 			s, err := l.NewStateStore(m, "mis", "state.misbehave", map[string]string{wasmcomp.AnnotationTrusted: trusted, wasmcomp.AnnotationPoolSize: "1"})
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/state"
+	"github.com/wapr-dev/wapr/host/internal/engine"
 	"github.com/wapr-dev/wapr/host/internal/engine/wazero"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 	"github.com/wapr-dev/wapr/host/wasmtest"
@@ -23,16 +24,36 @@ import (
 
 const misbehavePkg = "./host/internal/wasmcomp/testdata/guests/misbehave"
 
-// newLoader returns a loader on wazero with a compilation cache shared by
-// test runs (compiling a Go guest cold takes seconds).
-func newLoader(t testing.TB) *wasmcomp.Loader {
-	t.Helper()
+// testEngine is an engine the tests and benchmarks run on, each as a
+// subtest named after it: wazero always, wasmtime in builds with -tags
+// wasmtime (engines_wasmtime_test.go adds it).
+type testEngine struct {
+	name string
+	// factory caches compiled modules in a folder shared by test runs
+	// (compiling a Go guest cold takes seconds).
+	factory func(t testing.TB) engine.Factory
+}
+
+var testEngines = []testEngine{{name: "wazero", factory: func(t testing.TB) engine.Factory {
 	f, err := wazero.NewFactory(filepath.Join(os.TempDir(), "wapr-test-wazero-cache"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}}}
+
+// perEngine runs test once per engine, as subtests.
+func perEngine(t *testing.T, test func(t *testing.T, e testEngine)) {
+	for _, e := range testEngines {
+		t.Run(e.name, func(t *testing.T) { test(t, e) })
+	}
+}
+
+// newLoader returns a loader on engine e.
+func newLoader(t testing.TB, e testEngine) *wasmcomp.Loader {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return wasmcomp.NewLoader(f, log)
+	return wasmcomp.NewLoader(e.factory(t), log)
 }
 
 type testWriter struct{ t testing.TB }
@@ -52,9 +73,9 @@ func inspect(t testing.TB, l *wasmcomp.Loader, pkg string) *wasmcomp.Module {
 }
 
 // startMisbehave starts the misbehaving store with a small pool.
-func startMisbehave(t *testing.T, ann, md map[string]string) *wasmcomp.StateStore {
+func startMisbehave(t *testing.T, e testEngine, ann, md map[string]string) *wasmcomp.StateStore {
 	t.Helper()
-	l := newLoader(t)
+	l := newLoader(t, e)
 	m := inspect(t, l, misbehavePkg)
 	base := map[string]string{wasmcomp.AnnotationPoolSize: "2", wasmcomp.AnnotationCallTimeout: "1s", wasmcomp.AnnotationMemoryLimit: "64Mi"}
 	for k, v := range ann {
@@ -81,8 +102,10 @@ func startMisbehave(t *testing.T, ann, md map[string]string) *wasmcomp.StateStor
 	return s
 }
 
-func TestInspect(t *testing.T) {
-	l := newLoader(t)
+func TestInspect(t *testing.T) { perEngine(t, testInspect) }
+
+func testInspect(t *testing.T, e testEngine) {
+	l := newLoader(t, e)
 	m := inspect(t, l, misbehavePkg)
 	if !m.Provides("state.misbehave") || m.Descriptor.Name != "misbehave" || !strings.HasPrefix(m.Digest, "sha256:") || m.ABIVersion() != "v1.0" {
 		t.Fatalf("module %+v", m)
@@ -101,8 +124,10 @@ func TestInspect(t *testing.T) {
 
 // TestSandbox: each misbehaviour fails that one request with a clear error;
 // the store keeps serving and replaces the instance.
-func TestSandbox(t *testing.T) {
-	s := startMisbehave(t, nil, nil)
+func TestSandbox(t *testing.T) { perEngine(t, testSandbox) }
+
+func testSandbox(t *testing.T, e testEngine) {
+	s := startMisbehave(t, e, nil, nil)
 	ctx := context.Background()
 	if err := s.Set(ctx, &state.SetRequest{Key: "good", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
@@ -140,7 +165,9 @@ func TestSandbox(t *testing.T) {
 
 // TestAllowList: dialing a destination outside the allow-list is refused by
 // the host; the allowed one connects.
-func TestAllowList(t *testing.T) {
+func TestAllowList(t *testing.T) { perEngine(t, testAllowList) }
+
+func testAllowList(t *testing.T, e testEngine) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +187,7 @@ func TestAllowList(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	s := startMisbehave(t, nil, map[string]string{"target": ln.Addr().String()})
+	s := startMisbehave(t, e, nil, map[string]string{"target": ln.Addr().String()})
 	ctx := context.Background()
 	dial := func(addr string) int {
 		res, err := s.Get(ctx, &state.GetRequest{Key: "dial:" + addr})
@@ -184,8 +211,10 @@ func TestAllowList(t *testing.T) {
 
 // TestGrantRefused: a module importing sockets is refused when the
 // component grants no destination, with an error naming the import.
-func TestGrantRefused(t *testing.T) {
-	l := newLoader(t)
+func TestGrantRefused(t *testing.T) { perEngine(t, testGrantRefused) }
+
+func testGrantRefused(t *testing.T, e testEngine) {
+	l := newLoader(t, e)
 	m := inspect(t, l, misbehavePkg)
 	s, err := l.NewStateStore(m, "mis", "state.misbehave", nil)
 	if err != nil {
@@ -198,8 +227,10 @@ func TestGrantRefused(t *testing.T) {
 	s.Close(context.Background())
 }
 
-func TestInitFailure(t *testing.T) {
-	l := newLoader(t)
+func TestInitFailure(t *testing.T) { perEngine(t, testInitFailure) }
+
+func testInitFailure(t *testing.T, e testEngine) {
+	l := newLoader(t, e)
 	m := inspect(t, l, misbehavePkg)
 	s, _ := l.NewStateStore(m, "mis", "state.misbehave", nil)
 	err := s.Init(context.Background(), component.Metadata{Properties: map[string]string{"target": "127.0.0.1:1", "failInit": "true"}})
@@ -211,8 +242,10 @@ func TestInitFailure(t *testing.T) {
 
 // TestConcurrentCalls: many goroutines share a small pool; every answer is
 // the right one (no instance serves two calls at once).
-func TestConcurrentCalls(t *testing.T) {
-	s := startMisbehave(t, map[string]string{wasmcomp.AnnotationPoolSize: "4"}, nil)
+func TestConcurrentCalls(t *testing.T) { perEngine(t, testConcurrentCalls) }
+
+func testConcurrentCalls(t *testing.T, e testEngine) {
+	s := startMisbehave(t, e, map[string]string{wasmcomp.AnnotationPoolSize: "4"}, nil)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
