@@ -100,6 +100,9 @@ func (b *Binding) Invoke(ctx context.Context, req *bindings.InvokeRequest) (*bin
 
 // Read starts polling a dedicated instance for events.
 func (b *InputBinding) Read(ctx context.Context, h bindings.Handler) error {
+	if b.c.closed() {
+		return errPoolClosed
+	}
 	i, err := b.c.newInstance(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: starting a reader instance: %w", component.ErrUnavailable, err)

@@ -273,6 +273,9 @@ func (c *Component) tickLoop(ctx context.Context) {
 	}
 }
 
+// closed reports whether the component was closed (or never started).
+func (c *Component) closed() bool { return c.pool == nil || c.pool.isClosed() }
+
 // shutdown closes the pool and the engine; safe to call twice.
 func (c *Component) shutdown(ctx context.Context) error {
 	var err error

@@ -37,6 +37,12 @@ func newPool(size int, create func(context.Context) (*instance, error), recycle 
 	}
 }
 
+func (p *pool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
 // errPoolClosed is returned by get after close.
 var errPoolClosed = fmt.Errorf("%w: the component is closed", component.ErrClosed)
 

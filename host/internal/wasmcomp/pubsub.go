@@ -72,6 +72,9 @@ func (p *PubSub) Subscribe(ctx context.Context, req pubsub.SubscribeRequest, h p
 
 // subscriber creates an instance outside the pool and subscribes it.
 func (p *PubSub) subscriber(ctx context.Context, req pubsub.SubscribeRequest) (*instance, error) {
+	if p.c.closed() {
+		return nil, errPoolClosed
+	}
 	i, err := p.c.newInstance(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: starting a subscriber instance: %w", component.ErrUnavailable, err)
