@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	pubsubredis "github.com/wapr-dev/wapr/builtin/pubsub/redis"
+	stateredis "github.com/wapr-dev/wapr/builtin/state/redis"
+	"github.com/wapr-dev/wapr/host"
+	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/component/state"
+)
+
+// startEmbedded runs wapr in this process with state.redis and pubsub.redis
+// on c.redisAddr, and returns a stop function, its API address and how long
+// it took from New to a healthy sidecar.
+func startEmbedded(ctx context.Context, c config) (func(), string, time.Duration, error) {
+	dir, err := os.MkdirTemp("", "wapr-bench-")
+	if err != nil {
+		return nil, "", 0, err
+	}
+	yaml := fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: %[1]s}
+spec:
+  type: state.redis
+  version: v1
+  metadata: [{name: redisHost, value: "%[3]s"}]
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: %[2]s}
+spec:
+  type: pubsub.redis
+  version: v1
+  metadata: [{name: redisHost, value: "%[3]s"}]
+`, c.store, c.pubsubName, c.redisAddr)
+	if err := os.WriteFile(filepath.Join(dir, "components.yaml"), []byte(yaml), 0o644); err != nil {
+		return nil, "", 0, err
+	}
+	reg := host.NewRegistry()
+	reg.RegisterStateStore("state.redis", func() state.Store { return stateredis.New() })
+	reg.RegisterPubSub("pubsub.redis", func() pubsub.PubSub { return pubsubredis.New() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", 0, err
+	}
+	start := time.Now()
+	h, err := host.New(host.Options{
+		AppID: "wapr-bench", AppPort: c.appPort, Listener: ln, ResourcesPaths: []string{dir}, Registry: reg,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return nil, "", 0, err
+	}
+	if err := h.Start(ctx); err != nil {
+		return nil, "", 0, err
+	}
+	select {
+	case <-h.Ready():
+	case <-time.After(30 * time.Second):
+		return nil, "", 0, fmt.Errorf("embedded wapr not ready after 30s")
+	}
+	took := time.Since(start)
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h.Shutdown(sctx)
+		os.RemoveAll(dir)
+	}
+	return stop, ln.Addr().String(), took, nil
+}

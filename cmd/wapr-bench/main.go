@@ -1,0 +1,257 @@
+// Command wapr-bench drives a Dapr-compatible sidecar (wapr, daprd, …) with
+// load and reports throughput, latency percentiles and errors for state
+// get, state save, publish and publish→app delivery, together with a raw
+// go-redis baseline measured in the same run, so every figure can be read as
+// a ratio that does not depend on the machine.
+//
+//	wapr-bench [flags]
+//
+// For the delivery scenario wapr-bench is also the app: it listens on
+// --app-port, answers GET /dapr/subscribe with one subscription to
+// --topic on --pubsub routed to /bench, and counts what arrives. Start it
+// before the sidecar (the sidecar asks the app for its subscriptions at
+// start), or pass --embedded to run wapr in-process on --redis.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+type config struct {
+	sidecar     string
+	redisAddr   string
+	store       string
+	pubsubName  string
+	topic       string
+	concurrency int
+	duration    time.Duration
+	appPort     int
+	scenarios   []string
+	embedded    bool
+	asJSON      bool
+	valueSize   int
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var c config
+	fs := flag.NewFlagSet("wapr-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.sidecar, "sidecar", "http://127.0.0.1:3500", "the sidecar's HTTP API")
+	fs.StringVar(&c.redisAddr, "redis", "127.0.0.1:6379", "Redis for the raw baseline (and --embedded)")
+	fs.StringVar(&c.store, "store", "statestore", "state store name")
+	fs.StringVar(&c.pubsubName, "pubsub", "pubsub", "pub/sub name")
+	fs.StringVar(&c.topic, "topic", "bench", "topic for publish and delivery")
+	fs.IntVar(&c.concurrency, "c", 64, "concurrent clients")
+	fs.DurationVar(&c.duration, "d", 10*time.Second, "duration of each scenario")
+	fs.IntVar(&c.appPort, "app-port", 6001, "port of the app side (delivery scenario)")
+	scen := fs.String("scenarios", "raw-get,get,raw-set,save,publish,delivery", "scenarios to run, in order")
+	fs.BoolVar(&c.embedded, "embedded", false, "run wapr in-process (state.redis and pubsub.redis on --redis) instead of driving --sidecar")
+	fs.BoolVar(&c.asJSON, "json", false, "print JSON")
+	fs.IntVar(&c.valueSize, "value-size", 64, "bytes of each saved value")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	c.scenarios = strings.Split(*scen, ",")
+	ctx := context.Background()
+
+	app := newApp(c)
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.appPort))
+	if err != nil {
+		fmt.Fprintln(stderr, "wapr-bench: app side:", err)
+		return 1
+	}
+	appSrv := &fasthttp.Server{Handler: app.handle, Concurrency: 1 << 16}
+	go appSrv.Serve(ln)
+	defer appSrv.Shutdown()
+
+	var startup time.Duration
+	if c.embedded {
+		stop, addr, took, err := startEmbedded(ctx, c)
+		if err != nil {
+			fmt.Fprintln(stderr, "wapr-bench: embedded wapr:", err)
+			return 1
+		}
+		defer stop()
+		c.sidecar = "http://" + addr
+		startup = took
+	}
+	b := newBench(c)
+	if err := b.waitHealthy(30 * time.Second); err != nil {
+		fmt.Fprintln(stderr, "wapr-bench:", err)
+		return 1
+	}
+	var results []result
+	for _, s := range c.scenarios {
+		var r result
+		switch strings.TrimSpace(s) {
+		case "raw-get":
+			r = b.rawRedis(ctx, "raw go-redis GET", false)
+		case "raw-set":
+			r = b.rawRedis(ctx, "raw go-redis SET", true)
+		case "get":
+			r = b.stateGet()
+		case "save":
+			r = b.stateSave()
+		case "publish":
+			r = b.publish("publish", nil, 0)
+		case "delivery":
+			r = b.delivery(app)
+		default:
+			fmt.Fprintf(stderr, "wapr-bench: unknown scenario %q\n", s)
+			return 2
+		}
+		results = append(results, r)
+		if !c.asJSON {
+			fmt.Fprintln(stdout, r)
+		}
+	}
+	rep := report{Sidecar: c.sidecar, Concurrency: c.concurrency, Duration: c.duration.String(), GOMAXPROCS: runtime.GOMAXPROCS(0), Results: results, Ratios: ratios(results)}
+	if startup > 0 {
+		rep.StartupToHealthz = startup.String()
+	}
+	if c.asJSON {
+		out, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintln(stdout, string(out))
+	} else {
+		for _, r := range rep.Ratios {
+			fmt.Fprintf(stdout, "ratio %-40s %.2f\n", r.Name, r.Value)
+		}
+		if startup > 0 {
+			fmt.Fprintf(stdout, "embedded wapr: start to healthz 204 in %s\n", startup)
+		}
+	}
+	return 0
+}
+
+// result is one scenario's figures.
+type result struct {
+	Name      string  `json:"name"`
+	Ops       int64   `json:"ops"`
+	Errors    int64   `json:"errors"`
+	PerSecond float64 `json:"perSecond"`
+	P50       string  `json:"p50"`
+	P90       string  `json:"p90"`
+	P99       string  `json:"p99"`
+	// Extra describes scenario-specific findings (delivery lag, loss).
+	Extra string `json:"extra,omitempty"`
+}
+
+func (r result) String() string {
+	s := fmt.Sprintf("%-26s %9.0f ops/s  p50 %-9s p90 %-9s p99 %-9s errors %d", r.Name, r.PerSecond, r.P50, r.P90, r.P99, r.Errors)
+	if r.Extra != "" {
+		s += "  " + r.Extra
+	}
+	return s
+}
+
+type ratio struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+}
+
+type report struct {
+	Sidecar          string   `json:"sidecar"`
+	Concurrency      int      `json:"concurrency"`
+	Duration         string   `json:"duration"`
+	GOMAXPROCS       int      `json:"gomaxprocs"`
+	StartupToHealthz string   `json:"startupToHealthz,omitempty"`
+	Results          []result `json:"results"`
+	Ratios           []ratio  `json:"ratios"`
+}
+
+// ratios derives the comparisons the targets are stated in.
+func ratios(rs []result) []ratio {
+	by := map[string]result{}
+	for _, r := range rs {
+		by[r.Name] = r
+	}
+	var out []ratio
+	add := func(name, num, den string) {
+		n, okN := by[num]
+		d, okD := by[den]
+		if okN && okD && d.PerSecond > 0 {
+			out = append(out, ratio{name, n.PerSecond / d.PerSecond})
+		}
+	}
+	add("state GET / raw go-redis GET", "state get", "raw go-redis GET")
+	add("state SAVE / raw go-redis SET", "state save", "raw go-redis SET")
+	add("delivery rate / publish rate", "delivery", "publish")
+	return out
+}
+
+// latencies records per-op durations; safe for concurrent use.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d []time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d...)
+	l.mu.Unlock()
+}
+
+func (l *latencies) reset() {
+	l.mu.Lock()
+	l.d = nil
+	l.mu.Unlock()
+}
+
+func (l *latencies) percentiles() (p50, p90, p99 string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return "-", "-", "-"
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	at := func(q float64) string {
+		return l.d[min(len(l.d)-1, int(q*float64(len(l.d))))].Round(10 * time.Microsecond).String()
+	}
+	return at(0.50), at(0.90), at(0.99)
+}
+
+// drive runs op from c.concurrency goroutines for c.duration.
+func drive(name string, c config, op func(worker int, n int) error) result {
+	var ops, errs atomic.Int64
+	var lat latencies
+	deadline := time.Now().Add(c.duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < c.concurrency; w++ {
+		wg.Go(func() {
+			local := make([]time.Duration, 0, 1<<14)
+			for n := 0; time.Now().Before(deadline); n++ {
+				t0 := time.Now()
+				err := op(w, n)
+				local = append(local, time.Since(t0))
+				ops.Add(1)
+				if err != nil {
+					errs.Add(1)
+				}
+			}
+			lat.add(local)
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	p50, p90, p99 := lat.percentiles()
+	return result{Name: name, Ops: ops.Load(), Errors: errs.Load(), PerSecond: float64(ops.Load()-errs.Load()) / elapsed.Seconds(), P50: p50, P90: p90, P99: p99}
+}
