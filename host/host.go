@@ -20,7 +20,6 @@ import (
 
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/delivery"
-	wazeroengine "github.com/wapr-dev/wapr/host/internal/engine/wazero"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
@@ -59,6 +58,9 @@ type Options struct {
 	APIToken    string
 	AppAPIToken string
 
+	// WasmEngine runs Wasm components: "wazero" (the default, pure Go) or
+	// "wasmtime" (binaries built with -tags wasmtime).
+	WasmEngine string
 	// WasmCacheDir holds compiled Wasm modules so restarts skip compiling;
 	// empty means the user cache folder (os.UserCacheDir()/wapr/wazero),
 	// "-" means memory only.
@@ -186,7 +188,7 @@ func (h *Host) Start(ctx context.Context) error {
 	h.ln = ln
 	h.report.Address = ln.Addr().String()
 
-	factory, err := wazeroengine.NewFactory(wasmCacheDir(h.opts.WasmCacheDir))
+	factory, err := engineFactory(h.opts.WasmEngine, wasmCacheDir(h.opts.WasmCacheDir, h.opts.WasmEngine))
 	if err != nil {
 		ln.Close()
 		return err
@@ -397,8 +399,12 @@ func (h *Host) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// wasmCacheDir resolves Options.WasmCacheDir.
-func wasmCacheDir(dir string) string {
+// wasmCacheDir resolves Options.WasmCacheDir for an engine; the engines'
+// caches are incompatible, so the default folder is per engine.
+func wasmCacheDir(dir, engineName string) string {
+	if engineName == "" {
+		engineName = "wazero"
+	}
 	switch dir {
 	case "-":
 		return ""
@@ -407,7 +413,7 @@ func wasmCacheDir(dir string) string {
 		if err != nil {
 			return ""
 		}
-		return filepath.Join(base, "wapr", "wazero")
+		return filepath.Join(base, "wapr", engineName)
 	}
 	return dir
 }

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 
 	"github.com/wapr-dev/wapr/abi"
-	wazeroengine "github.com/wapr-dev/wapr/host/internal/engine/wazero"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 )
 
@@ -22,11 +21,13 @@ type WasmModule struct {
 // InspectWasm compiles the module at path (without caching), checks that it
 // is a wapr component of a supported ABI, and reads its descriptor.
 func InspectWasm(ctx context.Context, path string, log *slog.Logger) (*WasmModule, error) {
-	factory, err := wazeroengine.NewFactory("")
+	factory, err := engineFactory("", "")
 	if err != nil {
 		return nil, err
 	}
-	defer factory.Close(ctx)
+	if c, ok := factory.(interface{ Close(context.Context) error }); ok {
+		defer c.Close(ctx)
+	}
 	m, err := wasmcomp.NewLoader(factory, log).InspectFile(ctx, path)
 	if err != nil {
 		return nil, err

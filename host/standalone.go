@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/wapr-dev/wapr/host/component"
-	wazeroengine "github.com/wapr-dev/wapr/host/internal/engine/wazero"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 )
@@ -23,7 +22,7 @@ type ComponentSource struct {
 	Name          string
 	// WasmFile, when set, serves the component in the sandbox.
 	WasmFile     string
-	WasmEngine   string // "wazero" (default)
+	WasmEngine   string // "wazero" (default) or "wasmtime"
 	Registry     *Registry
 	WasmCacheDir string
 	Logger       *slog.Logger
@@ -78,7 +77,7 @@ func LoadComponentSource(ctx context.Context, src ComponentSource) (*ComponentFa
 		f.New = func() (component.Lifecycle, error) { return h.construct(c.Type) }
 		return f, nil
 	}
-	factory, err := wazeroengine.NewFactory(wasmCacheDir(src.WasmCacheDir))
+	factory, err := engineFactory(src.WasmEngine, wasmCacheDir(src.WasmCacheDir, src.WasmEngine))
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,7 @@ type runFlags struct {
 	gracefulShutdownSeconds        int
 	wasmCacheDir                   string
 	hotReload                      bool
+	wasmEngine                     string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -63,6 +64,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.BoolVar(&f.logJSON, "log-as-json", false, "log JSON lines instead of text")
 	fs.IntVar(&f.maxRequestSizeMB, "dapr-http-max-request-size", 4, "largest request body in MB")
 	fs.IntVar(&f.gracefulShutdownSeconds, "dapr-graceful-shutdown-seconds", 5, "seconds shutdown waits for work in flight")
+	fs.StringVar(&f.wasmEngine, "wasm-engine", "wazero", "engine for Wasm components: wazero, or wasmtime in binaries built with -tags wasmtime")
 	fs.BoolVar(&f.hotReload, "hot-reload", true, "watch the resources folders and apply changes while running")
 	fs.StringVar(&f.wasmCacheDir, "wasm-cache-dir", "", "folder for compiled Wasm modules (default: the user cache folder; - for memory only)")
 	if err := fs.Parse(args); err != nil {
@@ -125,6 +127,7 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		Logger:             log,
 		WasmCacheDir:       f.wasmCacheDir,
 		HotReload:          f.hotReload,
+		WasmEngine:         f.wasmEngine,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "wapr:", err)

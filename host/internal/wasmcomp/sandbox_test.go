@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,7 +139,10 @@ func testSandbox(t *testing.T, e testEngine) {
 	}{
 		{"loop", "did not finish within 1s"},
 		{"trap", "failed"},
-		{"oom", "failed"},
+		// Allocating 64 MiB in slow (interruptible, race-instrumented)
+		// guest code may hit the 1 s deadline first: either way the
+		// instance is discarded.
+		{"oom", "failed|did not finish"},
 		{"garbage", "undecodable"},
 		{"badlen", "protocol violation"},
 		{"huge", "exceeds"},
@@ -147,7 +151,7 @@ func testSandbox(t *testing.T, e testEngine) {
 		t.Run(c.key, func(t *testing.T) {
 			start := time.Now()
 			_, err := s.Get(ctx, &state.GetRequest{Key: c.key})
-			if err == nil || !strings.Contains(err.Error(), c.want) {
+			if err == nil || !regexp.MustCompile(c.want).MatchString(err.Error()) {
 				t.Fatalf("get %s: %v, want an error containing %q", c.key, err, c.want)
 			}
 			if d := time.Since(start); d > 20*time.Second {
