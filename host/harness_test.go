@@ -129,8 +129,11 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 		APIToken:           cfg.token,
 		MaxRequestBodySize: cfg.maxBody,
 		Logger:             newTestLogger(t),
-		WasmCacheDir:       filepath.Join(os.TempDir(), "wapr-test-wazero-cache"),
+		WasmCacheDir:       filepath.Join(os.TempDir(), "wapr-test-cache-"+engineName()),
 		HotReload:          cfg.hotReload,
+		// CI runs the suite a second time with WAPR_WASM_ENGINE=wasmtime
+		// (and -tags wasmtime): every Wasm test then runs on wasmtime.
+		WasmEngine: os.Getenv("WAPR_WASM_ENGINE"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -281,4 +284,12 @@ func (s *sidecar) transcript(t *testing.T, name string, steps []step) {
 	if got != wantText {
 		t.Errorf("transcript %s differs from %s:\n--- got\n%s\n--- want\n%s", name, file, got, wantText)
 	}
+}
+
+// engineName is the Wasm engine the tests run on.
+func engineName() string {
+	if e := os.Getenv("WAPR_WASM_ENGINE"); e != "" {
+		return e
+	}
+	return "wazero"
 }

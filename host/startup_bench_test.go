@@ -61,7 +61,7 @@ spec:
 			b.Fatal(err)
 		}
 		t0 := time.Now()
-		h, err := host.New(host.Options{AppID: "bench", Listener: ln, ResourcesPaths: []string{dir}, Registry: testRegistry(nil), WasmCacheDir: cache, Logger: newTestLogger(b)})
+		h, err := host.New(host.Options{AppID: "bench", Listener: ln, ResourcesPaths: []string{dir}, Registry: testRegistry(nil), WasmCacheDir: cache, WasmEngine: os.Getenv("WAPR_WASM_ENGINE"), Logger: newTestLogger(b)})
 		if err != nil {
 			b.Fatal(err)
 		}
