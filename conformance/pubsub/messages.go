@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -248,41 +249,19 @@ func wait(ctx context.Context, d time.Duration, seqs []int, cols ...*collector) 
 }
 
 // waitAny waits for a token on one of chans; false means timeout or ctx.
+// Only the caller takes tokens: a goroutine forwarding them would, once the
+// wait is over, take a token meant for the next wait and lose it, and that
+// wait would then sleep through a delivery until the timeout.
 func waitAny(ctx context.Context, timeout <-chan time.Time, chans []<-chan struct{}) bool {
-	if len(chans) == 1 {
-		select {
-		case <-chans[0]:
-			return true
-		case <-timeout:
-			return false
-		case <-ctx.Done():
-			return false
-		}
-	}
-	// Few collectors: forward each to one channel for the duration.
-	merged := make(chan struct{}, 1)
-	stop := make(chan struct{})
-	defer close(stop)
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
 	for _, ch := range chans {
-		go func() {
-			select {
-			case <-ch:
-				select {
-				case merged <- struct{}{}:
-				default:
-				}
-			case <-stop:
-			}
-		}()
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 	}
-	select {
-	case <-merged:
-		return true
-	case <-timeout:
-		return false
-	case <-ctx.Done():
-		return false
-	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen >= 2
 }
 
 // expect waits for seqs on cols and reports the missing ones and every

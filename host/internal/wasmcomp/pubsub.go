@@ -132,6 +132,11 @@ func (p *PubSub) pollLoop(ctx context.Context, req pubsub.SubscribeRequest, h pu
 		if len(msgs) == 0 {
 			continue
 		}
+		if ctx.Err() != nil {
+			// The subscription ended during the poll: deliver nothing more;
+			// the broker redelivers what was not acknowledged.
+			return
+		}
 		results := make([]error, len(msgs))
 		var wg sync.WaitGroup
 		for k := range msgs {
