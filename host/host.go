@@ -387,8 +387,17 @@ func (h *Host) Shutdown(ctx context.Context) error {
 			if err := h.server.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("stopping the HTTP API: %w", err))
 			}
-			if err := <-h.serveErr; err != nil {
-				errs = append(errs, err)
+			// fasthttp's Shutdown does nothing when Serve has not registered
+			// the listener yet (a stop right after Start): closing it
+			// ourselves makes Serve return either way.
+			h.ln.Close()
+			select {
+			case err := <-h.serveErr:
+				if err != nil && !errors.Is(err, net.ErrClosed) {
+					errs = append(errs, err)
+				}
+			case <-ctx.Done():
+				errs = append(errs, fmt.Errorf("the HTTP API did not stop: %w", ctx.Err()))
 			}
 		}
 		errs = append(errs, h.closeComponents(ctx)...)
