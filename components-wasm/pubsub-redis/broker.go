@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wapr-dev/wapr/abi"
+	redis "github.com/wapr-dev/wapr/components-wasm/internal/resp"
 	guest "github.com/wapr-dev/wapr/sdk-guest"
 )
 
@@ -44,7 +45,7 @@ const dataField = "data"
 // so it has no lock; it holds one Redis connection and, on a subscriber
 // instance, the state of its subscriptions.
 type broker struct {
-	client            *redisClient
+	client            *redis.Client
 	group             string
 	consumer          string
 	maxLen            int64 // 0: streams are not trimmed
@@ -78,7 +79,7 @@ func (b *broker) Init(ctx context.Context, md guest.Metadata) error {
 			problems = append(problems, err.Error())
 		}
 	}
-	cfg := parseRedisConfig(md, &problems)
+	cfg := redis.ParseConfig(md, &problems)
 	consumerID := md.Get("consumerID")
 	b.consumer = md.String("consumerID", defaultConsumer)
 	// Dapr names the consumer group after consumerID (usually the app ID), so
@@ -97,12 +98,12 @@ func (b *broker) Init(ctx context.Context, md guest.Metadata) error {
 	fail(err)
 	b.redeliverInterval, err = md.Duration("redeliverInterval", defaultRedeliverInterval, time.Millisecond)
 	fail(err)
-	if err := configError(problems); err != nil {
+	if err := redis.ConfigError(problems); err != nil {
 		return err
 	}
-	b.client = newRedisClient(cfg)
+	b.client = redis.NewClient(cfg)
 	b.subs = map[string]*subscription{}
-	if _, err := b.client.do(ctx, cmd("PING")); err != nil {
+	if _, err := b.client.Do(ctx, redis.Cmd("PING")); err != nil {
 		return wrap("connect", err)
 	}
 	return nil
@@ -112,7 +113,7 @@ func (b *broker) Init(ctx context.Context, md guest.Metadata) error {
 // in the group; another consumer reclaims them after processingTimeout.
 func (b *broker) Close(context.Context) error {
 	if b.client != nil {
-		b.client.close()
+		b.client.Close()
 	}
 	return nil
 }
@@ -123,12 +124,12 @@ func (b *broker) Publish(ctx context.Context, req *abi.PublishRequest) error {
 	if req.Topic == "" {
 		return guest.InvalidArgument("empty topic")
 	}
-	c := cmd("XADD", req.Topic)
+	c := redis.Cmd("XADD", req.Topic)
 	if b.maxLen > 0 {
-		c.str("MAXLEN").str("~").int(b.maxLen)
+		c.Str("MAXLEN").Str("~").Int(b.maxLen)
 	}
-	c.str("*").str(dataField).bytes(req.Data)
-	if _, err := b.client.do(ctx, c); err != nil {
+	c.Str("*").Str(dataField).Bytes(req.Data)
+	if _, err := b.client.Do(ctx, c); err != nil {
 		return wrap("publish to "+strconv.Quote(req.Topic), err)
 	}
 	return nil
@@ -152,8 +153,8 @@ func (b *broker) Subscribe(ctx context.Context, req *abi.SubscribeRequest) error
 // createGroup runs XGROUP CREATE … MKSTREAM from start ("$": new messages,
 // "0": everything in the stream); an existing group is fine.
 func (b *broker) createGroup(ctx context.Context, topic, start string) error {
-	_, err := b.client.do(ctx, cmd("XGROUP", "CREATE", topic, b.group, start, "MKSTREAM"))
-	if err != nil && !isRedisError(err, "BUSYGROUP") {
+	_, err := b.client.Do(ctx, redis.Cmd("XGROUP", "CREATE", topic, b.group, start, "MKSTREAM"))
+	if err != nil && !redis.IsError(err, "BUSYGROUP") {
 		return wrap("create consumer group "+strconv.Quote(b.group)+" on "+strconv.Quote(topic), err)
 	}
 	return nil
@@ -213,21 +214,21 @@ func (b *broker) Poll(ctx context.Context, req *abi.PollRequest) (*abi.PollRespo
 // stream was deleted) is created again, from the start of the stream so
 // messages published since are not lost, and the read retried once.
 func (b *broker) readNew(ctx context.Context, s *subscription, count int, block time.Duration, resp *abi.PollResponse) error {
-	read := func() (value, error) {
-		c := cmd("XREADGROUP", "GROUP", b.group, b.consumer, "COUNT", strconv.Itoa(count))
+	read := func() (redis.Value, error) {
+		c := redis.Cmd("XREADGROUP", "GROUP", b.group, b.consumer, "COUNT", strconv.Itoa(count))
 		ms := block.Milliseconds()
 		if ms > 0 { // BLOCK 0 would wait forever
-			c.str("BLOCK").int(ms)
+			c.Str("BLOCK").Int(ms)
 		}
-		c.str("STREAMS").str(s.topic).str(">")
-		replies, err := b.client.pipeline(ctx, []*command{c}, time.Duration(ms)*time.Millisecond)
+		c.Str("STREAMS").Str(s.topic).Str(">")
+		replies, err := b.client.Pipeline(ctx, []*redis.Command{c}, time.Duration(ms)*time.Millisecond)
 		if err != nil {
-			return value{}, err
+			return redis.Value{}, err
 		}
-		return replies[0], replies[0].err()
+		return replies[0], replies[0].Err()
 	}
 	v, err := read()
-	if isRedisError(err, "NOGROUP") {
+	if redis.IsError(err, "NOGROUP") {
 		if err := b.createGroup(ctx, s.topic, "0"); err != nil {
 			return err
 		}
@@ -236,12 +237,12 @@ func (b *broker) readNew(ctx context.Context, s *subscription, count int, block 
 	if err != nil {
 		return wrap("read "+strconv.Quote(s.topic), err)
 	}
-	if v.isNil {
+	if v.IsNil {
 		return nil
 	}
-	for _, stream := range v.arr {
-		if len(stream.arr) == 2 {
-			b.appendEntries(s, stream.arr[1].arr, resp, nil)
+	for _, stream := range v.Arr {
+		if len(stream.Arr) == 2 {
+			b.appendEntries(s, stream.Arr[1].Arr, resp, nil)
 		}
 	}
 	return nil
@@ -255,12 +256,12 @@ func (b *broker) redeliverNacked(ctx context.Context, s *subscription, limit int
 	if len(ids) == 0 {
 		return nil
 	}
-	c := cmd("XCLAIM", s.topic, b.group, b.consumer, "0")
+	c := redis.Cmd("XCLAIM", s.topic, b.group, b.consumer, "0")
 	for _, id := range ids {
-		c.str(id)
+		c.Str(id)
 	}
-	v, err := b.client.do(ctx, c)
-	if isRedisError(err, "NOGROUP") {
+	v, err := b.client.Do(ctx, c)
+	if redis.IsError(err, "NOGROUP") {
 		// The group and its pending list are gone: so is the need to redeliver.
 		clear(s.nacked)
 		return b.createGroup(ctx, s.topic, "0")
@@ -269,7 +270,7 @@ func (b *broker) redeliverNacked(ctx context.Context, s *subscription, limit int
 		return wrap("redeliver on "+strconv.Quote(s.topic), err)
 	}
 	got := map[string]bool{}
-	b.appendEntries(s, v.arr, resp, got)
+	b.appendEntries(s, v.Arr, resp, got)
 	// Entries trimmed from the stream since cannot be delivered again.
 	var gone []string
 	for _, id := range ids {
@@ -289,47 +290,47 @@ func (b *broker) reclaimStale(ctx context.Context, s *subscription, limit int, r
 	if b.processingTimeout <= 0 || b.redeliverInterval <= 0 || now.Sub(s.lastClaim) < b.redeliverInterval {
 		return nil
 	}
-	c := cmd("XAUTOCLAIM", s.topic, b.group, b.consumer).int(b.processingTimeout.Milliseconds()).
-		str(s.claimCursor).str("COUNT").int(int64(limit - len(resp.Messages)))
-	v, err := b.client.do(ctx, c)
-	if isRedisError(err, "NOGROUP") {
+	c := redis.Cmd("XAUTOCLAIM", s.topic, b.group, b.consumer).Int(b.processingTimeout.Milliseconds()).
+		Str(s.claimCursor).Str("COUNT").Int(int64(limit - len(resp.Messages)))
+	v, err := b.client.Do(ctx, c)
+	if redis.IsError(err, "NOGROUP") {
 		return b.createGroup(ctx, s.topic, "0")
 	}
 	if err != nil {
 		return wrap("reclaim on "+strconv.Quote(s.topic), err)
 	}
-	if len(v.arr) < 2 {
+	if len(v.Arr) < 2 {
 		return wrap("reclaim on "+strconv.Quote(s.topic), errors.New("unexpected XAUTOCLAIM reply"))
 	}
-	s.claimCursor = v.arr[0].text()
+	s.claimCursor = v.Arr[0].Text()
 	if s.claimCursor == "0-0" {
 		// A full pass over the pending list: rest until the next interval.
 		s.lastClaim = now
 	}
-	b.appendEntries(s, v.arr[1].arr, resp, nil)
+	b.appendEntries(s, v.Arr[1].Arr, resp, nil)
 	return nil
 }
 
 // appendEntries adds stream entries ([id, [field, value, …]]) to resp as
 // messages, noting their IDs in got when it is not nil. An entry without a
 // body (deleted since) is skipped.
-func (b *broker) appendEntries(s *subscription, entries []value, resp *abi.PollResponse, got map[string]bool) {
+func (b *broker) appendEntries(s *subscription, entries []redis.Value, resp *abi.PollResponse, got map[string]bool) {
 	for _, e := range entries {
-		if len(e.arr) != 2 || e.arr[1].isNil {
+		if len(e.Arr) != 2 || e.Arr[1].IsNil {
 			continue
 		}
-		id := e.arr[0].text()
+		id := e.Arr[0].Text()
 		if got != nil {
 			got[id] = true
 		}
 		if r := s.nacked[id]; r != nil {
 			r.due = time.Time{} // out with the app again
 		}
-		msg := abi.Message{AckToken: e.arr[0].str, Topic: s.topic}
-		fields := e.arr[1].arr
+		msg := abi.Message{AckToken: e.Arr[0].Str, Topic: s.topic}
+		fields := e.Arr[1].Arr
 		for i := 0; i+1 < len(fields); i += 2 {
-			if fields[i].text() == dataField {
-				msg.Data = fields[i+1].str
+			if fields[i].Text() == dataField {
+				msg.Data = fields[i+1].Str
 				break
 			}
 		}
@@ -355,12 +356,12 @@ func (b *broker) ackIDs(ctx context.Context, topic string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	c := cmd("XACK", topic, b.group)
+	c := redis.Cmd("XACK", topic, b.group)
 	for _, id := range ids {
-		c.str(id)
+		c.Str(id)
 	}
-	_, err := b.client.do(ctx, c)
-	if err != nil && !isRedisError(err, "NOGROUP") { // no group: nothing is pending
+	_, err := b.client.Do(ctx, c)
+	if err != nil && !redis.IsError(err, "NOGROUP") { // no group: nothing is pending
 		return wrap("ack on "+strconv.Quote(topic), err)
 	}
 	return nil
@@ -421,12 +422,12 @@ func (s *subscription) nextDue() (time.Time, bool) {
 // does: deadline, unavailable (transport), or internal (error reply).
 func wrap(op string, err error) error {
 	e := &guest.Error{Status: abi.StatusInternal, Message: "pubsub.redis: " + op, Err: err}
-	switch _, isReply := errors.AsType[*redisError](err); {
-	case isTimeout(err):
+	switch _, isReply := errors.AsType[*redis.Error](err); {
+	case redis.IsTimeout(err):
 		e.Status = abi.StatusDeadline
 	case isReply:
 		for _, p := range []string{"LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MISCONF"} {
-			if isRedisError(err, p) {
+			if redis.IsError(err, p) {
 				e.Status = abi.StatusUnavailable
 			}
 		}

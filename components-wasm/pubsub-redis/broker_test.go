@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/wapr-dev/wapr/abi"
+	redis "github.com/wapr-dev/wapr/components-wasm/internal/resp"
+	"github.com/wapr-dev/wapr/components-wasm/internal/resp/resptest"
 	"github.com/wapr-dev/wapr/sdk-guest/testkit"
 )
 
@@ -14,8 +16,8 @@ import (
 // other test uses (deleted at the end).
 func openBroker(t *testing.T, addr string, md map[string]string) (*testkit.Kit, string) {
 	t.Helper()
-	prefix := uniquePrefix(t)
-	cleanupPrefix(t, addr, prefix)
+	prefix := resptest.UniquePrefix(t)
+	resptest.CleanupPrefix(t, addr, prefix)
 	return openTopic(t, addr, md), prefix + "topic"
 }
 
@@ -65,13 +67,13 @@ func pollUntil(t *testing.T, k *testkit.Kit, topic string, want int) []abi.Messa
 	return got
 }
 
-func pending(t *testing.T, raw *redisClient, topic, group string) int64 {
+func pending(t *testing.T, raw *redis.Client, topic, group string) int64 {
 	t.Helper()
-	v := redisDo(t, raw, "XPENDING", topic, group)
-	if len(v.arr) == 0 {
+	v := resptest.Do(t, raw, "XPENDING", topic, group)
+	if len(v.Arr) == 0 {
 		t.Fatalf("XPENDING reply %+v", v)
 	}
-	return v.arr[0].num
+	return v.Arr[0].Num
 }
 
 func TestInitProblems(t *testing.T) {
@@ -88,9 +90,9 @@ func TestInitProblems(t *testing.T) {
 }
 
 func TestPublishPollAck(t *testing.T) {
-	requireRedis(t)
-	k, topic := openBroker(t, sharedRedis, nil)
-	raw := rawClient(t, sharedRedis)
+	resptest.RequireRedis(t)
+	k, topic := openBroker(t, resptest.SharedRedis, nil)
+	raw := resptest.RawClient(t, resptest.SharedRedis)
 
 	if _, err := k.Poll(abi.PollRequest{Topic: topic, MaxMessages: 1}); testkit.Status(err) != abi.StatusInvalidArgument {
 		t.Fatalf("poll before subscribe: %v", err)
@@ -131,8 +133,8 @@ func TestPublishPollAck(t *testing.T) {
 }
 
 func TestPollWaits(t *testing.T) {
-	requireRedis(t)
-	k, topic := openBroker(t, sharedRedis, nil)
+	resptest.RequireRedis(t)
+	k, topic := openBroker(t, resptest.SharedRedis, nil)
 	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +152,14 @@ func TestPollWaits(t *testing.T) {
 	}
 
 	// A message published while the poll blocks ends the wait.
-	raw := rawClient(t, sharedRedis)
+	raw := resptest.RawClient(t, resptest.SharedRedis)
+	published := make(chan struct{})
+	// The raw client must be done before the test's cleanup closes it.
+	defer func() { <-published }()
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		raw.do(context.Background(), cmd("XADD", topic, "*", "data", "late"))
+		defer close(published)
+		time.Sleep(100 * time.Millisecond) // publish while the poll blocks
+		raw.Do(context.Background(), redis.Cmd("XADD", topic, "*", "data", "late"))
 	}()
 	start := time.Now()
 	msgs := poll(t, k, topic, 10, 3000)
@@ -166,9 +172,9 @@ func TestPollWaits(t *testing.T) {
 }
 
 func TestNackRedelivers(t *testing.T) {
-	requireRedis(t)
-	k, topic := openBroker(t, sharedRedis, nil)
-	raw := rawClient(t, sharedRedis)
+	resptest.RequireRedis(t)
+	k, topic := openBroker(t, resptest.SharedRedis, nil)
+	raw := resptest.RawClient(t, resptest.SharedRedis)
 	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,9 +197,9 @@ func TestNackRedelivers(t *testing.T) {
 		}
 	}
 	// XCLAIM counted the deliveries: 1 read + 3 redeliveries.
-	v := redisDo(t, raw, "XPENDING", topic, "wapr", "-", "+", "10")
-	if len(v.arr) != 1 || v.arr[0].arr[3].num != 4 {
-		t.Fatalf("pending entries %+v, want one delivered 4 times", render(v))
+	v := resptest.Do(t, raw, "XPENDING", topic, "wapr", "-", "+", "10")
+	if len(v.Arr) != 1 || v.Arr[0].Arr[3].Num != 4 {
+		t.Fatalf("pending entries %+v, want one delivered 4 times", v.String())
 	}
 	if err := k.Ack(topic, msgs[0].AckToken); err != nil {
 		t.Fatal(err)
@@ -206,9 +212,9 @@ func TestNackRedelivers(t *testing.T) {
 // TestReclaimStale: a subscriber takes a message and goes away without
 // acking; another one in the group gets it after processingTimeout.
 func TestReclaimStale(t *testing.T) {
-	requireRedis(t)
+	resptest.RequireRedis(t)
 	md := map[string]string{"consumerID": "app", "processingTimeout": "300", "redeliverInterval": "50"}
-	dead, topic := openBroker(t, sharedRedis, md)
+	dead, topic := openBroker(t, resptest.SharedRedis, md)
 	if err := dead.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +225,7 @@ func TestReclaimStale(t *testing.T) {
 	dead.Close()
 
 	md["consumerGroup"], md["consumerID"] = "app", "replica-2"
-	alive := openTopic(t, sharedRedis, md)
+	alive := openTopic(t, resptest.SharedRedis, md)
 	if err := alive.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
 		t.Fatal(err)
 	}
@@ -238,9 +244,9 @@ func TestReclaimStale(t *testing.T) {
 // TestConsumerIDIsTheGroup: as in Dapr, two apps with different consumerIDs
 // each get every message.
 func TestConsumerIDIsTheGroup(t *testing.T) {
-	requireRedis(t)
-	a, topic := openBroker(t, sharedRedis, map[string]string{"consumerID": "app-a"})
-	b := openTopic(t, sharedRedis, map[string]string{"consumerID": "app-b"})
+	resptest.RequireRedis(t)
+	a, topic := openBroker(t, resptest.SharedRedis, map[string]string{"consumerID": "app-a"})
+	b := openTopic(t, resptest.SharedRedis, map[string]string{"consumerID": "app-b"})
 	for _, k := range []*testkit.Kit{a, b} {
 		if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
 			t.Fatal(err)
@@ -258,9 +264,9 @@ func TestConsumerIDIsTheGroup(t *testing.T) {
 // restarts empty; the next poll recreates the group and delivers what was
 // published since.
 func TestGroupRecreated(t *testing.T) {
-	requireRedis(t)
-	k, topic := openBroker(t, sharedRedis, nil)
-	raw := rawClient(t, sharedRedis)
+	resptest.RequireRedis(t)
+	k, topic := openBroker(t, resptest.SharedRedis, nil)
+	raw := resptest.RawClient(t, resptest.SharedRedis)
 	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +275,7 @@ func TestGroupRecreated(t *testing.T) {
 	if err := k.Nack(topic, old[0].AckToken); err != nil {
 		t.Fatal(err)
 	}
-	redisDo(t, raw, "DEL", topic)
+	resptest.Do(t, raw, "DEL", topic)
 	publish(t, k, topic, "after")
 	time.Sleep(30 * time.Millisecond) // let the nack come due
 	if got := datas(pollUntil(t, k, topic, 1)); got != "after" {
@@ -278,13 +284,13 @@ func TestGroupRecreated(t *testing.T) {
 }
 
 func TestMaxLenApprox(t *testing.T) {
-	requireRedis(t)
-	k, topic := openBroker(t, sharedRedis, map[string]string{"maxLenApprox": "10"})
-	raw := rawClient(t, sharedRedis)
+	resptest.RequireRedis(t)
+	k, topic := openBroker(t, resptest.SharedRedis, map[string]string{"maxLenApprox": "10"})
+	raw := resptest.RawClient(t, resptest.SharedRedis)
 	for i := 0; i < 500; i++ {
 		publish(t, k, topic, "m")
 	}
-	if n := redisDo(t, raw, "XLEN", topic).num; n >= 500 || n < 10 {
+	if n := resptest.Do(t, raw, "XLEN", topic).Num; n >= 500 || n < 10 {
 		t.Fatalf("stream holds %d entries with maxLenApprox 10", n)
 	}
 }
@@ -292,18 +298,18 @@ func TestMaxLenApprox(t *testing.T) {
 // TestRedisRestart: while Redis is down calls fail with UNAVAILABLE; after
 // it comes back (empty) the subscriber recovers.
 func TestRedisRestart(t *testing.T) {
-	r := startRedis(t)
-	k := openTopic(t, r.addr, nil)
+	r := resptest.StartServer(t)
+	k := openTopic(t, r.Addr, nil)
 	const topic = "orders"
 	if err := k.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
 		t.Fatal(err)
 	}
-	r.kill()
+	r.Kill()
 	_, err := k.Poll(abi.PollRequest{Topic: topic, MaxMessages: 1, MaxWaitMillis: 10})
 	if testkit.Status(err) != abi.StatusUnavailable {
 		t.Fatalf("poll while Redis is down: %v", err)
 	}
-	r.start()
+	r.Start()
 	publish(t, k, topic, "back")
 	if got := datas(pollUntil(t, k, topic, 1)); got != "back" {
 		t.Fatalf("after restart: %q", got)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wapr-dev/wapr/abi"
+	redis "github.com/wapr-dev/wapr/components-wasm/internal/resp"
 	guest "github.com/wapr-dev/wapr/sdk-guest"
 )
 
@@ -33,7 +34,7 @@ const (
 // store is the state store. An instance serves one call at a time, so it
 // has no lock; it holds one Redis connection.
 type store struct {
-	client     *redisClient
+	client     *redis.Client
 	sha        string // writeScript's SHA1 from SCRIPT LOAD; "" to always EVAL
 	defaultTTL int64  // seconds; 0: values never expire unless asked
 }
@@ -44,7 +45,7 @@ func newStore() *store { return &store{} }
 // fails the instance at once).
 func (s *store) Init(ctx context.Context, md guest.Metadata) error {
 	var problems []string
-	cfg := parseRedisConfig(md, &problems)
+	cfg := redis.ParseConfig(md, &problems)
 	ttl, err := md.Int(mdTTL, 0)
 	switch {
 	case err != nil:
@@ -54,19 +55,19 @@ func (s *store) Init(ctx context.Context, md guest.Metadata) error {
 	case ttl < -1:
 		problems = append(problems, "metadata ttlInSeconds must be positive, or -1 or 0 for no default TTL")
 	}
-	if err := configError(problems); err != nil {
+	if err := redis.ConfigError(problems); err != nil {
 		return err
 	}
-	s.client = newRedisClient(cfg)
-	s.client.hello = []*command{cmd("SCRIPT", "LOAD", writeScript)}
-	s.client.helloDone = func(r []value) error {
+	s.client = redis.NewClient(cfg)
+	s.client.Hello = []*redis.Command{redis.Cmd("SCRIPT", "LOAD", writeScript)}
+	s.client.HelloDone = func(r []redis.Value) error {
 		s.sha = ""
-		if r[0].err() == nil { // ACLs may forbid SCRIPT LOAD: then EVAL every time
-			s.sha = r[0].text()
+		if r[0].Err() == nil { // ACLs may forbid SCRIPT LOAD: then EVAL every time
+			s.sha = r[0].Text()
 		}
 		return nil
 	}
-	if err := s.client.connect(ctx); err != nil {
+	if err := s.client.Connect(ctx); err != nil {
 		return s.wrap("connect", "", err)
 	}
 	return nil
@@ -75,29 +76,29 @@ func (s *store) Init(ctx context.Context, md guest.Metadata) error {
 // Close drops the connection.
 func (s *store) Close(context.Context) error {
 	if s.client != nil {
-		s.client.close()
+		s.client.Close()
 	}
 	return nil
 }
 
 // readCommands queues the two commands that read one key: its fields and
 // its TTL, answered in one round trip.
-func readCommands(key string) []*command {
-	return []*command{cmd("HMGET", key, fieldData, fieldVersion, fieldContentType), cmd("PTTL", key)}
+func readCommands(key string) []*redis.Command {
+	return []*redis.Command{redis.Cmd("HMGET", key, fieldData, fieldVersion, fieldContentType), redis.Cmd("PTTL", key)}
 }
 
 // readResult builds a Get response from the replies of readCommands; nil
 // when the key holds no value.
-func readResult(fields, ttl value, now time.Time) (*abi.StateGetResponse, error) {
-	if err := fields.err(); err != nil {
+func readResult(fields, ttl redis.Value, now time.Time) (*abi.StateGetResponse, error) {
+	if err := fields.Err(); err != nil {
 		return nil, err
 	}
-	if len(fields.arr) != 3 || fields.arr[0].isNil {
+	if len(fields.Arr) != 3 || fields.Arr[0].IsNil {
 		return nil, nil
 	}
-	resp := &abi.StateGetResponse{Data: fields.arr[0].str, ETag: fields.arr[1].text(), ContentType: fields.arr[2].text()}
-	if ttl.kind == ':' && ttl.num > 0 {
-		exp := now.Add(time.Duration(ttl.num) * time.Millisecond).UTC()
+	resp := &abi.StateGetResponse{Data: fields.Arr[0].Str, ETag: fields.Arr[1].Text(), ContentType: fields.Arr[2].Text()}
+	if ttl.Kind == ':' && ttl.Num > 0 {
+		exp := now.Add(time.Duration(ttl.Num) * time.Millisecond).UTC()
 		resp.Metadata = map[string]string{mdTTLExpireTime: exp.Format(time.RFC3339)}
 	}
 	return resp, nil
@@ -109,7 +110,7 @@ func (s *store) Get(ctx context.Context, req *abi.StateGetRequest) (*abi.StateGe
 	if req.Key == "" {
 		return nil, errNoKey
 	}
-	r, err := s.client.pipeline(ctx, readCommands(req.Key), 0)
+	r, err := s.client.Pipeline(ctx, readCommands(req.Key), 0)
 	if err != nil {
 		return nil, s.wrap("get", req.Key, err)
 	}
@@ -123,7 +124,7 @@ func (s *store) Get(ctx context.Context, req *abi.StateGetRequest) (*abi.StateGe
 	return resp, nil
 }
 
-// Set writes a value, guarded by its ETag or first-write concurrency.
+// Set writes a redis.Value, guarded by its ETag or first-write concurrency.
 func (s *store) Set(ctx context.Context, req *abi.StateSetRequest) error {
 	w, err := s.prepareSet(req)
 	if err != nil {
@@ -144,7 +145,7 @@ func (s *store) Delete(ctx context.Context, req *abi.StateDeleteRequest) error {
 
 func (s *store) writeOne(ctx context.Context, w *write) error {
 	if w.plainDelete() {
-		if _, err := s.client.do(ctx, cmd("DEL", w.key)); err != nil {
+		if _, err := s.client.Do(ctx, redis.Cmd("DEL", w.key)); err != nil {
 			return s.wrap("delete", w.key, err)
 		}
 		return nil
@@ -164,7 +165,7 @@ func (s *store) writeOne(ctx context.Context, w *write) error {
 // fails its own item; a connection failure fails the call.
 func (s *store) BulkGet(ctx context.Context, req *abi.StateBulkGetRequest) (*abi.StateBulkGetResponse, error) {
 	resp := &abi.StateBulkGetResponse{Items: make([]abi.StateBulkGetItem, len(req.Requests))}
-	cmds := make([]*command, 0, 2*len(req.Requests))
+	cmds := make([]*redis.Command, 0, 2*len(req.Requests))
 	for i := range req.Requests {
 		key := req.Requests[i].Key
 		resp.Items[i].Key = key
@@ -177,7 +178,7 @@ func (s *store) BulkGet(ctx context.Context, req *abi.StateBulkGetRequest) (*abi
 	if len(cmds) == 0 {
 		return resp, nil
 	}
-	replies, err := s.client.pipeline(ctx, cmds, 0)
+	replies, err := s.client.Pipeline(ctx, cmds, 0)
 	if err != nil {
 		return nil, s.wrap("bulk get", "", err)
 	}
@@ -238,15 +239,15 @@ func (s *store) applyEach(ctx context.Context, ws []write, res *abi.BulkResult) 
 	if len(ws) == 0 {
 		return nil
 	}
-	cmds := make([]*command, len(ws))
+	cmds := make([]*redis.Command, len(ws))
 	for i := range ws {
 		if ws[i].plainDelete() {
-			cmds[i] = cmd("DEL", ws[i].key)
+			cmds[i] = redis.Cmd("DEL", ws[i].key)
 		} else {
 			cmds[i] = s.scriptCommand(s.sha != "", ws[i:i+1])
 		}
 	}
-	replies, err := s.client.pipeline(ctx, cmds, 0)
+	replies, err := s.client.Pipeline(ctx, cmds, 0)
 	if err != nil {
 		return s.wrap("bulk write", "", err)
 	}
@@ -254,16 +255,16 @@ func (s *store) applyEach(ctx context.Context, ws []write, res *abi.BulkResult) 
 	// NOSCRIPT without running anything: send those again with the source.
 	var again []int
 	for i, r := range replies {
-		if isRedisError(r.err(), "NOSCRIPT") {
+		if redis.IsError(r.Err(), "NOSCRIPT") {
 			again = append(again, i)
 		}
 	}
 	if len(again) > 0 {
-		retry := make([]*command, len(again))
+		retry := make([]*redis.Command, len(again))
 		for j, i := range again {
 			retry[j] = s.scriptCommand(false, ws[i:i+1])
 		}
-		r2, err := s.client.pipeline(ctx, retry, 0)
+		r2, err := s.client.Pipeline(ctx, retry, 0)
 		if err != nil {
 			return s.wrap("bulk write", "", err)
 		}
@@ -274,9 +275,9 @@ func (s *store) applyEach(ctx context.Context, ws []write, res *abi.BulkResult) 
 	for i, r := range replies {
 		w := &ws[i]
 		switch {
-		case r.err() != nil:
-			res.Errors = append(res.Errors, itemError(w.key, s.wrap(w.op(), w.key, r.err())))
-		case r.kind == ':' && r.num != 0 && !w.plainDelete():
+		case r.Err() != nil:
+			res.Errors = append(res.Errors, itemError(w.key, s.wrap(w.op(), w.key, r.Err())))
+		case r.Kind == ':' && r.Num != 0 && !w.plainDelete():
 			res.Errors = append(res.Errors, itemError(w.key, guest.ETagMismatch(w.key)))
 		}
 	}
@@ -329,28 +330,28 @@ func operationError(i int, err error) error {
 // write whose condition failed, or -1.
 func (s *store) runWrites(ctx context.Context, ws []write) (int, error) {
 	useSHA := s.sha != ""
-	v, err := s.client.do(ctx, s.scriptCommand(useSHA, ws))
-	if useSHA && isRedisError(err, "NOSCRIPT") {
-		v, err = s.client.do(ctx, s.scriptCommand(false, ws))
+	v, err := s.client.Do(ctx, s.scriptCommand(useSHA, ws))
+	if useSHA && redis.IsError(err, "NOSCRIPT") {
+		v, err = s.client.Do(ctx, s.scriptCommand(false, ws))
 	}
 	if err != nil {
 		return -1, err
 	}
-	if v.kind != ':' {
+	if v.Kind != ':' {
 		return -1, errors.New("unexpected reply to the write script")
 	}
-	return int(v.num) - 1, nil
+	return int(v.Num) - 1, nil
 }
 
 // scriptCommand builds EVALSHA (or EVAL) of writeScript for ws.
-func (s *store) scriptCommand(useSHA bool, ws []write) *command {
-	c := cmd("EVAL", writeScript)
+func (s *store) scriptCommand(useSHA bool, ws []write) *redis.Command {
+	c := redis.Cmd("EVAL", writeScript)
 	if useSHA {
-		c = cmd("EVALSHA", s.sha)
+		c = redis.Cmd("EVALSHA", s.sha)
 	}
-	c.int(int64(len(ws)))
+	c.Int(int64(len(ws)))
 	for i := range ws {
-		c.str(ws[i].key)
+		c.Str(ws[i].key)
 	}
 	for i := range ws {
 		ws[i].appendArgs(c)
@@ -379,7 +380,7 @@ func (w *write) op() string {
 	return "set"
 }
 
-func (w *write) appendArgs(c *command) {
+func (w *write) appendArgs(c *redis.Command) {
 	kind, ifAbsent := "s", ""
 	if w.del {
 		kind = "d"
@@ -387,7 +388,7 @@ func (w *write) appendArgs(c *command) {
 	if w.ifAbsent {
 		ifAbsent = "1"
 	}
-	c.str(kind).str(w.etag).str(ifAbsent).bytes(w.data).str(w.contentType).int(w.ttl)
+	c.Str(kind).Str(w.etag).Str(ifAbsent).Bytes(w.data).Str(w.contentType).Int(w.ttl)
 }
 
 var errNoKey = guest.InvalidArgument("empty key")
@@ -459,12 +460,12 @@ func (s *store) wrap(op, key string, err error) error {
 		what += " " + strconv.Quote(key)
 	}
 	e := &guest.Error{Status: abi.StatusInternal, Message: what, Err: err}
-	switch re, isReply := errors.AsType[*redisError](err); {
-	case isTimeout(err):
+	switch re, isReply := errors.AsType[*redis.Error](err); {
+	case redis.IsTimeout(err):
 		e.Status = abi.StatusDeadline
 	case isReply:
 		for _, p := range transientReplies {
-			if re.hasPrefix(p) {
+			if re.HasPrefix(p) {
 				e.Status = abi.StatusUnavailable
 			}
 		}

@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/wapr-dev/wapr/abi"
+	redis "github.com/wapr-dev/wapr/components-wasm/internal/resp"
+	"github.com/wapr-dev/wapr/components-wasm/internal/resp/resptest"
 	"github.com/wapr-dev/wapr/sdk-guest/testkit"
 )
 
 // open returns a kit over a store on addr, and the key prefix of the test.
 func open(t *testing.T, addr string, md map[string]string) (*testkit.Kit, string) {
 	t.Helper()
-	prefix := uniquePrefix(t)
-	cleanupPrefix(t, addr, prefix)
+	prefix := resptest.UniquePrefix(t)
+	resptest.CleanupPrefix(t, addr, prefix)
 	all := map[string]string{"redisHost": addr}
 	for k, v := range md {
 		all[k] = v
@@ -79,8 +81,8 @@ func TestInitUnreachable(t *testing.T) {
 }
 
 func TestCRUDAndETags(t *testing.T) {
-	requireRedis(t)
-	k, p := open(t, sharedRedis, nil)
+	resptest.RequireRedis(t)
+	k, p := open(t, resptest.SharedRedis, nil)
 	key := p + "a"
 
 	_, err := k.StateGet(key)
@@ -133,11 +135,11 @@ func TestCRUDAndETags(t *testing.T) {
 // TestDaprLayout checks the storage layout against what Dapr writes and
 // reads: a hash with data and version.
 func TestDaprLayout(t *testing.T) {
-	requireRedis(t)
-	k, p := open(t, sharedRedis, nil)
-	raw := rawClient(t, sharedRedis)
+	resptest.RequireRedis(t)
+	k, p := open(t, resptest.SharedRedis, nil)
+	raw := resptest.RawClient(t, resptest.SharedRedis)
 
-	redisDo(t, raw, "HSET", p+"dapr", "data", `"from dapr"`, "version", "1")
+	resptest.Do(t, raw, "HSET", p+"dapr", "data", `"from dapr"`, "version", "1")
 	got := mustGet(t, k, p+"dapr")
 	if string(got.Data) != `"from dapr"` || got.ETag != "1" {
 		t.Fatalf("reading Dapr's value: %+v", got)
@@ -145,10 +147,10 @@ func TestDaprLayout(t *testing.T) {
 	if err := k.StateSet(withETag(set(p+"dapr", "next"), "1")); err != nil {
 		t.Fatal(err)
 	}
-	v := redisDo(t, raw, "HGETALL", p+"dapr")
+	v := resptest.Do(t, raw, "HGETALL", p+"dapr")
 	fields := map[string]string{}
-	for i := 0; i+1 < len(v.arr); i += 2 {
-		fields[v.arr[i].text()] = v.arr[i+1].text()
+	for i := 0; i+1 < len(v.Arr); i += 2 {
+		fields[v.Arr[i].Text()] = v.Arr[i+1].Text()
 	}
 	if fields["data"] != "next" || fields["version"] != "2" || len(fields) != 2 {
 		t.Fatalf("hash after update: %v", fields)
@@ -156,9 +158,9 @@ func TestDaprLayout(t *testing.T) {
 }
 
 func TestTTL(t *testing.T) {
-	requireRedis(t)
-	k, p := open(t, sharedRedis, nil)
-	raw := rawClient(t, sharedRedis)
+	resptest.RequireRedis(t)
+	k, p := open(t, resptest.SharedRedis, nil)
+	raw := resptest.RawClient(t, resptest.SharedRedis)
 	key := p + "ttl"
 
 	before := time.Now()
@@ -180,8 +182,8 @@ func TestTTL(t *testing.T) {
 	if err := k.StateSet(abi.StateSetRequest{Key: key, Value: []byte("v"), Metadata: map[string]string{"ttlInSeconds": "-1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if v := redisDo(t, raw, "TTL", key); v.num != -1 {
-		t.Fatalf("ttlInSeconds=-1 left a TTL of %d", v.num)
+	if v := resptest.Do(t, raw, "TTL", key); v.Num != -1 {
+		t.Fatalf("ttlInSeconds=-1 left a TTL of %d", v.Num)
 	}
 	if got := mustGet(t, k, key); got.Metadata != nil {
 		t.Fatalf("persisted value reports %v", got.Metadata)
@@ -193,25 +195,25 @@ func TestTTL(t *testing.T) {
 
 	// A write without TTL clears the one the key had; the component default
 	// applies to writes that ask for none.
-	redisDo(t, raw, "EXPIRE", key, "50")
+	resptest.Do(t, raw, "EXPIRE", key, "50")
 	if err := k.StateSet(set(key, "w")); err != nil {
 		t.Fatal(err)
 	}
-	if v := redisDo(t, raw, "TTL", key); v.num != -1 {
-		t.Fatalf("a write without TTL kept TTL %d", v.num)
+	if v := resptest.Do(t, raw, "TTL", key); v.Num != -1 {
+		t.Fatalf("a write without TTL kept TTL %d", v.Num)
 	}
-	k2, p2 := open(t, sharedRedis, map[string]string{"ttlInSeconds": "30"})
+	k2, p2 := open(t, resptest.SharedRedis, map[string]string{"ttlInSeconds": "30"})
 	if err := k2.StateSet(set(p2+"d", "v")); err != nil {
 		t.Fatal(err)
 	}
-	if v := redisDo(t, raw, "TTL", p2+"d"); v.num < 25 || v.num > 30 {
-		t.Fatalf("default TTL: %d", v.num)
+	if v := resptest.Do(t, raw, "TTL", p2+"d"); v.Num < 25 || v.Num > 30 {
+		t.Fatalf("default TTL: %d", v.Num)
 	}
 }
 
 func TestBulk(t *testing.T) {
-	requireRedis(t)
-	k, p := open(t, sharedRedis, nil)
+	resptest.RequireRedis(t)
+	k, p := open(t, resptest.SharedRedis, nil)
 	if err := k.StateSet(set(p+"b", "old")); err != nil {
 		t.Fatal(err)
 	}
@@ -249,8 +251,8 @@ func TestBulk(t *testing.T) {
 }
 
 func TestTransactIsAtomic(t *testing.T) {
-	requireRedis(t)
-	k, p := open(t, sharedRedis, nil)
+	resptest.RequireRedis(t)
+	k, p := open(t, resptest.SharedRedis, nil)
 	if err := k.StateSet(set(p+"x", "1")); err != nil {
 		t.Fatal(err)
 	}
@@ -293,14 +295,14 @@ func TestTransactIsAtomic(t *testing.T) {
 
 // TestScriptCacheFlushed checks the EVALSHA → EVAL fallback.
 func TestScriptCacheFlushed(t *testing.T) {
-	r := startRedis(t)
-	k, p := open(t, r.addr, nil)
-	raw := rawClient(t, r.addr)
-	redisDo(t, raw, "SCRIPT", "FLUSH")
+	r := resptest.StartServer(t)
+	k, p := open(t, r.Addr, nil)
+	raw := resptest.RawClient(t, r.Addr)
+	resptest.Do(t, raw, "SCRIPT", "FLUSH")
 	if err := k.StateSet(set(p+"a", "1")); err != nil {
 		t.Fatalf("set after SCRIPT FLUSH: %v", err)
 	}
-	redisDo(t, raw, "SCRIPT", "FLUSH")
+	resptest.Do(t, raw, "SCRIPT", "FLUSH")
 	res, err := k.StateBulkSet(set(p+"b", "1"), set(p+"c", "1"))
 	if err != nil || len(res.Errors) != 0 {
 		t.Fatalf("bulk set after SCRIPT FLUSH: %+v, %v", res, err)
@@ -311,21 +313,21 @@ func TestScriptCacheFlushed(t *testing.T) {
 // next call after a kill dials again; while the server is down calls fail
 // with UNAVAILABLE.
 func TestReconnect(t *testing.T) {
-	r := startRedis(t)
-	k, p := open(t, r.addr, nil)
-	raw := rawClient(t, r.addr)
+	r := resptest.StartServer(t)
+	k, p := open(t, r.Addr, nil)
+	raw := resptest.RawClient(t, r.Addr)
 	if err := k.StateSet(set(p+"a", "1")); err != nil {
 		t.Fatal(err)
 	}
-	redisDo(t, raw, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	resptest.Do(t, raw, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
 	if got := mustGet(t, k, p+"a"); string(got.Data) != "1" {
 		t.Fatalf("after CLIENT KILL: %s", got.Data)
 	}
 
-	r.kill()
+	r.Kill()
 	_, err := k.StateGet(p + "a")
 	wantStatus(t, "get while Redis is down", err, abi.StatusUnavailable)
-	r.start()
+	r.Start()
 	// The restarted server is empty, and its script cache too.
 	if err := k.StateSet(set(p+"b", "2")); err != nil {
 		t.Fatalf("set after restart: %v", err)
@@ -336,20 +338,20 @@ func TestReconnect(t *testing.T) {
 }
 
 func TestAuthAndDB(t *testing.T) {
-	r := startRedis(t, "--requirepass", "s3cret")
+	r := resptest.StartServer(t, "--requirepass", "s3cret")
 	k := testkit.Load(t, newStore(), descriptor)
-	err := k.Init(abi.InitRequest{Type: "state.redis", Metadata: map[string]string{"redisHost": r.addr, "redisPassword": "wrong"}})
+	err := k.Init(abi.InitRequest{Type: "state.redis", Metadata: map[string]string{"redisHost": r.Addr, "redisPassword": "wrong"}})
 	if err == nil || !strings.Contains(err.Error(), "AUTH") {
 		t.Fatalf("wrong password: %v", err)
 	}
-	k2, p := open(t, r.addr, map[string]string{"redisPassword": "s3cret", "redisDB": "3"})
+	k2, p := open(t, r.Addr, map[string]string{"redisPassword": "s3cret", "redisDB": "3"})
 	if err := k2.StateSet(set(p+"a", "1")); err != nil {
 		t.Fatal(err)
 	}
-	raw := newRedisClient(redisConfig{addr: r.addr, password: "s3cret", db: 3, dialTimeout: time.Second, timeout: time.Second})
-	defer raw.close()
-	v, err := raw.do(context.Background(), cmd("HGET", p+"a", "data"))
-	if err != nil || v.text() != "1" {
-		t.Fatalf("value not in db 3: %q %v", v.text(), err)
+	raw := redis.NewClient(redis.Config{Addr: r.Addr, Password: "s3cret", DB: 3, DialTimeout: time.Second, Timeout: time.Second})
+	defer raw.Close()
+	v, err := raw.Do(context.Background(), redis.Cmd("HGET", p+"a", "data"))
+	if err != nil || v.Text() != "1" {
+		t.Fatalf("value not in db 3: %q %v", v.Text(), err)
 	}
 }
