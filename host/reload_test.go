@@ -65,10 +65,12 @@ func metadataState(t *testing.T, s *sidecar) (map[string]string, string) {
 	return digests, failures
 }
 
-// waitFor polls cond (the metadata API) until it holds or 30 s pass.
+// waitFor polls cond (the metadata API) until it holds or 3 minutes pass
+// (compiling a new module cold under -race on a busy 2-core machine takes
+// tens of seconds).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
