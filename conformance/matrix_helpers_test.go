@@ -2,15 +2,11 @@ package conformance_test
 
 import (
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -141,67 +137,6 @@ func newFrom[C any](t *testing.T, f *host.ComponentFactory) func() C {
 			return zero
 		}
 		return typed
-	}
-}
-
-// itemServer stores bodies by path, as in conformance/bindings' tests:
-// POST writes (201), PUT and PATCH write (200), GET reads, DELETE removes
-// (204); other methods answer 200.
-func itemServer(t *testing.T) *httptest.Server {
-	var mu sync.Mutex
-	items := map[string][]byte{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		switch r.Method {
-		case http.MethodPost:
-			items[r.URL.Path] = body
-			w.WriteHeader(http.StatusCreated)
-		case http.MethodPut, http.MethodPatch:
-			items[r.URL.Path] = body
-		case http.MethodGet:
-			b, ok := items[r.URL.Path]
-			if !ok {
-				http.NotFound(w, r)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(b)
-		case http.MethodDelete:
-			delete(items, r.URL.Path)
-			w.WriteHeader(http.StatusNoContent)
-		default:
-			w.Header().Set("X-Method", r.Method)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// httpStatus checks the statusCode bindings.http reports.
-func httpStatus(want int) func(*bindings.InvokeResponse) error {
-	return func(r *bindings.InvokeResponse) error {
-		if r == nil {
-			return fmt.Errorf("no response")
-		}
-		if got := r.Metadata["statusCode"]; got != fmt.Sprint(want) {
-			return fmt.Errorf("statusCode %q, want %d", got, want)
-		}
-		return nil
-	}
-}
-
-// httpBody checks a 200 with body want.
-func httpBody(want string) func(*bindings.InvokeResponse) error {
-	return func(r *bindings.InvokeResponse) error {
-		if err := httpStatus(200)(r); err != nil {
-			return err
-		}
-		if string(r.Data) != want {
-			return fmt.Errorf("data %q, want %q", r.Data, want)
-		}
-		return nil
 	}
 }
 

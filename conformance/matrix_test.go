@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"context"
 	"fmt"
+	"github.com/wapr-dev/wapr/conformance/internal/bindingtest"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -241,24 +242,24 @@ func operationVerdicts(ops ...bindings.Operation) map[string]bool {
 
 func bindingsHTTP(wasm bool) func(t *testing.T) {
 	return func(t *testing.T) {
-		srv := itemServer(t)
+		srv := bindingtest.ItemServer(t)
 		md := map[string]string{"url": srv.URL + "/base"}
 		at := func(path string) map[string]string { return map[string]string{"path": path} }
 		cfg := bindingsuite.Config{
 			Type:     "bindings.http",
 			Metadata: md,
 			Operations: []bindingsuite.Operation{
-				{Operation: "post", Data: []byte(`{"n":1}`), Metadata: at("/items/1"), Check: httpStatus(201)},
-				{Operation: "get", Metadata: at("/items/1"), Check: httpBody(`{"n":1}`)},
-				{Operation: "put", Data: []byte(`{"n":2}`), Metadata: at("/items/1"), Check: httpStatus(200)},
-				{Name: "get-after-put", Operation: "get", Metadata: at("/items/1"), Check: httpBody(`{"n":2}`)},
-				{Operation: "delete", Metadata: at("/items/1"), Check: httpStatus(204)},
-				{Operation: "create", Data: []byte(`{"n":3}`), Metadata: at("/items/2"), Check: httpStatus(201)},
-				{Operation: "patch", Data: []byte(`{"n":4}`), Metadata: at("/items/2"), Check: httpStatus(200)},
-				{Name: "get-after-patch", Operation: "get", Metadata: at("/items/2"), Check: httpBody(`{"n":4}`)},
-				{Operation: "head", Metadata: at("/items/2"), Check: httpStatus(200)},
-				{Operation: "options", Check: httpStatus(200)},
-				{Operation: "trace", Check: httpStatus(200)},
+				{Operation: "post", Data: []byte(`{"n":1}`), Metadata: at("/items/1"), Check: bindingtest.Status(201)},
+				{Operation: "get", Metadata: at("/items/1"), Check: bindingtest.Body(`{"n":1}`)},
+				{Operation: "put", Data: []byte(`{"n":2}`), Metadata: at("/items/1"), Check: bindingtest.Status(200)},
+				{Name: "get-after-put", Operation: "get", Metadata: at("/items/1"), Check: bindingtest.Body(`{"n":2}`)},
+				{Operation: "delete", Metadata: at("/items/1"), Check: bindingtest.Status(204)},
+				{Operation: "create", Data: []byte(`{"n":3}`), Metadata: at("/items/2"), Check: bindingtest.Status(201)},
+				{Operation: "patch", Data: []byte(`{"n":4}`), Metadata: at("/items/2"), Check: bindingtest.Status(200)},
+				{Name: "get-after-patch", Operation: "get", Metadata: at("/items/2"), Check: bindingtest.Body(`{"n":4}`)},
+				{Operation: "head", Metadata: at("/items/2"), Check: bindingtest.Status(200)},
+				{Operation: "options", Check: bindingtest.Status(200)},
+				{Operation: "trace", Check: bindingtest.Status(200)},
 			},
 		}
 		newOutput := func() bindings.Output { return httpbinding.New() }

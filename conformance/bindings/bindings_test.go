@@ -3,12 +3,9 @@ package bindings_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
+	"github.com/wapr-dev/wapr/conformance/internal/bindingtest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,84 +16,25 @@ import (
 	"github.com/wapr-dev/wapr/host/component/bindings"
 )
 
-// itemServer stores bodies by path: POST, PUT and PATCH write (201, 200,
-// 200), GET reads, DELETE removes (204); other methods answer 200.
-func itemServer(t *testing.T) *httptest.Server {
-	var mu sync.Mutex
-	items := map[string][]byte{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		switch r.Method {
-		case http.MethodPost:
-			items[r.URL.Path] = body
-			w.WriteHeader(http.StatusCreated)
-		case http.MethodPut, http.MethodPatch:
-			items[r.URL.Path] = body
-		case http.MethodGet:
-			b, ok := items[r.URL.Path]
-			if !ok {
-				http.NotFound(w, r)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(b)
-		case http.MethodDelete:
-			delete(items, r.URL.Path)
-			w.WriteHeader(http.StatusNoContent)
-		default:
-			w.Header().Set("X-Method", r.Method)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// status checks the statusCode the HTTP binding reports.
-func status(want int) func(*bindings.InvokeResponse) error {
-	return func(r *bindings.InvokeResponse) error {
-		if r == nil {
-			return fmt.Errorf("no response")
-		}
-		if got := r.Metadata["statusCode"]; got != fmt.Sprint(want) {
-			return fmt.Errorf("statusCode %q, want %d", got, want)
-		}
-		return nil
-	}
-}
-
-func body(want string) func(*bindings.InvokeResponse) error {
-	return func(r *bindings.InvokeResponse) error {
-		if err := status(200)(r); err != nil {
-			return err
-		}
-		if string(r.Data) != want {
-			return fmt.Errorf("data %q, want %q", r.Data, want)
-		}
-		return nil
-	}
-}
-
 // TestHTTP runs the suite against bindings.http and a local server, as the
 // driver's own tests would.
 func TestHTTP(t *testing.T) {
-	srv := itemServer(t)
+	srv := bindingtest.ItemServer(t)
 	at := func(path string) map[string]string { return map[string]string{"path": path} }
 	features := bindingsuite.Run(t, func() bindings.Output { return httpbinding.New() }, bindingsuite.Config{
 		Type:     "bindings.http",
 		Metadata: map[string]string{"url": srv.URL + "/base"},
 		Operations: []bindingsuite.Operation{
-			{Operation: "create", Data: []byte(`{"n":1}`), Metadata: at("/items/1"), Check: status(201)},
-			{Operation: "get", Metadata: at("/items/1"), Check: body(`{"n":1}`)},
-			{Operation: "post", Data: []byte(`{"n":2}`), Metadata: at("/items/2"), Check: status(201)},
-			{Operation: "put", Data: []byte(`{"n":3}`), Metadata: at("/items/2"), Check: status(200)},
-			{Operation: "patch", Data: []byte(`{"n":4}`), Metadata: at("/items/2"), Check: status(200)},
-			{Name: "get-after-patch", Operation: "get", Metadata: at("/items/2"), Check: body(`{"n":4}`)},
-			{Operation: "head", Metadata: at("/items/2"), Check: status(200)},
-			{Operation: "options", Check: status(200)},
-			{Operation: "trace", Check: status(200)},
-			{Operation: "delete", Metadata: at("/items/1"), Check: status(204)},
+			{Operation: "create", Data: []byte(`{"n":1}`), Metadata: at("/items/1"), Check: bindingtest.Status(201)},
+			{Operation: "get", Metadata: at("/items/1"), Check: bindingtest.Body(`{"n":1}`)},
+			{Operation: "post", Data: []byte(`{"n":2}`), Metadata: at("/items/2"), Check: bindingtest.Status(201)},
+			{Operation: "put", Data: []byte(`{"n":3}`), Metadata: at("/items/2"), Check: bindingtest.Status(200)},
+			{Operation: "patch", Data: []byte(`{"n":4}`), Metadata: at("/items/2"), Check: bindingtest.Status(200)},
+			{Name: "get-after-patch", Operation: "get", Metadata: at("/items/2"), Check: bindingtest.Body(`{"n":4}`)},
+			{Operation: "head", Metadata: at("/items/2"), Check: bindingtest.Status(200)},
+			{Operation: "options", Check: bindingtest.Status(200)},
+			{Operation: "trace", Check: bindingtest.Status(200)},
+			{Operation: "delete", Metadata: at("/items/1"), Check: bindingtest.Status(204)},
 		},
 	})
 	for _, f := range features {
