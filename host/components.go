@@ -318,6 +318,15 @@ func (h *Host) loadWasmModules(ctx context.Context) []api.FailedComponent {
 		h.mu.Unlock()
 	}
 	h.lastGood = good
+	// Keep only the inspections of modules present now: reloads would
+	// otherwise hold every version ever seen.
+	h.mu.Lock()
+	for key, m := range h.inspected {
+		if good[m.Path] != m {
+			delete(h.inspected, key)
+		}
+	}
+	h.mu.Unlock()
 	return failed
 }
 
