@@ -85,15 +85,16 @@ func (b *bench) keys(prefix string) []string {
 	return keys
 }
 
-func (b *bench) stateGet() result {
+// stateGet reads from store, one key per client.
+func (b *bench) stateGet(name, store string) result {
 	keys := b.keys("state")
 	for _, k := range keys {
-		if err := b.do("POST", "/v1.0/state/"+b.c.store, "application/json", []byte(`[{"key":"`+k+`","value":`+b.value+`}]`), 204); err != nil {
-			return result{Name: "state get", Extra: "seeding failed: " + err.Error()}
+		if err := b.do("POST", "/v1.0/state/"+store, "application/json", []byte(`[{"key":"`+k+`","value":`+b.value+`}]`), 204); err != nil {
+			return result{Name: name, Extra: "seeding failed: " + err.Error()}
 		}
 	}
-	return drive("state get", b.c, func(w, _ int) error {
-		return b.do("GET", "/v1.0/state/"+b.c.store+"/"+keys[w], "", nil, 200)
+	return drive(name, b.c, func(w, _ int) error {
+		return b.do("GET", "/v1.0/state/"+store+"/"+keys[w], "", nil, 200)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	pubsubredis "github.com/wapr-dev/wapr/builtin/pubsub/redis"
@@ -26,7 +27,9 @@ func startEmbedded(ctx context.Context, c config) (func(), string, time.Duration
 	}
 	yaml := fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
 kind: Component
-metadata: {name: %[1]s}
+metadata:
+  name: %[1]s
+  annotations: {wapr.dev/runtime: native}
 spec:
   type: state.redis
   version: v1
@@ -34,12 +37,34 @@ spec:
 ---
 apiVersion: dapr.io/v1alpha1
 kind: Component
-metadata: {name: %[2]s}
+metadata:
+  name: %[2]s
+  annotations: {wapr.dev/runtime: native}
 spec:
   type: pubsub.redis
   version: v1
   metadata: [{name: redisHost, value: "%[3]s"}]
 `, c.store, c.pubsubName, c.redisAddr)
+	if c.wasmModule != "" {
+		mod, err := os.ReadFile(c.wasmModule)
+		if err != nil {
+			return nil, "", 0, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(c.wasmModule)), mod, 0o644); err != nil {
+			return nil, "", 0, err
+		}
+		yaml += fmt.Sprintf(`---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: %[1]s
+  annotations: {wapr.dev/runtime: wasm}
+spec:
+  type: state.redis
+  version: v1
+  metadata: [{name: redisHost, value: "%[2]s"}]
+`, c.wasmStore, c.redisAddr)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "components.yaml"), []byte(yaml), 0o644); err != nil {
 		return nil, "", 0, err
 	}
@@ -67,6 +92,16 @@ spec:
 		return nil, "", 0, fmt.Errorf("embedded wapr not ready after 30s")
 	}
 	took := time.Since(start)
+	if c.wasmModule != "" {
+		if served := servedBy(h.Report(), c.wasmStore); !strings.HasPrefix(served, "wasm") {
+			h.Shutdown(ctx)
+			return nil, "", 0, fmt.Errorf("%s is not served by %s (served: %q, report: %+v)", c.wasmStore, c.wasmModule, served, h.Report().Failed)
+		}
+		if served := servedBy(h.Report(), c.store); strings.HasPrefix(served, "wasm") {
+			h.Shutdown(ctx)
+			return nil, "", 0, fmt.Errorf("%s should be served by the builtin, is served by %q", c.store, served)
+		}
+	}
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -74,4 +109,14 @@ spec:
 		os.RemoveAll(dir)
 	}
 	return stop, ln.Addr().String(), took, nil
+}
+
+// servedBy returns what serves the component name, or "".
+func servedBy(r host.Report, name string) string {
+	for _, c := range r.Components {
+		if c.Name == name {
+			return c.Served
+		}
+	}
+	return ""
 }

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +45,12 @@ type config struct {
 	embedded    bool
 	asJSON      bool
 	valueSize   int
+	// wasmStore is the state store served by a Wasm module, for the
+	// wasm-get scenario; wasmModule is that module with --embedded.
+	wasmStore  string
+	wasmModule string
+	// waprBinary is the wapr executable the startup scenario runs.
+	waprBinary string
 }
 
 func main() {
@@ -62,14 +69,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.concurrency, "c", 64, "concurrent clients")
 	fs.DurationVar(&c.duration, "d", 10*time.Second, "duration of each scenario")
 	fs.IntVar(&c.appPort, "app-port", 6001, "port of the app side (delivery scenario)")
-	scen := fs.String("scenarios", "raw-get,get,raw-set,save,publish,delivery", "scenarios to run, in order")
+	scen := fs.String("scenarios", "", "scenarios to run, in order (default: "+strings.Join(defaultScenarios, ",")+", plus wasm-get with --wasm-module and startup with --wapr)")
 	fs.BoolVar(&c.embedded, "embedded", false, "run wapr in-process (state.redis and pubsub.redis on --redis) instead of driving --sidecar")
 	fs.BoolVar(&c.asJSON, "json", false, "print JSON")
 	fs.IntVar(&c.valueSize, "value-size", 64, "bytes of each saved value")
+	fs.StringVar(&c.wasmStore, "wasm-store", "statestore-wasm", "state store served by a Wasm module (the wasm-get scenario)")
+	fs.StringVar(&c.wasmModule, "wasm-module", "", "with --embedded: a state.redis Wasm module (`file`) to serve --wasm-store, for the wasm-get scenario")
+	fs.StringVar(&c.waprBinary, "wapr", "", "the wapr `binary` the startup scenario starts on its embedded defaults")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	c.scenarios = strings.Split(*scen, ",")
+	if *scen == "" {
+		c.scenarios = defaultScenarios
+		if c.wasmModule != "" {
+			c.scenarios = append(c.scenarios[:2:2], append([]string{"wasm-get"}, c.scenarios[2:]...)...)
+		}
+		if c.waprBinary != "" {
+			c.scenarios = append(c.scenarios, "startup")
+		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "wapr-bench:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "wapr-bench:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx := context.Background()
 
 	app := newApp(c)
@@ -107,13 +140,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "raw-set":
 			r = b.rawRedis(ctx, "raw go-redis SET", true)
 		case "get":
-			r = b.stateGet()
+			r = b.stateGet("state get", c.store)
+		case "wasm-get":
+			r = b.stateGet("wasm state get", c.wasmStore)
 		case "save":
 			r = b.stateSave()
 		case "publish":
 			r = b.publish("publish", nil, 0)
 		case "delivery":
 			r = b.delivery(app)
+		case "startup":
+			r = startupScenario(ctx, c)
 		default:
 			fmt.Fprintf(stderr, "wapr-bench: unknown scenario %q\n", s)
 			return 2
@@ -150,6 +187,8 @@ type result struct {
 	P50       string  `json:"p50"`
 	P90       string  `json:"p90"`
 	P99       string  `json:"p99"`
+	// RSSKiB is the resident set size (startup scenario).
+	RSSKiB int64 `json:"rssKiB,omitempty"`
 	// Extra describes scenario-specific findings (delivery lag, loss).
 	Extra string `json:"extra,omitempty"`
 }
@@ -177,6 +216,9 @@ type report struct {
 	Ratios           []ratio  `json:"ratios"`
 }
 
+// defaultScenarios run when --scenarios is not given.
+var defaultScenarios = []string{"raw-get", "get", "raw-set", "save", "publish", "delivery"}
+
 // ratios derives the comparisons the targets are stated in.
 func ratios(rs []result) []ratio {
 	by := map[string]result{}
@@ -194,6 +236,7 @@ func ratios(rs []result) []ratio {
 	add("state GET / raw go-redis GET", "state get", "raw go-redis GET")
 	add("state SAVE / raw go-redis SET", "state save", "raw go-redis SET")
 	add("delivery rate / publish rate", "delivery", "publish")
+	add("Wasm state GET / builtin state GET", "wasm state get", "state get")
 	return out
 }
 
