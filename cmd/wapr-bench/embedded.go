@@ -77,7 +77,7 @@ spec:
 	}
 	start := time.Now()
 	h, err := host.New(host.Options{
-		AppID: "wapr-bench", AppPort: c.appPort, Listener: ln, ResourcesPaths: []string{dir}, Registry: reg,
+		AppID: "wapr-bench", AppPort: c.appPort, Listener: ln, ResourcesPaths: []string{dir}, Registry: reg, WasmEngine: c.wasmEngine,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

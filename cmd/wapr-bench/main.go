@@ -49,6 +49,8 @@ type config struct {
 	// wasm-get scenario; wasmModule is that module with --embedded.
 	wasmStore  string
 	wasmModule string
+	// wasmEngine runs Wasm components with --embedded.
+	wasmEngine string
 	// waprBinary is the wapr executable the startup scenario runs.
 	waprBinary string
 }
@@ -75,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.valueSize, "value-size", 64, "bytes of each saved value")
 	fs.StringVar(&c.wasmStore, "wasm-store", "statestore-wasm", "state store served by a Wasm module (the wasm-get scenario)")
 	fs.StringVar(&c.wasmModule, "wasm-module", "", "with --embedded: a state.redis Wasm module (`file`) to serve --wasm-store, for the wasm-get scenario")
+	fs.StringVar(&c.wasmEngine, "wasm-engine", "", "with --embedded: the Wasm engine, wazero or wasmtime (a wapr-bench built with -tags wasmtime); default wazero")
 	fs.StringVar(&c.waprBinary, "wapr", "", "the wapr `binary` the startup scenario starts on its embedded defaults")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
