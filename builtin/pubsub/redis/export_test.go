@@ -30,3 +30,21 @@ func ParseConfig(md component.Metadata) (*goredis.Options, Settings, error) {
 		RedeliverInterval: c.redeliverInterval, QueueDepth: c.queueDepth, Concurrency: c.concurrency, MaxLenApprox: c.maxLenApprox,
 	}, nil
 }
+
+// AddHook adds h to the connection pool, which sends the acknowledgements.
+// Call it after Init and before Subscribe.
+func (p *PubSub) AddHook(h goredis.Hook) { p.client.Load().AddHook(h) }
+
+// QueuedAcks returns how many IDs wait for the acker, over every
+// subscription.
+func (p *PubSub) QueuedAcks() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for s := range p.subs {
+		s.acks.mu.Lock()
+		n += len(s.acks.ids)
+		s.acks.mu.Unlock()
+	}
+	return n
+}

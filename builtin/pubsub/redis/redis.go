@@ -23,7 +23,9 @@
 // Redis and not yet acknowledged or given back) and runs at most
 // concurrency handlers at once; with concurrency 1 messages are handled in
 // stream order. When the handler returns nil the message is acknowledged
-// (XACK). When it fails, the subscription retries it in-process after a
+// (XACK); one XACK carries every message accepted while the previous one was
+// on its way, and a message keeps its place in queueDepth until then. When
+// it fails, the subscription retries it in-process after a
 // backoff that doubles from 10ms to 2s, so a message the app asked to retry
 // comes back quickly. A message stays pending in the group until it is
 // acknowledged, so nothing is lost when a sidecar stops or crashes: every

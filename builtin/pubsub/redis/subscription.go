@@ -38,6 +38,10 @@ const (
 
 	// handBackBatch is how many pending messages one XCLAIM hands back.
 	handBackBatch = 1000
+
+	// ackBatch bounds the IDs one XACK carries; a larger flush sends
+	// several.
+	ackBatch = 1000
 )
 
 // consumerSeq numbers the subscriptions of this process, so each reads as a
@@ -76,8 +80,13 @@ type subscription struct {
 	slots slots
 	work  chan *delivery
 
+	// acks collects the IDs of handled messages for the acker, which
+	// acknowledges them in batches and then returns their slots.
+	acks acks
+
 	workers sync.WaitGroup // the handler goroutines
 	pollers sync.WaitGroup // the poller
+	acked   chan struct{}  // closed once the acker has sent its last acknowledgement
 	drained chan struct{}  // closed once the workers returned and the consumer was cleaned up
 	stopped chan struct{}  // closed once every goroutine returned
 
@@ -110,6 +119,8 @@ func (p *PubSub) newSubscription(ctx context.Context, c *goredis.Client, topic s
 		cancel:   cancel,
 		slots:    slots{free: p.cfg.queueDepth, wake: make(chan struct{}, 1)},
 		work:     make(chan *delivery, p.cfg.queueDepth),
+		acks:     acks{wake: make(chan struct{}, 1), done: make(chan struct{})},
+		acked:    make(chan struct{}),
 		drained:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 
@@ -126,6 +137,7 @@ func (s *subscription) run(ctx context.Context) {
 	for range s.p.cfg.concurrency {
 		go s.serve(ctx)
 	}
+	go s.ackLoop(ctx)
 	go s.supervise(ctx)
 }
 
@@ -139,6 +151,10 @@ func (s *subscription) supervise(ctx context.Context) {
 	s.poller.Close()
 	s.pollers.Wait()
 	s.workers.Wait()
+	// Acknowledge what the handlers accepted before handing back the rest,
+	// so that no accepted message is handed back and delivered again.
+	close(s.acks.done)
+	<-s.acked
 	if s.handBack() {
 		s.p.reclaimSoon(s)
 	}
@@ -146,6 +162,65 @@ func (s *subscription) supervise(ctx context.Context) {
 	close(s.drained)
 	s.p.forget(s)
 	close(s.stopped)
+}
+
+// acks is the queue of IDs waiting to be acknowledged. It is safe for
+// concurrent use.
+type acks struct {
+	mu   sync.Mutex
+	ids  []string
+	wake chan struct{} // holds a token when IDs were added since the last take
+	done chan struct{} // closed once no worker will add any more
+}
+
+// add queues id for acknowledgement. Its slot goes with it: the acker
+// returns it once the acknowledgement was sent.
+func (a *acks) add(id string) {
+	a.mu.Lock()
+	a.ids = append(a.ids, id)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued IDs and gives the queue buf, emptied, to fill
+// next, so that two slices serve every batch.
+func (a *acks) take(buf []string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := a.ids
+	a.ids = buf[:0]
+	return ids
+}
+
+// ackLoop acknowledges handled messages in batches: each XACK carries every
+// ID queued while the previous one was on its way, so the acknowledgements
+// cost a round trip per batch rather than per message, and add no delay when
+// the subscription is idle. It returns the slots of the messages of a batch
+// once it has been sent, and returns after sending what the workers queued
+// before they all returned. It runs until then whatever ctx does: handlers
+// that succeed while the subscription ends are still acknowledged.
+func (s *subscription) ackLoop(ctx context.Context) {
+	defer close(s.acked)
+	var buf []string
+	for {
+		var last bool
+		select {
+		case <-s.acks.wake:
+		case <-s.acks.done:
+			last = true
+		}
+		ids := s.acks.take(buf)
+		s.ack(ctx, ids)
+		s.release(len(ids))
+		clear(ids) // do not keep the strings alive
+		buf = ids
+		if last {
+			return
+		}
+	}
 }
 
 // handBack makes every message still pending with the subscription's
@@ -386,33 +461,40 @@ func (s *subscription) serve(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case d := <-s.work:
-			s.deliver(ctx, d)
-			s.release(1)
+			if s.deliver(ctx, d) {
+				s.acks.add(d.id) // with its slot
+			} else {
+				s.release(1)
+			}
 		}
 	}
 }
 
-// deliver runs the handler on d until it succeeds, then acknowledges d. After
-// a failure it tries again after a growing delay, as long as it may hold d:
-// when reclaiming is on, it gives d back before processingTimeout has passed
-// since d was claimed, for the reclaimer to deliver again. When the
-// subscription ends first, d stays pending and is handed back.
-func (s *subscription) deliver(ctx context.Context, d *delivery) {
+// deliver runs the handler on d until it succeeds, and reports whether it
+// did: d is then to be acknowledged. After a failure it tries again after a
+// growing delay, as long as it may hold d: when reclaiming is on, it gives d
+// back before processingTimeout has passed since d was claimed, for the
+// reclaimer to deliver again. When the subscription ends first, d stays
+// pending and is handed back.
+func (s *subscription) deliver(ctx context.Context, d *delivery) bool {
 	cfg := &s.p.cfg
-	backoff := newBackoff(retryInitial, retryMax)
-	defer backoff.stop()
+	var b *backoff // made on the first failure: most messages need none
 	for ctx.Err() == nil {
 		if s.call(ctx, d) == nil {
-			s.ack(ctx, d.id)
-			return
+			return true
 		}
-		if cfg.reclaims() && time.Since(d.claimed)+backoff.next() >= cfg.processingTimeout {
-			return
+		if b == nil {
+			b = newBackoff(retryInitial, retryMax)
+			defer b.stop()
 		}
-		if !backoff.wait(ctx) {
-			return
+		if cfg.reclaims() && time.Since(d.claimed)+b.next() >= cfg.processingTimeout {
+			return false
+		}
+		if !b.wait(ctx) {
+			return false
 		}
 	}
+	return false
 }
 
 // call runs the handler once, turning a panic into an error. When
@@ -433,13 +515,21 @@ func (s *subscription) call(ctx context.Context, d *delivery) (err error) {
 	return s.h(ctx, &m)
 }
 
-// ack acknowledges id. It runs after the handler succeeded, possibly while
-// the subscription is ending, so it does not inherit ctx's cancellation. A
-// lost acknowledgement only means the message is delivered again.
-func (s *subscription) ack(ctx context.Context, id string) {
+// ack acknowledges ids, at most ackBatch per XACK. It runs after the
+// handlers succeeded, possibly while the subscription is ending, so it does
+// not inherit ctx's cancellation. A lost acknowledgement only means the
+// message is delivered again.
+func (s *subscription) ack(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
 	defer cancel()
-	_ = s.c.XAck(ctx, s.topic, s.p.cfg.group, id).Err()
+	for len(ids) > 0 {
+		n := min(len(ids), ackBatch)
+		_ = s.c.XAck(ctx, s.topic, s.p.cfg.group, ids[:n]...).Err()
+		ids = ids[n:]
+	}
 }
 
 // backoff is an exponential delay with a reusable timer. It is used by one
