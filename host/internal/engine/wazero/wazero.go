@@ -5,6 +5,16 @@
 // are runtime-wide settings; all engines of a Factory share one on-disk
 // compilation cache, so a module compiles once per machine and loads in
 // milliseconds afterwards.
+//
+// # Interruption
+//
+// An interruptible engine meters its modules (package meter): the compiled
+// code counts function entries and loop iterations and calls the host every
+// refuelEvery of them, and the host stops a call whose context is done
+// there. wazero's own WithCloseOnContextDone instead leaves the compiled
+// code at every loop iteration, which costs a Go guest several times its
+// useful work. A module the rewrite does not understand runs on a second
+// runtime with WithCloseOnContextDone, created when first needed.
 package wazero
 
 import (
@@ -24,6 +34,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wapr-dev/wapr/host/internal/engine"
+	"github.com/wapr-dev/wapr/host/internal/engine/meter"
 )
 
 // Factory makes wazero engines sharing a compilation cache.
@@ -50,29 +61,57 @@ func (f *Factory) Name() string { return "wazero" }
 // Close releases the cache.
 func (f *Factory) Close(ctx context.Context) error { return f.cache.Close(ctx) }
 
-// Engine is one wazero runtime.
+// refuelEvery is the fuel a metered guest gets per host check: function
+// entries plus loop iterations. A check costs about as much as a host call,
+// so this keeps metering under a percent of a busy guest's time while a
+// guest that never returns is stopped within tens of microseconds of its
+// deadline.
+const refuelEvery = 20000
+
+// Engine is one wazero runtime (two when a module cannot be metered).
 type Engine struct {
-	rt        wazero.Runtime
+	f   *Factory
+	cfg engine.Config
+	// rt runs every module: metered ones when cfg.Interruptible.
+	rt wazero.Runtime
+
+	strictOnce sync.Once
+	strict     wazero.Runtime // WithCloseOnContextDone, for unmeterable modules
+	strictErr  error
+
 	instances sync.Map // instance name → *instance (for host calls)
 	seq       atomic.Uint64
 }
 
 // New returns an engine under cfg with its host modules and WASI ready.
 func (f *Factory) New(ctx context.Context, cfg engine.Config) (engine.Engine, error) {
-	rc := wazero.NewRuntimeConfigCompiler().
-		WithCompilationCache(f.cache).
-		WithCloseOnContextDone(cfg.Interruptible).
-		WithCoreFeatures(api.CoreFeaturesV2)
-	if cfg.MemoryLimitPages > 0 {
-		rc = rc.WithMemoryLimitPages(cfg.MemoryLimitPages)
+	e := &Engine{f: f, cfg: cfg}
+	rt, err := e.newRuntime(ctx, false)
+	if err != nil {
+		return nil, err
 	}
-	e := &Engine{rt: wazero.NewRuntimeWithConfig(ctx, rc)}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
-		e.rt.Close(ctx)
+	e.rt = rt
+	return e, nil
+}
+
+// newRuntime makes a runtime with WASI, the host modules and, for an
+// interruptible engine, the meter's refuel function. closeOnDone turns on
+// wazero's own interruption instead.
+func (e *Engine) newRuntime(ctx context.Context, closeOnDone bool) (wazero.Runtime, error) {
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(e.f.cache).
+		WithCloseOnContextDone(closeOnDone).
+		WithCoreFeatures(api.CoreFeaturesV2)
+	if e.cfg.MemoryLimitPages > 0 {
+		rc = rc.WithMemoryLimitPages(e.cfg.MemoryLimitPages)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
 		return nil, fmt.Errorf("wazero: WASI: %w", err)
 	}
-	for _, hm := range cfg.HostModules {
-		b := e.rt.NewHostModuleBuilder(hm.Name)
+	for _, hm := range e.cfg.HostModules {
+		b := rt.NewHostModuleBuilder(hm.Name)
 		for _, hf := range hm.Funcs {
 			fn := hf.Fn
 			b.NewFunctionBuilder().
@@ -82,11 +121,43 @@ func (f *Factory) New(ctx context.Context, cfg engine.Config) (engine.Engine, er
 				Export(hf.Name)
 		}
 		if _, err := b.Instantiate(ctx); err != nil {
-			e.rt.Close(ctx)
+			rt.Close(ctx)
 			return nil, fmt.Errorf("wazero: host module %s: %w", hm.Name, err)
 		}
 	}
-	return e, nil
+	if e.cfg.Interruptible && !closeOnDone {
+		_, err := rt.NewHostModuleBuilder(meter.Module).
+			NewFunctionBuilder().
+			WithGoModuleFunction(api.GoModuleFunc(refuel), nil, []api.ValueType{api.ValueTypeI32}).
+			Export(meter.Func).
+			Instantiate(ctx)
+		if err != nil {
+			rt.Close(ctx)
+			return nil, fmt.Errorf("wazero: meter: %w", err)
+		}
+	}
+	return rt, nil
+}
+
+// refuel is called by a metered guest whose fuel ran out: it stops the
+// call when its context is done, else hands out the next allowance.
+func refuel(ctx context.Context, m api.Module, stack []uint64) {
+	if err := ctx.Err(); err != nil {
+		code := sys.ExitCodeContextCanceled
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = sys.ExitCodeDeadlineExceeded
+		}
+		// As WASI's proc_exit does: close, then unwind the guest.
+		_ = m.CloseWithExitCode(ctx, code)
+		panic(sys.NewExitError(code))
+	}
+	stack[0] = refuelEvery
+}
+
+// strictRuntime returns the runtime with wazero's own interruption.
+func (e *Engine) strictRuntime(ctx context.Context) (wazero.Runtime, error) {
+	e.strictOnce.Do(func() { e.strict, e.strictErr = e.newRuntime(ctx, true) })
+	return e.strict, e.strictErr
 }
 
 func valueTypes(ts []engine.ValueType) []api.ValueType {
@@ -112,28 +183,54 @@ type orphan struct{ m api.Module }
 func (o orphan) Memory() engine.Memory { return memory{o.m.Memory()} }
 func (o orphan) Data() any             { return nil }
 
-// Compile compiles wasm (or loads it from the cache).
+// Compile compiles wasm (or loads it from the cache); an interruptible
+// engine compiles a metered copy.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
+	rt := e.rt
+	if e.cfg.Interruptible {
+		metered, err := meter.Instrument(wasm, refuelEvery)
+		switch {
+		case err == nil:
+			wasm = metered
+		case errors.Is(err, meter.ErrUnsupported):
+			if rt, err = e.strictRuntime(ctx); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+	}
 	// Compiling a Go guest takes seconds cold; use every core.
-	cm, err := e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm)
+	cm, err := rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm)
 	if err != nil {
 		return nil, err
 	}
-	return &module{e: e, cm: cm}, nil
+	return &module{e: e, rt: rt, cm: cm}, nil
 }
 
-// Close closes the runtime and every instance in it.
-func (e *Engine) Close(ctx context.Context) error { return e.rt.Close(ctx) }
+// Close closes the runtimes and every instance in them.
+func (e *Engine) Close(ctx context.Context) error {
+	err := e.rt.Close(ctx)
+	if e.strict != nil {
+		err = errors.Join(err, e.strict.Close(ctx))
+	}
+	return err
+}
 
 type module struct {
 	e  *Engine
+	rt wazero.Runtime
 	cm wazero.CompiledModule
 }
 
+// Imports lists the module's function imports, without the meter's.
 func (m *module) Imports() []engine.Import {
 	var out []engine.Import
 	for _, f := range m.cm.ImportedFunctions() {
 		mod, name, _ := f.Import()
+		if mod == meter.Module {
+			continue
+		}
 		out = append(out, engine.Import{Module: mod, Name: name})
 	}
 	return out
@@ -169,7 +266,7 @@ func (m *module) Instantiate(ctx context.Context, data any, cfg engine.InstanceC
 	if cfg.Stderr != nil {
 		mc = mc.WithStderr(cfg.Stderr)
 	}
-	mod, err := m.e.rt.InstantiateModule(ctx, m.cm, mc)
+	mod, err := m.rt.InstantiateModule(ctx, m.cm, mc)
 	if err != nil {
 		m.e.instances.Delete(name)
 		return nil, classify(ctx, err)

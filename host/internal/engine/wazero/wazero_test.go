@@ -6,27 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/internal/engine"
 	"github.com/wapr-dev/wapr/host/internal/engine/wazero"
 	"github.com/wapr-dev/wapr/host/wasmtest"
 )
-
-// hostStubs satisfies the misbehave guest's imports.
-func hostStubs() []engine.HostModule {
-	ret0 := func(_ context.Context, _ engine.Caller, stack []uint64) { stack[0] = 0 }
-	i32 := engine.I32
-	return []engine.HostModule{
-		{Name: abi.ModuleHost, Funcs: []engine.HostFunc{
-			{Name: abi.FuncInputRead, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-			{Name: abi.FuncOutputWrite, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-		}},
-		{Name: abi.ModuleSock, Funcs: []engine.HostFunc{
-			{Name: abi.FuncSockDial, Params: []engine.ValueType{i32, i32, i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-			{Name: abi.FuncSockClose, Params: []engine.ValueType{i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-		}},
-	}
-}
 
 func newInstance(b *testing.B, interruptible bool) engine.Instance {
 	f, err := wazero.NewFactory(filepath.Join(os.TempDir(), "wapr-test-wazero-cache"))
@@ -34,7 +17,7 @@ func newInstance(b *testing.B, interruptible bool) engine.Instance {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	eng, err := f.New(ctx, engine.Config{Interruptible: interruptible, HostModules: hostStubs()})
+	eng, err := f.New(ctx, engine.Config{Interruptible: interruptible, HostModules: wazero.HostStubs()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,70 @@
+package wazero
+
+import (
+	"context"
+	"testing"
+
+	"github.com/wapr-dev/wapr/abi"
+	"github.com/wapr-dev/wapr/host/internal/engine"
+	"github.com/wapr-dev/wapr/host/internal/engine/meter"
+	"github.com/wapr-dev/wapr/host/wasmtest"
+)
+
+// An interruptible engine runs a Go guest metered on its main runtime and
+// keeps the meter's import out of the module's reported imports; a module
+// the meter refuses runs on the strict runtime instead.
+func TestInterruptibleEngineMeters(t *testing.T) {
+	ctx := context.Background()
+	f, err := NewFactory("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.New(ctx, engine.Config{Interruptible: true, HostModules: HostStubs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	eng := e.(*Engine)
+
+	m, err := eng.Compile(ctx, wasmtest.Bytes(t, "./host/internal/wasmcomp/testdata/guests/misbehave"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.(*module).rt != eng.rt || eng.strict != nil {
+		t.Fatal("the Go guest was not metered")
+	}
+	for _, imp := range m.Imports() {
+		if imp.Module == meter.Module {
+			t.Fatalf("Imports reports the meter's import %v", imp)
+		}
+	}
+
+	// No type section: nothing the meter can add its import to.
+	empty, err := eng.Compile(ctx, []byte("\x00asm\x01\x00\x00\x00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eng.strict == nil || empty.(*module).rt != eng.strict {
+		t.Fatal("an unmeterable module did not go to the strict runtime")
+	}
+	if _, err := empty.Instantiate(ctx, nil, engine.InstanceConfig{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// HostStubs satisfies the misbehave guest's imports (this package's tests
+// and the external ones use it).
+func HostStubs() []engine.HostModule {
+	ret0 := func(_ context.Context, _ engine.Caller, stack []uint64) { stack[0] = 0 }
+	i32 := engine.I32
+	return []engine.HostModule{
+		{Name: abi.ModuleHost, Funcs: []engine.HostFunc{
+			{Name: abi.FuncInputRead, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
+			{Name: abi.FuncOutputWrite, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
+		}},
+		{Name: abi.ModuleSock, Funcs: []engine.HostFunc{
+			{Name: abi.FuncSockDial, Params: []engine.ValueType{i32, i32, i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
+			{Name: abi.FuncSockClose, Params: []engine.ValueType{i32}, Results: []engine.ValueType{i32}, Fn: ret0},
+		}},
+	}
+}
