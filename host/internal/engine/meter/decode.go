@@ -175,16 +175,20 @@ func (r *reader) memArg() {
 
 // Opcodes the rewrite acts on.
 const (
-	opBlock    = 0x02
-	opLoop     = 0x03
-	opIf       = 0x04
-	opTry      = 0x06
-	opEnd      = 0x0b
-	opCall     = 0x10
-	opRetCall  = 0x12
-	opRefFunc  = 0xd2
-	opTryTable = 0x1f
-	opDelegate = 0x18 // ends a try block, like end
+	opBlock           = 0x02
+	opLoop            = 0x03
+	opIf              = 0x04
+	opTry             = 0x06
+	opEnd             = 0x0b
+	opCall            = 0x10
+	opCallIndirect    = 0x11
+	opRetCall         = 0x12
+	opRetCallIndirect = 0x13
+	opCallRef         = 0x14
+	opRetCallRef      = 0x15
+	opRefFunc         = 0xd2
+	opTryTable        = 0x1f
+	opDelegate        = 0x18 // ends a try block, like end
 )
 
 // instr describes one decoded instruction.

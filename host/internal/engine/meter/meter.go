@@ -523,7 +523,13 @@ func (m *rewriter) meterFunc(r *reader, out []byte) ([]byte, error) {
 		return nil, r.fail("locals")
 	}
 	out = append(out, r.b[:r.off]...)
-	out = m.appendMeter(out)
+	calls, err := makesCalls(*r)
+	if err != nil {
+		return nil, err
+	}
+	if calls {
+		out = m.appendMeter(out)
+	}
 	depth := 0
 	for r.more() {
 		start := r.off
@@ -551,6 +557,24 @@ func (m *rewriter) meterFunc(r *reader, out []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: unbalanced function body", ErrUnsupported)
 	}
 	return out, nil
+}
+
+// makesCalls reports whether the rest of a function body calls a function.
+// Only such functions are metered on entry: a function that calls nothing
+// does bounded work between its loops' iterations (which are metered), so
+// an execution that never ends enters calling functions without end.
+func makesCalls(r reader) (bool, error) {
+	for r.more() {
+		in, err := r.instr()
+		if err != nil {
+			return false, err
+		}
+		switch in.op {
+		case opCall, opCallIndirect, opRetCall, opRetCallIndirect, opCallRef, opRetCallRef:
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // appendMeter appends the metering sequence, which leaves the operand
