@@ -17,34 +17,29 @@ import (
 // holding another Redis type) fails its own item; a connection failure fails
 // the call.
 func (s *Store) BulkGet(ctx context.Context, reqs []state.GetRequest) ([]state.BulkGetItem, error) {
-	c, err := s.conn()
-	if err != nil {
+	if err := s.ready(); err != nil {
 		return nil, err
 	}
 	items := make([]state.BulkGetItem, len(reqs))
 	reads := make([]read, len(reqs))
-	queued := 0
+	cmds := make([]goredis.Cmder, 0, 2*len(reqs))
 	for i := range reqs {
 		items[i].Key = reqs[i].Key
 		if reqs[i].Key == "" {
 			items[i].Err = s.errNoKey
-		} else {
-			queued++
+			continue
 		}
+		reads[i] = newRead(ctx, reqs[i].Key)
+		cmds = append(cmds, reads[i].fields, reads[i].ttl)
 	}
-	if queued == 0 {
+	if len(cmds) == 0 {
 		return items, nil
 	}
-	// Pipelined returns the first failed command's error; the replies are
-	// inspected one by one below.
-	_, _ = c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i := range reqs {
-			if items[i].Err == nil {
-				reads[i].queue(ctx, p, reqs[i].Key)
-			}
-		}
-		return nil
-	})
+	// send returns the first failed command's error; the replies are
+	// inspected one by one below, unless ctx ended or the store closed.
+	if err := s.send(ctx, cmds...); unanswered(ctx, err) {
+		return nil, s.wrap(ctx, "bulk get", "", err)
+	}
 	now := time.Now()
 	for i := range reqs {
 		it := &items[i]
@@ -71,8 +66,7 @@ func (s *Store) BulkGet(ctx context.Context, reqs []state.GetRequest) ([]state.B
 // errors.Join. A connection failure fails the call, and then some items may
 // have been written.
 func (s *Store) BulkSet(ctx context.Context, reqs []state.SetRequest) error {
-	c, err := s.conn()
-	if err != nil {
+	if err := s.ready(); err != nil {
 		return err
 	}
 	ws := make([]write, 0, len(reqs))
@@ -85,7 +79,7 @@ func (s *Store) BulkSet(ctx context.Context, reqs []state.SetRequest) error {
 		}
 		ws = append(ws, w)
 	}
-	if err := s.applyEach(ctx, c, ws, &errs); err != nil {
+	if err := s.applyEach(ctx, ws, &errs); err != nil {
 		return err
 	}
 	return errors.Join(errs...)
@@ -94,8 +88,7 @@ func (s *Store) BulkSet(ctx context.Context, reqs []state.SetRequest) error {
 // BulkDelete applies each request as Delete would, all in one pipelined
 // round trip. It is not atomic; failures are joined as in BulkSet.
 func (s *Store) BulkDelete(ctx context.Context, reqs []state.DeleteRequest) error {
-	c, err := s.conn()
-	if err != nil {
+	if err := s.ready(); err != nil {
 		return err
 	}
 	ws := make([]write, 0, len(reqs))
@@ -108,54 +101,48 @@ func (s *Store) BulkDelete(ctx context.Context, reqs []state.DeleteRequest) erro
 		}
 		ws = append(ws, w)
 	}
-	if err := s.applyEach(ctx, c, ws, &errs); err != nil {
+	if err := s.applyEach(ctx, ws, &errs); err != nil {
 		return err
 	}
 	return errors.Join(errs...)
 }
 
-// applyEach applies each write on its own, pipelined, and appends one error
-// per failed write to errs. It returns an error only when the connection
-// failed, since the outcome of every write is then unknown.
-func (s *Store) applyEach(ctx context.Context, c *goredis.Client, ws []write, errs *[]error) error {
+// applyEach applies each write on its own, in one round trip, and appends
+// one error per failed write to errs. It returns an error only when the
+// connection failed, since the outcome of every write is then unknown.
+func (s *Store) applyEach(ctx context.Context, ws []write, errs *[]error) error {
 	if len(ws) == 0 {
 		return nil
 	}
-	keys := make([]string, len(ws))
 	args := make([][]any, len(ws))
-	for i := range ws {
-		keys[i] = ws[i].key
-		if !ws[i].plainDelete() {
-			args[i] = ws[i].appendArgs(make([]any, 0, argsPerWrite))
-		}
-	}
 	cmds := make([]goredis.Cmder, len(ws))
-	_, _ = c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i := range ws {
-			if ws[i].plainDelete() {
-				cmds[i] = p.Del(ctx, keys[i])
-			} else {
-				cmds[i] = writeScript.EvalSha(ctx, p, keys[i:i+1], args[i]...)
-			}
+	for i := range ws {
+		w := &ws[i]
+		if w.plainDelete() {
+			cmds[i] = goredis.NewIntCmd(ctx, "del", w.key)
+			continue
 		}
-		return nil
-	})
+		args[i] = w.appendArgs(ctx, append(make([]any, 0, 4+argsPerWrite), "evalsha", writeScript.Hash(), 1, w.key))
+		cmds[i] = goredis.NewCmd(ctx, args[i]...)
+	}
+	if err := s.send(ctx, cmds...); unanswered(ctx, err) {
+		return s.wrap(ctx, "bulk "+opName(&ws[0]), "", err)
+	}
 
-	// A server that lost its script cache (restarted, SCRIPT FLUSH) answers
-	// NOSCRIPT without running anything: send those again with the source.
-	var again []int
+	// Writes that met NOSCRIPT ran nothing: send them again with the source.
+	var again []goredis.Cmder
+	var which []int
 	for i, cmd := range cmds {
-		if goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			again = append(again, i)
+		if isNoScript(cmd.Err()) {
+			cmds[i] = evalInstead(ctx, args[i])
+			again = append(again, cmds[i])
+			which = append(which, i)
 		}
 	}
 	if len(again) > 0 {
-		_, _ = c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for _, i := range again {
-				cmds[i] = writeScript.Eval(ctx, p, keys[i:i+1], args[i]...)
-			}
-			return nil
-		})
+		if err := s.send(ctx, again...); unanswered(ctx, err) {
+			return s.wrap(ctx, "bulk "+opName(&ws[which[0]]), "", err)
+		}
 	}
 
 	for i, cmd := range cmds {

@@ -42,6 +42,8 @@ const (
 	keyIdleTimeout        = "idleTimeout"
 	keyMaxConnAge         = "maxConnAge"
 	keyTTL                = "ttlInSeconds"
+	// keyAutoPipeline is wapr's own; Dapr ignores it.
+	keyAutoPipeline = "autoPipelineBatches"
 )
 
 // Defaults, as Dapr's state.redis documents them.
@@ -52,6 +54,10 @@ const (
 	defaultMaxRetryBackoff = 2 * time.Second
 	defaultDialTimeout     = 5 * time.Second
 	defaultReadTimeout     = 3 * time.Second
+	// Two batches in flight: one is formed and sent while the other waits
+	// for its replies.
+	defaultAutoPipeline = 2
+	maxAutoPipeline     = 64
 )
 
 // config is the store's spec.metadata, parsed and checked.
@@ -73,6 +79,9 @@ type config struct {
 	idleTimeout     time.Duration // -1: never close idle connections
 	maxConnAge      time.Duration // 0: no limit
 	defaultTTL      time.Duration // 0: values never expire unless asked
+	// autoPipelineBatches is how many batches of concurrent requests may
+	// wait for Redis at once; 0: no batching, a round trip per request.
+	autoPipelineBatches int
 }
 
 // parseConfig reads md and reports every problem at once in a
@@ -130,6 +139,11 @@ func parseConfig(md component.Metadata) (config, error) {
 		c.defaultTTL = time.Duration(ttl) * time.Second
 	case ttl < -1:
 		r.Fail(keyTTL, "must be positive, or -1 or 0 for no default TTL, got "+strconv.Itoa(ttl))
+	}
+
+	c.autoPipelineBatches = r.Int(keyAutoPipeline, defaultAutoPipeline)
+	if c.autoPipelineBatches < 0 || c.autoPipelineBatches > maxAutoPipeline {
+		r.Fail(keyAutoPipeline, fmt.Sprintf("must be between 0 (off) and %d, got %d", maxAutoPipeline, c.autoPipelineBatches))
 	}
 	return c, r.Err()
 }

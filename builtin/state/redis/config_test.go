@@ -129,6 +129,10 @@ func TestConfig(t *testing.T) {
 			},
 			bad: []string{"redisDB", "enableTLS", "maxRetries", "maxRetryBackoff", "dialTimeout", "poolSize", "minIdleConns", "poolTimeout", "maxConnAge", "ttlInSeconds"},
 		},
+		{name: "auto-pipelining off", props: map[string]string{"redisHost": "h:1", "autoPipelineBatches": "0"}},
+		{name: "auto-pipelining negative", props: map[string]string{"redisHost": "h:1", "autoPipelineBatches": "-1"}, bad: []string{"autoPipelineBatches"}},
+		{name: "auto-pipelining too many", props: map[string]string{"redisHost": "h:1", "AUTOPIPELINEBATCHES": "65"}, bad: []string{"autoPipelineBatches"}},
+		{name: "auto-pipelining not a number", props: map[string]string{"redisHost": "h:1", "autoPipelineBatches": "lots"}, bad: []string{"autoPipelineBatches"}},
 		{name: "more idle than pool", props: map[string]string{"redisHost": "h:1", "poolSize": "2", "minIdleConns": "3"}, bad: []string{"minIdleConns"}},
 	}
 	for _, tt := range tests {
@@ -168,6 +172,19 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("problems with %v, want %v (%v)", fields, tt.bad, err)
 			}
 		})
+	}
+}
+
+func TestConfigAutoPipeline(t *testing.T) {
+	for props, want := range map[string]int{"": 2, "0": 0, "1": 1, "64": 64} {
+		md := component.Metadata{Properties: map[string]string{"redisHost": "h:1"}}
+		if props != "" {
+			md.Properties["autoPipelineBatches"] = props
+		}
+		got, err := redis.AutoPipelineBatches(md)
+		if err != nil || got != want {
+			t.Errorf("autoPipelineBatches %q: %d, %v; want %d", props, got, err, want)
+		}
 	}
 }
 

@@ -17,3 +17,10 @@ func ParseOptions(md component.Metadata) (*goredis.Options, time.Duration, error
 	}
 	return c.options(), c.defaultTTL, nil
 }
+
+// AutoPipelineBatches parses md as Init does and returns how many batches
+// the store would keep in flight.
+func AutoPipelineBatches(md component.Metadata) (int, error) {
+	c, err := parseConfig(md)
+	return c.autoPipelineBatches, err
+}

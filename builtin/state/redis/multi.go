@@ -21,8 +21,7 @@ import (
 // All keys of a transaction must live on the one server the store talks to,
 // which always holds since Redis Cluster is not supported.
 func (s *Store) Multi(ctx context.Context, req *state.TransactionRequest) error {
-	c, err := s.conn()
-	if err != nil {
+	if err := s.ready(); err != nil {
 		return err
 	}
 	ws := make([]write, len(req.Operations))
@@ -51,7 +50,7 @@ func (s *Store) Multi(ctx context.Context, req *state.TransactionRequest) error 
 	if len(ws) == 0 {
 		return nil
 	}
-	failed, err := s.runWrites(ctx, c, ws)
+	failed, err := s.runWrites(ctx, ws)
 	if err != nil {
 		return s.wrap(ctx, "transaction", "", err)
 	}

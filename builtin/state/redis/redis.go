@@ -34,6 +34,18 @@
 // first, in order, then every write is applied, so a failed condition leaves
 // nothing applied and no other client sees a partial transaction.
 //
+// # Auto-pipelining
+//
+// Every operation's commands go through a redisbatch.Batcher: concurrent
+// requests share one pipelined write and read on one connection, at most
+// autoPipelineBatches batches waiting for Redis at once, and a request that
+// finds a free slot goes out at once. Each request still gets its own
+// replies, ETag conflicts and errors; a connection error fails (or, through
+// go-redis's retries, resends) only the batch that met it. A request whose
+// ctx ends returns at once, though its commands may still be applied, as
+// before; a Set value is copied first when its ctx can end, so the caller
+// gets it back. autoPipelineBatches 0 gives every request its own pipeline.
+//
 // # Errors
 //
 // A missing key is an error wrapping component.ErrNotFound. When Redis cannot
@@ -59,14 +71,16 @@
 //	readTimeout      default 3s; writeTimeout defaults to it
 //	poolSize, minIdleConns, poolTimeout, idleTimeout, maxConnAge
 //	ttlInSeconds     default TTL of values written without one
+//	autoPipelineBatches  batches waiting for Redis at once; default 2;
+//	                 0 turns auto-pipelining off (wapr's own key)
 //
 // redisType cluster, failover and sentinelMasterName are refused: Redis
 // Cluster and Sentinel are not supported.
 //
 // # Concurrency and ownership
 //
-// A Store is safe for concurrent use; it holds a go-redis connection pool
-// and no other state. Set does not keep the caller's value after it
+// A Store is safe for concurrent use; it holds a go-redis connection pool,
+// the batcher's queue and no other state. Set does not keep the caller's value after it
 // returns; Get and BulkGet return slices the caller owns.
 package redis
 
@@ -81,6 +95,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/wapr-dev/wapr/builtin/internal/redisbatch"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/state"
 )
@@ -99,7 +114,9 @@ const typeName = "state.redis"
 type Store struct {
 	// client is set once by Init; operations load it without a lock.
 	client atomic.Pointer[goredis.Client]
-	closed atomic.Bool
+	// batcher is set by Init before client when auto-pipelining is on.
+	batcher atomic.Pointer[redisbatch.Batcher]
+	closed  atomic.Bool
 
 	// Set by Init before client is published, read-only afterwards.
 	cfg      config
@@ -145,26 +162,36 @@ func (s *Store) Init(ctx context.Context, md component.Metadata) error {
 		return s.wrap(ctx, "connect", "", err)
 	}
 	s.started = true
+	if cfg.autoPipelineBatches > 0 {
+		s.batcher.Store(redisbatch.New(c, redisbatch.Options{MaxInFlight: cfg.autoPipelineBatches}))
+	}
 	s.client.Store(c)
 	return nil
 }
 
-// Close closes the connection pool. Operations in flight fail; later ones
-// fail with an error wrapping component.ErrClosed. Calling Close again, or
-// before Init, does nothing. Closing a pool does not block, so ctx is not
-// consulted.
-func (s *Store) Close(context.Context) error {
+// Close stops taking requests, waits until ctx ends for the requests
+// already sent to Redis to be answered, and closes the connection pool.
+// Requests still waiting when ctx ends fail; later ones fail with an error
+// wrapping component.ErrClosed. Calling Close again, or before Init, does
+// nothing.
+func (s *Store) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Swap(true) {
 		return nil
 	}
-	if c := s.client.Load(); c != nil {
-		if err := c.Close(); err != nil && !errors.Is(err, goredis.ErrClosed) {
-			return fmt.Errorf("%s: close: %w", s.prefix, err)
+	var drainErr error
+	if b := s.batcher.Load(); b != nil {
+		if err := b.Close(ctx); err != nil {
+			drainErr = fmt.Errorf("%s: close: requests in flight were cut short: %w", s.prefix, err)
 		}
 	}
-	return nil
+	if c := s.client.Load(); c != nil {
+		if err := c.Close(); err != nil && !errors.Is(err, goredis.ErrClosed) {
+			return errors.Join(drainErr, fmt.Errorf("%s: close: %w", s.prefix, err))
+		}
+	}
+	return drainErr
 }
 
 // Features reports ETAG, TRANSACTIONAL and TTL. The slice is the caller's.
@@ -172,34 +199,63 @@ func (s *Store) Features() []component.Feature {
 	return []component.Feature{state.FeatureETag, state.FeatureTransactional, state.FeatureTTL}
 }
 
-// conn returns the client, or the error an operation must fail with.
-func (s *Store) conn() (*goredis.Client, error) {
+// ready returns nil when the store can take requests, else the error an
+// operation must fail with.
+func (s *Store) ready() error {
 	if s.closed.Load() {
-		return nil, fmt.Errorf("%s: %w", s.prefix, component.ErrClosed)
+		return fmt.Errorf("%s: %w", s.prefix, component.ErrClosed)
 	}
-	c := s.client.Load()
-	if c == nil {
-		return nil, fmt.Errorf("%s: %w: Init has not succeeded", s.prefix, component.ErrUnavailable)
+	if s.client.Load() == nil {
+		return fmt.Errorf("%s: %w: Init has not succeeded", s.prefix, component.ErrUnavailable)
 	}
-	return c, nil
+	return nil
+}
+
+// send runs cmds in one round trip, shared with concurrent requests when
+// auto-pipelining is on, and returns the first command's error, ctx's error
+// when ctx ends first, or an error when the store is closed. Call it only
+// after ready. After ctx's error the commands belong to the batch (see
+// redisbatch.Batcher.Do).
+func (s *Store) send(ctx context.Context, cmds ...goredis.Cmder) error {
+	if b := s.batcher.Load(); b != nil {
+		return b.Do(ctx, cmds...)
+	}
+	p := s.client.Load().Pipeline()
+	_ = p.BatchProcess(ctx, cmds...)
+	_, err := p.Exec(ctx)
+	return err
+}
+
+// unanswered reports whether send's error err means the commands hold no
+// replies to look at: ctx ended first, or the store was closed.
+func unanswered(ctx context.Context, err error) bool {
+	return err != nil && (ctx.Err() != nil || errors.Is(err, redisbatch.ErrClosed))
+}
+
+// ownedData returns data to put in a command sent with ctx: data itself
+// when the caller cannot leave before the reply (ctx never ends), else a
+// copy, since the command may still be written after Set has returned and
+// the caller owns data again.
+func ownedData(ctx context.Context, data []byte) any {
+	if ctx.Done() == nil {
+		return data
+	}
+	return string(data)
 }
 
 // Get returns the value of req.Key with its ETag, content type and, when it
 // expires, ttlExpireTime metadata. A missing key is an error wrapping
-// component.ErrNotFound. The value and its TTL are read in one round trip.
+// component.ErrNotFound. The value and its TTL are read in one round trip,
+// shared with concurrent requests (see the package comment).
 func (s *Store) Get(ctx context.Context, req *state.GetRequest) (*state.GetResponse, error) {
-	c, err := s.conn()
-	if err != nil {
+	if err := s.ready(); err != nil {
 		return nil, err
 	}
 	if req.Key == "" {
 		return nil, s.errNoKey
 	}
-	var r read
-	if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		r.queue(ctx, p, req.Key)
-		return nil
-	}); err != nil {
+	r := newRead(ctx, req.Key)
+	if err := s.send(ctx, r.fields, r.ttl); err != nil {
 		return nil, s.wrap(ctx, "get", req.Key, err)
 	}
 	resp, ok := r.response(time.Now())
@@ -215,9 +271,11 @@ type read struct {
 	ttl    *goredis.DurationCmd
 }
 
-func (r *read) queue(ctx context.Context, p goredis.Pipeliner, key string) {
-	r.fields = p.HMGet(ctx, key, fieldData, fieldVersion, fieldContentType)
-	r.ttl = p.PTTL(ctx, key)
+func newRead(ctx context.Context, key string) read {
+	return read{
+		fields: goredis.NewSliceCmd(ctx, "hmget", key, fieldData, fieldVersion, fieldContentType),
+		ttl:    goredis.NewDurationCmd(ctx, time.Millisecond, "pttl", key),
+	}
 }
 
 // err returns the first error of the pair.
@@ -251,41 +309,39 @@ func (r *read) response(now time.Time) (resp *state.GetResponse, ok bool) {
 // Set writes req.Value under req.Key, guarded by req.ETag or first-write
 // concurrency (see the package comment), in one atomic script call.
 func (s *Store) Set(ctx context.Context, req *state.SetRequest) error {
-	c, err := s.conn()
-	if err != nil {
+	if err := s.ready(); err != nil {
 		return err
 	}
 	w, err := s.prepareSet(req)
 	if err != nil {
 		return err
 	}
-	return s.writeOne(ctx, c, &w)
+	return s.writeOne(ctx, &w)
 }
 
 // Delete removes req.Key, guarded by req.ETag when it is not empty. Deleting
 // a missing key without an ETag succeeds.
 func (s *Store) Delete(ctx context.Context, req *state.DeleteRequest) error {
-	c, err := s.conn()
-	if err != nil {
+	if err := s.ready(); err != nil {
 		return err
 	}
 	w, err := s.prepareDelete(req)
 	if err != nil {
 		return err
 	}
-	return s.writeOne(ctx, c, &w)
+	return s.writeOne(ctx, &w)
 }
 
 // writeOne applies one write: a bare DEL when no condition guards it, else
 // the write script.
-func (s *Store) writeOne(ctx context.Context, c *goredis.Client, w *write) error {
+func (s *Store) writeOne(ctx context.Context, w *write) error {
 	if w.plainDelete() {
-		if err := c.Del(ctx, w.key).Err(); err != nil {
+		if err := s.send(ctx, goredis.NewIntCmd(ctx, "del", w.key)); err != nil {
 			return s.wrap(ctx, "delete", w.key, err)
 		}
 		return nil
 	}
-	failed, err := s.runWrites(ctx, c, []write{*w})
+	failed, err := s.runWrites(ctx, []write{*w})
 	if err != nil {
 		return s.wrap(ctx, opName(w), w.key, err)
 	}

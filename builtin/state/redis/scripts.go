@@ -42,7 +42,9 @@ const (
 // which lets a stale ETag match the new value). Numbers stay below 2^53, so
 // Lua's doubles hold them exactly; string.format("%d") prints them without
 // an exponent.
-var writeScript = goredis.NewScript(`
+var writeScript = goredis.NewScript(writeScriptSource)
+
+const writeScriptSource = `
 local function nextVersion(cur)
   local n = tonumber(cur)
   if n then return string.format("%d", n + 1) end
@@ -89,7 +91,7 @@ for i = 1, #KEYS do
   end
 end
 return 0
-`)
+`
 
 // argsPerWrite is the number of ARGV values writeScript takes per write.
 const argsPerWrite = 6
@@ -115,13 +117,18 @@ type write struct {
 // plainDelete reports whether w can be sent as a bare DEL.
 func (w *write) plainDelete() bool { return w.kind == kindDelete && w.etag == "" }
 
-// appendArgs appends w's ARGV values for writeScript.
-func (w *write) appendArgs(args []any) []any {
+// appendArgs appends w's ARGV values for writeScript, for a command sent
+// with ctx (see ownedData).
+func (w *write) appendArgs(ctx context.Context, args []any) []any {
 	ifAbsent := ""
 	if w.ifAbsent {
 		ifAbsent = "1"
 	}
-	return append(args, w.kind, w.etag, ifAbsent, w.data, w.contentType, strconv.FormatInt(w.ttl.Milliseconds(), 10))
+	var data any = ""
+	if w.kind == kindSet {
+		data = ownedData(ctx, w.data)
+	}
+	return append(args, w.kind, w.etag, ifAbsent, data, w.contentType, strconv.FormatInt(w.ttl.Milliseconds(), 10))
 }
 
 // prepareSet checks req and turns it into a write, applying the store's
@@ -186,19 +193,39 @@ func (s *Store) parseGuard(key string, etag *string, opts state.Options, isSet b
 
 // runWrites applies ws atomically with one script call and returns the
 // index of the write whose condition failed, or -1.
-func (s *Store) runWrites(ctx context.Context, c *goredis.Client, ws []write) (int, error) {
-	keys := make([]string, len(ws))
-	args := make([]any, 0, argsPerWrite*len(ws))
+func (s *Store) runWrites(ctx context.Context, ws []write) (int, error) {
+	args := make([]any, 3, 3+len(ws)+argsPerWrite*len(ws))
+	args[0], args[1], args[2] = "evalsha", writeScript.Hash(), len(ws)
 	for i := range ws {
-		keys[i] = ws[i].key
-		args = ws[i].appendArgs(args)
+		args = append(args, ws[i].key)
 	}
-	// Run sends EVALSHA and falls back to EVAL when the server answers
-	// NOSCRIPT, as a restarted or flushed server does; nothing is cached
-	// that could keep failing.
-	n, err := writeScript.Run(ctx, c, keys, args...).Int()
+	for i := range ws {
+		args = ws[i].appendArgs(ctx, args)
+	}
+	cmd := goredis.NewCmd(ctx, args...)
+	err := s.send(ctx, cmd)
+	if isNoScript(err) {
+		cmd = evalInstead(ctx, args)
+		err = s.send(ctx, cmd)
+	}
+	if err != nil {
+		return -1, err
+	}
+	n, err := cmd.Int()
 	if err != nil {
 		return -1, err
 	}
 	return n - 1, nil
+}
+
+// isNoScript reports the reply of a server that has lost its script cache
+// (restarted, SCRIPT FLUSH): it ran nothing, so the call can be sent again
+// with the script's source, as goredis.Script.Run does.
+func isNoScript(err error) bool { return goredis.HasErrorPrefix(err, "NOSCRIPT") }
+
+// evalInstead returns an EVAL command for the EVALSHA arguments args
+// (which it reuses: the EVALSHA command must be finished).
+func evalInstead(ctx context.Context, args []any) *goredis.Cmd {
+	args[0], args[1] = "eval", writeScriptSource
+	return goredis.NewCmd(ctx, args...)
 }
