@@ -33,6 +33,14 @@ func TestInterruptibleEngineMeters(t *testing.T) {
 	if m.(*module).rt != eng.rt || eng.strict != nil {
 		t.Fatal("the Go guest was not metered")
 	}
+	// A second compile of the same bytes (another component of the same
+	// module) reuses the rewrite.
+	if _, err := eng.Compile(ctx, wasmtest.Bytes(t, "./host/internal/wasmcomp/testdata/guests/misbehave")); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.metered) != 1 {
+		t.Fatalf("%d rewrites remembered after compiling one module twice, want 1", len(f.metered))
+	}
 	for _, imp := range m.Imports() {
 		if imp.Module == meter.Module {
 			t.Fatalf("Imports reports the meter's import %v", imp)

@@ -20,6 +20,7 @@ package wazero
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"runtime"
@@ -40,6 +41,39 @@ import (
 // Factory makes wazero engines sharing a compilation cache.
 type Factory struct {
 	cache wazero.CompilationCache
+
+	// metered remembers recent rewrites by the digest of their input:
+	// a module is compiled for inspection and again for each component
+	// it serves, and rewriting a Go guest takes tens of milliseconds.
+	mu      sync.Mutex
+	metered map[[32]byte]meterResult
+}
+
+type meterResult struct {
+	wasm []byte
+	err  error
+}
+
+// maxMetered bounds Factory.metered.
+const maxMetered = 16
+
+// meter returns the metered copy of wasm, rewriting it at most once.
+func (f *Factory) meter(wasm []byte) ([]byte, error) {
+	key := sha256.Sum256(wasm)
+	f.mu.Lock()
+	r, ok := f.metered[key]
+	f.mu.Unlock()
+	if ok {
+		return r.wasm, r.err
+	}
+	r.wasm, r.err = meter.Instrument(wasm, refuelEvery)
+	f.mu.Lock()
+	if f.metered == nil || len(f.metered) >= maxMetered {
+		f.metered = map[[32]byte]meterResult{}
+	}
+	f.metered[key] = r
+	f.mu.Unlock()
+	return r.wasm, r.err
 }
 
 // NewFactory returns a factory caching compiled code in dir; an empty dir
@@ -188,7 +222,7 @@ func (o orphan) Data() any             { return nil }
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
 	rt := e.rt
 	if e.cfg.Interruptible {
-		metered, err := meter.Instrument(wasm, refuelEvery)
+		metered, err := e.f.meter(wasm)
 		switch {
 		case err == nil:
 			wasm = metered
