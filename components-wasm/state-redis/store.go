@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/wapr-dev/wapr/abi"
 	redis "github.com/wapr-dev/wapr/components-wasm/internal/resp"
@@ -33,10 +34,20 @@ const (
 
 // store is the state store. An instance serves one call at a time, so it
 // has no lock; it holds one Redis connection.
+//
+// Get and Set allocate nothing in the steady state (allocation is slow in
+// a Go guest): commands are queued into the client's reused buffer, replies
+// are parsed into its reused buffers, and Get's response is a reused struct
+// whose bytes and strings alias those replies. That is safe because the
+// SDK encodes a response as soon as the method returns, before the next
+// command on the client.
 type store struct {
 	client     *redis.Client
 	sha        string // writeScript's SHA1 from SCRIPT LOAD; "" to always EVAL
 	defaultTTL int64  // seconds; 0: values never expire unless asked
+
+	got    abi.StateGetResponse // Get's response, reused
+	script redis.Command        // the write script call, rebuilt per write
 }
 
 func newStore() *store { return &store{} }
@@ -81,47 +92,62 @@ func (s *store) Close(context.Context) error {
 	return nil
 }
 
-// readCommands queues the two commands that read one key: its fields and
-// its TTL, answered in one round trip.
-func readCommands(key string) []*redis.Command {
-	return []*redis.Command{redis.Cmd("HMGET", key, fieldData, fieldVersion, fieldContentType), redis.Cmd("PTTL", key)}
+// queueRead queues the two commands that read one key: its fields and its
+// TTL, answered in one round trip.
+func queueRead(c *redis.Client, key string) {
+	c.Queue("HMGET", key, fieldData, fieldVersion, fieldContentType)
+	c.Queue("PTTL", key)
 }
 
-// readResult builds a Get response from the replies of readCommands; nil
-// when the key holds no value.
-func readResult(fields, ttl redis.Value, now time.Time) (*abi.StateGetResponse, error) {
+// readResult fills resp from the replies of queueRead and reports whether
+// the key holds a value. resp's data and strings alias the replies. *now
+// is read from the clock only when the value expires, and then once: a
+// Go guest pays for every clock read.
+func readResult(fields, ttl redis.Value, now *time.Time, resp *abi.StateGetResponse) (bool, error) {
 	if err := fields.Err(); err != nil {
-		return nil, err
+		return false, err
 	}
 	if len(fields.Arr) != 3 || fields.Arr[0].IsNil {
-		return nil, nil
+		return false, nil
 	}
-	resp := &abi.StateGetResponse{Data: fields.Arr[0].Str, ETag: fields.Arr[1].Text(), ContentType: fields.Arr[2].Text()}
+	*resp = abi.StateGetResponse{Data: fields.Arr[0].Str, ETag: alias(fields.Arr[1].Str), ContentType: alias(fields.Arr[2].Str)}
 	if ttl.Kind == ':' && ttl.Num > 0 {
+		if now.IsZero() {
+			*now = time.Now()
+		}
 		exp := now.Add(time.Duration(ttl.Num) * time.Millisecond).UTC()
 		resp.Metadata = map[string]string{mdTTLExpireTime: exp.Format(time.RFC3339)}
 	}
-	return resp, nil
+	return true, nil
 }
 
+// alias returns b as a string without copying it. The string is only as
+// long-lived as b's bytes stay unchanged: here, reply bytes that the client
+// leaves alone until its next command, while the response holding the
+// string is encoded before then.
+func alias(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 // Get reads a value with its ETag, content type and, when it expires,
-// ttlExpireTime metadata, in one round trip.
+// ttlExpireTime metadata, in one round trip. The response is reused by the
+// next Get and aliases the client's reply buffers (see store).
 func (s *store) Get(ctx context.Context, req *abi.StateGetRequest) (*abi.StateGetResponse, error) {
 	if req.Key == "" {
 		return nil, errNoKey
 	}
-	r, err := s.client.Pipeline(ctx, readCommands(req.Key), 0)
+	queueRead(s.client, req.Key)
+	r, err := s.client.Exec(ctx, 0)
 	if err != nil {
 		return nil, s.wrap("get", req.Key, err)
 	}
-	resp, err := readResult(r[0], r[1], time.Now())
+	var now time.Time
+	found, err := readResult(r[0], r[1], &now, &s.got)
 	if err != nil {
 		return nil, s.wrap("get", req.Key, err)
 	}
-	if resp == nil {
+	if !found {
 		return nil, guest.NotFound(req.Key)
 	}
-	return resp, nil
+	return &s.got, nil
 }
 
 // Set writes a redis.Value, guarded by its ETag or first-write concurrency.
@@ -145,7 +171,12 @@ func (s *store) Delete(ctx context.Context, req *abi.StateDeleteRequest) error {
 
 func (s *store) writeOne(ctx context.Context, w *write) error {
 	if w.plainDelete() {
-		if _, err := s.client.Do(ctx, redis.Cmd("DEL", w.key)); err != nil {
+		s.client.Queue("DEL", w.key)
+		r, err := s.client.Exec(ctx, 0)
+		if err == nil {
+			err = r[0].Err()
+		}
+		if err != nil {
 			return s.wrap("delete", w.key, err)
 		}
 		return nil
@@ -165,7 +196,7 @@ func (s *store) writeOne(ctx context.Context, w *write) error {
 // fails its own item; a connection failure fails the call.
 func (s *store) BulkGet(ctx context.Context, req *abi.StateBulkGetRequest) (*abi.StateBulkGetResponse, error) {
 	resp := &abi.StateBulkGetResponse{Items: make([]abi.StateBulkGetItem, len(req.Requests))}
-	cmds := make([]*redis.Command, 0, 2*len(req.Requests))
+	queued := false
 	for i := range req.Requests {
 		key := req.Requests[i].Key
 		resp.Items[i].Key = key
@@ -173,27 +204,29 @@ func (s *store) BulkGet(ctx context.Context, req *abi.StateBulkGetRequest) (*abi
 			resp.Items[i].Error = errNoKey.Error()
 			continue
 		}
-		cmds = append(cmds, readCommands(key)...)
+		queueRead(s.client, key)
+		queued = true
 	}
-	if len(cmds) == 0 {
+	if !queued {
 		return resp, nil
 	}
-	replies, err := s.client.Pipeline(ctx, cmds, 0)
+	replies, err := s.client.Exec(ctx, 0)
 	if err != nil {
 		return nil, s.wrap("bulk get", "", err)
 	}
-	now := time.Now()
+	var now time.Time
+	var got abi.StateGetResponse
 	for i := range resp.Items {
 		it := &resp.Items[i]
 		if it.Key == "" {
 			continue
 		}
-		got, err := readResult(replies[0], replies[1], now)
+		found, err := readResult(replies[0], replies[1], &now, &got)
 		replies = replies[2:]
 		switch {
 		case err != nil:
 			it.Error = s.wrap("get", it.Key, err).Error()
-		case got != nil:
+		case found:
 			it.Found, it.Data, it.ETag, it.Metadata = true, got.Data, got.ETag, got.Metadata
 		}
 	}
@@ -244,7 +277,7 @@ func (s *store) applyEach(ctx context.Context, ws []write, res *abi.BulkResult) 
 		if ws[i].plainDelete() {
 			cmds[i] = redis.Cmd("DEL", ws[i].key)
 		} else {
-			cmds[i] = s.scriptCommand(s.sha != "", ws[i:i+1])
+			cmds[i] = s.scriptCommand(new(redis.Command), s.sha != "", ws[i:i+1])
 		}
 	}
 	replies, err := s.client.Pipeline(ctx, cmds, 0)
@@ -262,7 +295,7 @@ func (s *store) applyEach(ctx context.Context, ws []write, res *abi.BulkResult) 
 	if len(again) > 0 {
 		retry := make([]*redis.Command, len(again))
 		for j, i := range again {
-			retry[j] = s.scriptCommand(false, ws[i:i+1])
+			retry[j] = s.scriptCommand(new(redis.Command), false, ws[i:i+1])
 		}
 		r2, err := s.client.Pipeline(ctx, retry, 0)
 		if err != nil {
@@ -330,9 +363,9 @@ func operationError(i int, err error) error {
 // write whose condition failed, or -1.
 func (s *store) runWrites(ctx context.Context, ws []write) (int, error) {
 	useSHA := s.sha != ""
-	v, err := s.client.Do(ctx, s.scriptCommand(useSHA, ws))
+	v, err := s.runScript(ctx, useSHA, ws)
 	if useSHA && redis.IsError(err, "NOSCRIPT") {
-		v, err = s.client.Do(ctx, s.scriptCommand(false, ws))
+		v, err = s.runScript(ctx, false, ws)
 	}
 	if err != nil {
 		return -1, err
@@ -343,11 +376,25 @@ func (s *store) runWrites(ctx context.Context, ws []write) (int, error) {
 	return int(v.Num) - 1, nil
 }
 
-// scriptCommand builds EVALSHA (or EVAL) of writeScript for ws.
-func (s *store) scriptCommand(useSHA bool, ws []write) *redis.Command {
-	c := redis.Cmd("EVAL", writeScript)
+// runScript runs one script call for ws and returns its reply; an error
+// reply is returned as an error.
+func (s *store) runScript(ctx context.Context, useSHA bool, ws []write) (redis.Value, error) {
+	s.client.QueueCommand(s.scriptCommand(&s.script, useSHA, ws))
+	r, err := s.client.Exec(ctx, 0)
+	if err != nil {
+		return redis.Value{}, err
+	}
+	return r[0], r[0].Err()
+}
+
+// scriptCommand builds EVALSHA (or EVAL) of writeScript for ws into c,
+// replacing what c held, and returns c.
+func (s *store) scriptCommand(c *redis.Command, useSHA bool, ws []write) *redis.Command {
+	c.Reset()
 	if useSHA {
-		c = redis.Cmd("EVALSHA", s.sha)
+		c.Str("EVALSHA").Str(s.sha)
+	} else {
+		c.Str("EVAL").Str(writeScript)
 	}
 	c.Int(int64(len(ws)))
 	for i := range ws {
@@ -364,14 +411,15 @@ func (s *store) scriptCommand(useSHA bool, ws []write) *redis.Command {
 type write struct {
 	key         string
 	del         bool
-	etag        string // normalised decimal version; "" for none
+	version     uint64 // the ETag as a version, when hasVersion
+	hasVersion  bool   // an ETag guards the write
 	ifAbsent    bool   // first-write Set without an ETag
 	data        []byte // the request's bytes; only read while building the command
 	contentType string
 	ttl         int64 // seconds; 0: never expires
 }
 
-func (w *write) plainDelete() bool { return w.del && w.etag == "" }
+func (w *write) plainDelete() bool { return w.del && !w.hasVersion }
 
 func (w *write) op() string {
 	if w.del {
@@ -388,13 +436,19 @@ func (w *write) appendArgs(c *redis.Command) {
 	if w.ifAbsent {
 		ifAbsent = "1"
 	}
-	c.Str(kind).Str(w.etag).Str(ifAbsent).Bytes(w.data).Str(w.contentType).Int(w.ttl)
+	c.Str(kind)
+	if w.hasVersion {
+		c.Uint(w.version)
+	} else {
+		c.Str("")
+	}
+	c.Str(ifAbsent).Bytes(w.data).Str(w.contentType).Int(w.ttl)
 }
 
 var errNoKey = guest.InvalidArgument("empty key")
 
 func (s *store) prepareSet(req *abi.StateSetRequest) (write, error) {
-	etag, ifAbsent, err := parseGuard(req.Key, req.HasETag, req.ETag, req.Concurrency, req.Consistency, true)
+	version, hasVersion, ifAbsent, err := parseGuard(req.Key, req.HasETag, req.ETag, req.Concurrency, req.Consistency, true)
 	if err != nil {
 		return write{}, err
 	}
@@ -412,35 +466,35 @@ func (s *store) prepareSet(req *abi.StateSetRequest) (write, error) {
 			ttl = n
 		}
 	}
-	return write{key: req.Key, etag: etag, ifAbsent: ifAbsent, data: req.Value, contentType: req.ContentType, ttl: ttl}, nil
+	return write{key: req.Key, version: version, hasVersion: hasVersion, ifAbsent: ifAbsent, data: req.Value, contentType: req.ContentType, ttl: ttl}, nil
 }
 
 func prepareDelete(req *abi.StateDeleteRequest) (write, error) {
-	etag, _, err := parseGuard(req.Key, req.HasETag, req.ETag, req.Concurrency, req.Consistency, false)
+	version, hasVersion, _, err := parseGuard(req.Key, req.HasETag, req.ETag, req.Concurrency, req.Consistency, false)
 	if err != nil {
 		return write{}, err
 	}
-	return write{key: req.Key, del: true, etag: etag}, nil
+	return write{key: req.Key, del: true, version: version, hasVersion: hasVersion}, nil
 }
 
-// parseGuard checks the options and returns the ETag as a normalised
-// decimal version ("" for none; an empty ETag counts as none, as in Dapr)
-// and whether a Set must find the key absent.
-func parseGuard(key string, hasETag bool, etag string, concurrency, consistency uint8, isSet bool) (string, bool, error) {
+// parseGuard checks the options and returns the ETag as a version (none
+// when hasVersion is false; an empty ETag counts as none, as in Dapr) and
+// whether a Set must find the key absent.
+func parseGuard(key string, hasETag bool, etag string, concurrency, consistency uint8, isSet bool) (version uint64, hasVersion, ifAbsent bool, err error) {
 	if key == "" {
-		return "", false, errNoKey
+		return 0, false, false, errNoKey
 	}
 	if concurrency > abi.ConcurrencyLastWrite || consistency > abi.ConsistencyStrong {
-		return "", false, &guest.Error{Status: abi.StatusInvalidArgument, Message: "unknown concurrency or consistency option", Key: key}
+		return 0, false, false, &guest.Error{Status: abi.StatusInvalidArgument, Message: "unknown concurrency or consistency option", Key: key}
 	}
 	if !hasETag || etag == "" {
-		return "", isSet && concurrency == abi.ConcurrencyFirstWrite, nil
+		return 0, false, isSet && concurrency == abi.ConcurrencyFirstWrite, nil
 	}
 	v, err := strconv.ParseUint(etag, 10, 64)
 	if err != nil {
-		return "", false, guest.ETagInvalid(key)
+		return 0, false, false, guest.ETagInvalid(key)
 	}
-	return strconv.FormatUint(v, 10), false, nil
+	return v, true, false, nil
 }
 
 func itemError(key string, err error) abi.ItemError {

@@ -2,6 +2,7 @@ package hostnet
 
 import (
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -12,8 +13,9 @@ import (
 	"github.com/wapr-dev/wapr/sdk-guest/internal/hosterr"
 )
 
-// The cooperative wait of Read: yields first, then host waits growing from
-// minWait to maxWait while nothing arrives.
+// The cooperative wait of Read: yields first (only when other goroutines
+// exist: a yield costs microseconds in a Go guest), then host waits growing
+// from minWait to maxWait while nothing arrives.
 const (
 	yieldsBeforeWait = 3
 	minWait          = time.Millisecond
@@ -24,33 +26,55 @@ const (
 // clock hooks Read uses; the wasip1 build fills it with the host imports,
 // tests with fakes.
 type sockFuncs struct {
-	read  func(h int32, p []byte) int32 // n > 0, 0 at EOF, abi.ErrAgain, or another negative code
-	write func(h int32, p []byte) int32 // len(p) or a negative code
-	wait  func(h int32, timeoutMillis uint32) int32
-	close func(h int32) int32
-	yield func()
-	now   func() time.Time
+	read   func(h int32, p []byte) int32 // n > 0, 0 at EOF, abi.ErrAgain, or another negative code
+	write  func(h int32, p []byte) int32 // len(p) or a negative code
+	wait   func(h int32, timeoutMillis uint32) int32
+	close  func(h int32) int32
+	yield  func()
+	others func() bool          // whether goroutines other than the caller exist
+	since  func() time.Duration // the time since epoch, on the monotonic clock
 }
+
+// epoch is what deadlines are measured from: converting a deadline from
+// time.Now().Add(…) needs no clock read, and reading the time since epoch
+// is one host clock call where time.Now is two.
+var epoch = time.Now()
+
+// noDeadline marks a deadline that is not set.
+const noDeadline = math.MaxInt64
 
 // conn is a net.Conn over a host socket handle.
 type conn struct {
 	sys          *sockFuncs
 	h            int32
 	laddr, raddr net.Addr
-	readDL       atomic.Int64 // unix nanoseconds; 0: none
+	readDL       atomic.Int64 // nanoseconds since epoch; noDeadline: none
 	writeDL      atomic.Int64
 	closed       atomic.Bool
+	replyDue     atomic.Bool // a Write happened since the last Read
 }
 
 var _ net.Conn = (*conn)(nil)
 
 func newConn(sys *sockFuncs, h int32, addr string) *conn {
-	return &conn{sys: sys, h: h, laddr: localAddr, raddr: remoteAddr(addr)}
+	c := &conn{sys: sys, h: h, laddr: localAddr, raddr: remoteAddr(addr)}
+	c.readDL.Store(noDeadline)
+	c.writeDL.Store(noDeadline)
+	return c
 }
 
 // Read reads what the host has buffered, waiting cooperatively (see the
 // package comment) until something arrives, the connection ends, or the
 // read deadline passes.
+//
+// Each step costs a host call, and clock reads and yields cost as much or
+// more in a Go guest, so Read spends them only where they can matter: it
+// yields only when another goroutine could run, reads the clock only once
+// a wait has come back empty (so a deadline may be noticed up to minWait
+// late), and when it is the first Read after a Write on the only
+// goroutine, it waits before reading, since the reply to a request just
+// sent is almost never there yet. A request and its reply thus cost write,
+// wait, read.
 func (c *conn) Read(p []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, c.opErr("read", net.ErrClosed)
@@ -58,7 +82,15 @@ func (c *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	spins, wait := 0, minWait
+	spins, wait, timedOut := 0, minWait, false
+	if c.replyDue.Swap(false) && !c.sys.others() {
+		switch r := c.sys.wait(c.h, uint32(minWait/time.Millisecond)); {
+		case r == 0:
+			timedOut, wait = true, min(2*wait, maxWait)
+		case r < 0:
+			return 0, c.opErr("read", c.code(r))
+		}
+	}
 	for {
 		n := c.sys.read(c.h, p)
 		switch {
@@ -69,13 +101,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		case n != abi.ErrAgain:
 			return 0, c.opErr("read", c.code(n))
 		}
-		var left time.Duration
-		if dl := c.readDL.Load(); dl != 0 {
-			if left = time.Duration(dl - c.sys.now().UnixNano()); left <= 0 {
-				return 0, c.opErr("read", os.ErrDeadlineExceeded)
-			}
-		}
-		if spins < yieldsBeforeWait {
+		if spins < yieldsBeforeWait && c.sys.others() {
 			spins++
 			c.sys.yield()
 			if c.closed.Load() {
@@ -85,15 +111,19 @@ func (c *conn) Read(p []byte) (int, error) {
 		}
 		spins = 0
 		w := wait
-		if left > 0 && left < w {
-			w = left
+		if dl := c.readDL.Load(); dl != noDeadline && timedOut {
+			left := time.Duration(dl) - c.sys.since()
+			if left <= 0 {
+				return 0, c.opErr("read", os.ErrDeadlineExceeded)
+			}
+			w = min(w, left)
 		}
 		ms := uint32((w + time.Millisecond - 1) / time.Millisecond)
 		switch r := c.sys.wait(c.h, ms); {
 		case r > 0:
 			wait = minWait
 		case r == 0:
-			wait = min(2*wait, maxWait)
+			timedOut, wait = true, min(2*wait, maxWait)
 		default:
 			return 0, c.opErr("read", c.code(r))
 		}
@@ -106,7 +136,7 @@ func (c *conn) Write(p []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, c.opErr("write", net.ErrClosed)
 	}
-	if dl := c.writeDL.Load(); dl != 0 && c.sys.now().UnixNano() >= dl {
+	if dl := c.writeDL.Load(); dl != noDeadline && c.sys.since() >= time.Duration(dl) {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
 	if len(p) == 0 {
@@ -116,6 +146,7 @@ func (c *conn) Write(p []byte) (int, error) {
 	if n < 0 {
 		return 0, c.opErr("write", c.code(n))
 	}
+	c.replyDue.Store(true)
 	if int(n) < len(p) {
 		return int(n), c.opErr("write", io.ErrShortWrite)
 	}
@@ -138,26 +169,28 @@ func (c *conn) LocalAddr() net.Addr  { return c.laddr }
 func (c *conn) RemoteAddr() net.Addr { return c.raddr }
 
 func (c *conn) SetDeadline(t time.Time) error {
-	c.readDL.Store(unixNano(t))
-	c.writeDL.Store(unixNano(t))
+	c.readDL.Store(sinceEpoch(t))
+	c.writeDL.Store(sinceEpoch(t))
 	return nil
 }
 
 func (c *conn) SetReadDeadline(t time.Time) error {
-	c.readDL.Store(unixNano(t))
+	c.readDL.Store(sinceEpoch(t))
 	return nil
 }
 
 func (c *conn) SetWriteDeadline(t time.Time) error {
-	c.writeDL.Store(unixNano(t))
+	c.writeDL.Store(sinceEpoch(t))
 	return nil
 }
 
-func unixNano(t time.Time) int64 {
+// sinceEpoch converts a deadline for readDL and writeDL: from
+// time.Now().Add(…) it is arithmetic on the monotonic readings.
+func sinceEpoch(t time.Time) int64 {
 	if t.IsZero() {
-		return 0
+		return noDeadline
 	}
-	return t.UnixNano()
+	return int64(t.Sub(epoch))
 }
 
 // code turns a negative host result into an error; a timeout from the host

@@ -3,6 +3,7 @@ package hostnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -23,6 +24,8 @@ type fakeSock struct {
 	readErr int32
 	waits   []uint32 // timeouts of the host waits, in order
 	yields  int
+	others  bool // whether the guest has goroutines besides the reader
+	reads   int  // host reads, including those that found nothing
 	written []byte
 	closes  int
 }
@@ -30,6 +33,7 @@ type fakeSock struct {
 func (f *fakeSock) funcs() *sockFuncs {
 	return &sockFuncs{
 		read: func(_ int32, p []byte) int32 {
+			f.reads++
 			if f.readErr != 0 {
 				return f.readErr
 			}
@@ -54,30 +58,103 @@ func (f *fakeSock) funcs() *sockFuncs {
 			f.clock = end
 			return 0
 		},
-		close: func(int32) int32 { f.closes++; return 0 },
-		yield: func() { f.yields++ },
-		now:   func() time.Time { return f.clock },
+		close:  func(int32) int32 { f.closes++; return 0 },
+		yield:  func() { f.yields++ },
+		others: func() bool { return f.others },
+		since:  func() time.Duration { return f.clock.Sub(epoch) },
 	}
 }
 
 func newFake() *fakeSock { return &fakeSock{clock: time.Unix(1000, 0)} }
 
 func TestReadWaitsCooperatively(t *testing.T) {
+	for _, others := range []bool{true, false} {
+		t.Run(fmt.Sprintf("other goroutines=%t", others), func(t *testing.T) {
+			f := newFake()
+			f.others = others
+			f.pending, f.arrive = []byte("+PONG\r\n"), f.clock.Add(30*time.Millisecond)
+			c := newConn(f.funcs(), 7, "127.0.0.1:6379")
+			buf := make([]byte, 64)
+			n, err := c.Read(buf)
+			if err != nil || string(buf[:n]) != "+PONG\r\n" {
+				t.Fatalf("Read = %q, %v", buf[:n], err)
+			}
+			// 1+2+4+8 = 15ms without data, then a 10ms wait, then the data at 30ms.
+			want := []uint32{1, 2, 4, 8, 10, 10}
+			if !equal(f.waits, want) {
+				t.Errorf("host waits %v, want %v", f.waits, want)
+			}
+			// Yields before every wait, unless no other goroutine could
+			// use them.
+			wantYields := 0
+			if others {
+				wantYields = yieldsBeforeWait * len(want)
+			}
+			if f.yields != wantYields {
+				t.Errorf("%d yields, want %d", f.yields, wantYields)
+			}
+		})
+	}
+}
+
+// TestReadAfterWrite checks the host calls of a request and its reply: the
+// first Read after a Write waits before reading when no other goroutine
+// could run, and reads first (yielding before any wait) otherwise.
+func TestReadAfterWrite(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		others     bool
+		write      bool
+		reads      int
+		yields     int
+		firstWaits []uint32
+	}{
+		{"reply to a request", false, true, 1, 0, []uint32{1}},
+		{"read without a request", false, false, 2, 0, []uint32{1}},
+		{"reply with other goroutines", true, true, 5, 3, []uint32{1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			f.others = tt.others
+			c := newConn(f.funcs(), 7, "redis:6379")
+			if tt.write {
+				if _, err := c.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.pending, f.arrive = []byte("+PONG\r\n"), f.clock.Add(300*time.Microsecond)
+			buf := make([]byte, 16)
+			if n, err := c.Read(buf); err != nil || string(buf[:n]) != "+PONG\r\n" {
+				t.Fatalf("Read = %q, %v", buf[:n], err)
+			}
+			if f.reads != tt.reads || f.yields != tt.yields || !equal(f.waits, tt.firstWaits) {
+				t.Errorf("%d reads, %d yields, waits %v; want %d, %d, %v", f.reads, f.yields, f.waits, tt.reads, tt.yields, tt.firstWaits)
+			}
+			// A second Read without a new Write reads first again.
+			f.pending, f.arrive, f.reads, f.waits = []byte("x"), f.clock.Add(300*time.Microsecond), 0, nil
+			if _, err := c.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.others && f.reads != 2 {
+				t.Errorf("second Read: %d host reads, want 2 (read, wait, read)", f.reads)
+			}
+		})
+	}
+}
+
+// TestReadDeadlineFromNow checks a deadline set the way clients set it,
+// time.Now().Add(…), against the monotonic clock Read compares it with.
+func TestReadDeadlineFromNow(t *testing.T) {
 	f := newFake()
-	f.pending, f.arrive = []byte("+PONG\r\n"), f.clock.Add(30*time.Millisecond)
-	c := newConn(f.funcs(), 7, "127.0.0.1:6379")
-	buf := make([]byte, 64)
-	n, err := c.Read(buf)
-	if err != nil || string(buf[:n]) != "+PONG\r\n" {
-		t.Fatalf("Read = %q, %v", buf[:n], err)
+	start := time.Now()
+	f.clock = start
+	c := newConn(f.funcs(), 7, "redis:6379")
+	c.SetReadDeadline(start.Add(3 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err = %v, want a deadline", err)
 	}
-	// 1+2+4+8 = 15ms without data, then a 10ms wait, then the data at 30ms.
-	want := []uint32{1, 2, 4, 8, 10, 10}
-	if !equal(f.waits, want) {
+	if want := []uint32{1, 2}; !equal(f.waits, want) {
 		t.Errorf("host waits %v, want %v", f.waits, want)
-	}
-	if f.yields != yieldsBeforeWait*len(want) {
-		t.Errorf("%d yields, want %d (before every wait)", f.yields, yieldsBeforeWait*len(want))
 	}
 }
 

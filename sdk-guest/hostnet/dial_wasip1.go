@@ -35,10 +35,11 @@ var host = sockFuncs{
 	write: func(h int32, p []byte) int32 {
 		return hostWrite(h, unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)))
 	},
-	wait:  hostWait,
-	close: hostClose,
-	yield: runtime.Gosched,
-	now:   time.Now,
+	wait:   hostWait,
+	close:  hostClose,
+	yield:  runtime.Gosched,
+	others: func() bool { return runtime.NumGoroutine() > 1 },
+	since:  func() time.Duration { return time.Since(epoch) },
 }
 
 // Dial connects to addr ("host:port") through the host. network must be

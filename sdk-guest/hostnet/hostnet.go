@@ -25,7 +25,10 @@
 // deadlock. So Read asks the host for buffered bytes without blocking; when
 // there are none it yields (runtime.Gosched) a few times so other goroutines
 // can run, then waits in the host for at most a few milliseconds (1 ms,
-// doubling up to 10 ms while nothing arrives), and tries again. Read honours
+// doubling up to 10 ms while nothing arrives; the wait ends as soon as data
+// arrives), and tries again. When the caller is the instance's only
+// goroutine it skips the yields, which cost microseconds each in a Go guest
+// and could not help anyone. Read honours
 // SetReadDeadline and SetDeadline: past the deadline it fails with an error
 // for which errors.Is(err, os.ErrDeadlineExceeded) holds and whose
 // Timeout() is true, as the standard library's connections do. Write blocks

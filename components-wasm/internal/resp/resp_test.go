@@ -25,10 +25,17 @@ func TestReadValue(t *testing.T) {
 		{"$2\r\nabcd\r\n", "error"},
 		{":x\r\n", "error"},
 		{"+OK\n", "error"},
+		{":9223372036854775807\r\n", ":9223372036854775807"},
+		{":9223372036854775808\r\n", "error"},
+		{":99999999999999999999\r\n", "error"},
+		{":-\r\n", "error"},
+		{"$-2\r\n", "error"},
+		{"*3\r\n$1\r\na\r\n*2\r\n+x\r\n$-1\r\n:7\r\n", "[$a [+x nil] :7]"},
 		{strings.Repeat("*1\r\n", maxDepth+2) + ":1\r\n", "error"},
 	}
 	for _, tt := range tests {
-		v, err := readValue(bufio.NewReader(strings.NewReader(tt.in)), 0)
+		c := &Client{r: bufio.NewReader(strings.NewReader(tt.in))}
+		v, err := c.readValue(0)
 		got := "error"
 		if err == nil {
 			got = v.String()
@@ -36,6 +43,51 @@ func TestReadValue(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("readValue(%q) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestRepliesShareBuffers reads several replies into one client's buffers,
+// as a pipeline does, and checks that values read earlier survive the
+// buffers growing under later ones; then that clone copies them out.
+func TestRepliesShareBuffers(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("*2\r\n$3\r\nabc\r\n+OK\r\n")
+	big := strings.Repeat("z", 5000)
+	in.WriteString("*600\r\n")
+	for range 600 {
+		in.WriteString("*1\r\n$" + "4\r\nbulk\r\n")
+	}
+	in.WriteString("$5000\r\n" + big + "\r\n")
+	c := &Client{r: bufio.NewReader(strings.NewReader(in.String()))}
+	var got []Value
+	for range 3 {
+		v, err := c.readValue(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if got[0].String() != "[$abc +OK]" || len(got[1].Arr) != 600 || got[1].Arr[599].String() != "[$bulk]" || string(got[2].Str) != big {
+		t.Fatalf("replies %s / %d elements / %d bytes", got[0], len(got[1].Arr), len(got[2].Str))
+	}
+
+	// The next round trip reuses the buffers: a value read before is
+	// overwritten, its clone is not.
+	c = &Client{r: bufio.NewReader(strings.NewReader("*2\r\n$3\r\nabc\r\n+OK\r\n*2\r\n$3\r\nXYZ\r\n+NO\r\n"))}
+	first, err := c.readValue(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := first.clone()
+	c.resetReplies()
+	if _, err := c.readValue(0); err != nil {
+		t.Fatal(err)
+	}
+	if first.String() != "[$XYZ +NO]" {
+		t.Errorf("the second reply did not reuse the buffers: first is now %s", first)
+	}
+	if owned.String() != "[$abc +OK]" {
+		t.Errorf("clone shares the client's buffers: %s", owned)
 	}
 }
 
