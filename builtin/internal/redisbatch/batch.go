@@ -85,12 +85,16 @@ type Batcher struct {
 	client *goredis.Client
 	opts   Options
 
-	mu      sync.Mutex
-	queue   []*call // waiting for a batch, in arrival order
-	spare   []*call // the previous queue's array, reused
-	running int     // batches executing; ≤ opts.MaxInFlight
-	closed  bool
-	drained chan struct{} // closed when closed and nothing runs or waits
+	mu    sync.Mutex
+	queue []*call // waiting for a batch, in arrival order
+	spare []*call // the previous queue's array, reused
+	// Workers execute batches. busy of them hold a batch slot (≤
+	// MaxInFlight); idle ones wait on kick. A worker is kept once started,
+	// until Close, so its stack stays grown for go-redis's deep calls.
+	workers, busy, idle int
+	kick                chan struct{} // one value per idle worker woken
+	closed              bool
+	drained             chan struct{} // closed when closed and no worker is left
 
 	batches, calls, commands, skipped atomic.Uint64
 }
@@ -107,8 +111,8 @@ type call struct {
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
-// New returns a Batcher sending through c. It starts nothing: batches run
-// only while there are commands.
+// New returns a Batcher sending through c. It starts no goroutine until
+// the first call; Close ends them.
 func New(c *goredis.Client, opts Options) *Batcher {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
@@ -119,7 +123,7 @@ func New(c *goredis.Client, opts Options) *Batcher {
 	if opts.MaxBatchBytes <= 0 {
 		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
-	return &Batcher{client: c, opts: opts}
+	return &Batcher{client: c, opts: opts, kick: make(chan struct{}, opts.MaxInFlight)}
 }
 
 // Do sends cmds in the next batch, in order and without other commands
@@ -153,14 +157,17 @@ func (b *Batcher) Do(ctx context.Context, cmds ...goredis.Cmder) error {
 		return ErrClosed
 	}
 	b.queue = append(b.queue, c)
-	start := b.running < b.opts.MaxInFlight
-	if start {
-		b.running++
+	if b.busy < b.opts.MaxInFlight {
+		b.busy++
+		if b.idle > 0 {
+			b.idle--
+			b.kick <- struct{}{} // never blocks: cap is MaxInFlight ≥ idle
+		} else {
+			b.workers++
+			go b.work()
+		}
 	}
 	b.mu.Unlock()
-	if start {
-		go b.run()
-	}
 
 	select {
 	case <-c.done:
@@ -178,26 +185,36 @@ func (b *Batcher) Do(ctx context.Context, cmds ...goredis.Cmder) error {
 	return nil
 }
 
-// run executes batches while there are queued calls, then gives its slot
-// back.
-func (b *Batcher) run() {
+// work executes batches while there are queued calls, then gives its slot
+// back and waits to be kicked again; it ends after Close.
+func (b *Batcher) work() {
 	p := b.client.Pipeline()
 	var batch []*call
+	b.mu.Lock()
 	for {
-		b.mu.Lock()
 		batch = b.takeLocked(batch[:0])
-		if len(b.queue) == 0 && len(batch) == 0 {
-			b.running--
-			if b.closed && b.running == 0 && b.drained != nil {
+		if len(batch) > 0 {
+			b.mu.Unlock()
+			b.exec(p, batch)
+			b.mu.Lock()
+			continue
+		}
+		if len(b.queue) > 0 {
+			continue // every call taken had ended
+		}
+		b.busy--
+		if b.closed {
+			b.workers--
+			if b.workers == 0 && b.drained != nil {
 				close(b.drained)
 			}
 			b.mu.Unlock()
 			return
 		}
+		b.idle++
 		b.mu.Unlock()
-		if len(batch) > 0 {
-			b.exec(p, batch)
-		}
+		<-b.kick // whoever kicks has moved this worker from idle to busy
+		b.mu.Lock()
 	}
 }
 
@@ -257,14 +274,21 @@ func (b *Batcher) Stats() Stats {
 }
 
 // Close refuses new calls with ErrClosed and waits, until ctx ends, for
-// every call already accepted to be sent and answered. It returns ctx's
-// error if that wait was cut short; the batches still running then end
-// when the client is closed or their replies arrive. Calling Close again
-// waits again.
+// every call already accepted to be sent and answered, and for the
+// Batcher's goroutines to end. It returns ctx's error if that wait was cut
+// short; the batches still running then end when the client is closed or
+// their replies arrive. Calling Close again waits again.
 func (b *Batcher) Close(ctx context.Context) error {
 	b.mu.Lock()
-	b.closed = true
-	if b.running == 0 {
+	if !b.closed {
+		b.closed = true
+		// Idle workers, woken with nothing queued, end.
+		for ; b.idle > 0; b.idle-- {
+			b.busy++
+			b.kick <- struct{}{}
+		}
+	}
+	if b.workers == 0 {
 		b.mu.Unlock()
 		return nil
 	}

@@ -60,7 +60,7 @@ func until(t *testing.T, what string, cond func() bool) {
 func (b *Batcher) state() (queued, running int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.queue), b.running
+	return len(b.queue), b.busy
 }
 
 // blockedClients returns how many connections Redis has blocked in BLPOP.
