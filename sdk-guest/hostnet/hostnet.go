@@ -28,7 +28,8 @@
 // doubling up to 10 ms while nothing arrives; the wait ends as soon as data
 // arrives), and tries again. When the caller is the instance's only
 // goroutine it skips the yields, which cost microseconds each in a Go guest
-// and could not help anyone. Read honours
+// and could not help anyone (a pending time.AfterFunc then fires at the
+// next yield, such as the host's wapr_tick). Read honours
 // SetReadDeadline and SetDeadline: past the deadline it fails with an error
 // for which errors.Is(err, os.ErrDeadlineExceeded) holds and whose
 // Timeout() is true, as the standard library's connections do. Write blocks
