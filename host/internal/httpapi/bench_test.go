@@ -111,7 +111,7 @@ func TestStateAllocationBudget(t *testing.T) {
 	}{
 		{"get", "GET", "/v1.0/state/statestore/k", "", 200, 7},
 		{"get-missing", "GET", "/v1.0/state/statestore/nope", "", 204, 7},
-		{"save", "POST", "/v1.0/state/statestore", `[{"key":"k","value":{"n":42}}]`, 204, 15},
+		{"save", "POST", "/v1.0/state/statestore", `[{"key":"k","value":{"n":42}}]`, 204, 9},
 	}
 	for _, c := range cases {
 		got := handlerAllocs(t, s, c.method, c.uri, c.body, c.status)

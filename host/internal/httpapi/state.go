@@ -103,8 +103,8 @@ func valueBytes(v json.RawMessage) []byte {
 }
 
 func (s *Server) saveState(ctx *fasthttp.RequestCtx, store string) {
-	var items []stateItem
-	if err := json.Unmarshal(ctx.PostBody(), &items); err != nil {
+	items, err := decodeStateItems(ctx.PostBody())
+	if err != nil {
 		writeError(ctx, fasthttp.StatusBadRequest, "ERR_MALFORMED_REQUEST", "failed to parse the request body as a JSON array of state items: "+err.Error())
 		return
 	}
