@@ -92,11 +92,23 @@ func (s *store) Close(context.Context) error {
 	return nil
 }
 
-// queueRead queues the two commands that read one key: its fields and its
-// TTL, answered in one round trip.
+// The constant arguments of the read commands, encoded once.
+var (
+	argsHMGET  = redis.Cmd("HMGET")
+	argsFields = redis.Cmd(fieldData, fieldVersion, fieldContentType)
+	argsPTTL   = redis.Cmd("PTTL")
+)
+
+// queueRead queues the two commands that read one key, HMGET key data
+// version contentType and PTTL key, answered in one round trip.
 func queueRead(c *redis.Client, key string) {
-	c.Queue("HMGET", key, fieldData, fieldVersion, fieldContentType)
-	c.Queue("PTTL", key)
+	c.Start(5)
+	c.Args(argsHMGET)
+	c.Arg(key)
+	c.Args(argsFields)
+	c.Start(2)
+	c.Args(argsPTTL)
+	c.Arg(key)
 }
 
 // readResult fills resp from the replies of queueRead and reports whether

@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"math"
@@ -24,7 +23,7 @@ const (
 // readValue reads one reply. Strings are copied into c.data and array
 // elements into c.vals: the value aliases them until the next round trip.
 func (c *Client) readValue(depth int) (Value, error) {
-	line, err := readLine(c.r)
+	line, err := c.r.line()
 	if err != nil {
 		return Value{}, err
 	}
@@ -85,7 +84,7 @@ func (c *Client) readBulk(n int) ([]byte, error) {
 	c.data = slices.Grow(c.data, n+2)
 	start := len(c.data)
 	buf := c.data[start : start+n+2]
-	if _, err := io.ReadFull(c.r, buf); err != nil {
+	if err := c.r.readFull(buf); err != nil {
 		return nil, err
 	}
 	if buf[n] != '\r' || buf[n+1] != '\n' {
@@ -163,18 +162,91 @@ func parseInt(b []byte) (int64, bool) {
 	return n, true
 }
 
-// readLine returns a line without its CRLF; the slice is valid until the
-// next read.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	line, err := r.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		return nil, errProtocol
+// reader buffers a connection for the reply parser. It does what the
+// parser needs of bufio.Reader in fewer calls, each of which is costly in a
+// Go guest: lines are found by a byte loop (RESP lines are short) and a bulk
+// string that is already buffered is one copy.
+type reader struct {
+	src  io.Reader
+	buf  []byte
+	r, w int // buf[r:w] is buffered
+}
+
+func newReader(src io.Reader, size int) *reader {
+	return &reader{src: src, buf: make([]byte, size)}
+}
+
+// fill reads more into buf, first moving what is buffered to its start
+// when the end is reached.
+func (rd *reader) fill() error {
+	if rd.r == rd.w {
+		rd.r, rd.w = 0, 0
+	} else if rd.r > 0 && rd.w == len(rd.buf) {
+		rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+		rd.r = 0
 	}
-	if err != nil {
-		return nil, err
+	if rd.w == len(rd.buf) {
+		return errProtocol // a line longer than the buffer
 	}
-	if len(line) < 2 || line[len(line)-2] != '\r' {
-		return nil, errProtocol
+	n, err := rd.src.Read(rd.buf[rd.w:])
+	rd.w += n
+	if n > 0 {
+		return nil
 	}
-	return line[:len(line)-2], nil
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// line returns the next line without its CRLF; the slice is valid until
+// the next read.
+func (rd *reader) line() ([]byte, error) {
+	scanned := 0
+	for {
+		for i := rd.r + scanned; i < rd.w; i++ {
+			if rd.buf[i] == '\n' {
+				line := rd.buf[rd.r:i]
+				rd.r = i + 1
+				if len(line) == 0 || line[len(line)-1] != '\r' {
+					return nil, errProtocol
+				}
+				return line[:len(line)-1], nil
+			}
+		}
+		scanned = rd.w - rd.r
+		if err := rd.fill(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readFull fills p: from the buffer, then straight from the source for
+// what remains when p is larger than the buffer, else through the buffer.
+func (rd *reader) readFull(p []byte) error {
+	n := copy(p, rd.buf[rd.r:rd.w])
+	rd.r += n
+	p = p[n:]
+	for len(p) > 0 {
+		if len(p) >= len(rd.buf) {
+			_, err := io.ReadFull(rd.src, p)
+			return noEOF(err)
+		}
+		rd.r, rd.w = 0, 0
+		if err := rd.fill(); err != nil {
+			return noEOF(err)
+		}
+		n := copy(p, rd.buf[rd.r:rd.w])
+		rd.r += n
+		p = p[n:]
+	}
+	return nil
+}
+
+// noEOF reports a reply cut short as io.ErrUnexpectedEOF.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }

@@ -1,7 +1,7 @@
 package resp
 
 import (
-	"bufio"
+	"io"
 	"strings"
 	"testing"
 )
@@ -33,15 +33,18 @@ func TestReadValue(t *testing.T) {
 		{"*3\r\n$1\r\na\r\n*2\r\n+x\r\n$-1\r\n:7\r\n", "[$a [+x nil] :7]"},
 		{strings.Repeat("*1\r\n", maxDepth+2) + ":1\r\n", "error"},
 	}
-	for _, tt := range tests {
-		c := &Client{r: bufio.NewReader(strings.NewReader(tt.in))}
-		v, err := c.readValue(0)
-		got := "error"
-		if err == nil {
-			got = v.String()
-		}
-		if got != tt.want {
-			t.Errorf("readValue(%q) = %s, want %s", tt.in, got, tt.want)
+	// A tiny buffer makes every reply cross refills.
+	for _, size := range []int{32, 16 << 10} {
+		for _, tt := range tests {
+			c := &Client{r: newReader(&oneByteReader{s: tt.in}, size)}
+			v, err := c.readValue(0)
+			got := "error"
+			if err == nil {
+				got = v.String()
+			}
+			if got != tt.want {
+				t.Errorf("buffer %d: readValue(%q) = %s, want %s", size, tt.in, got, tt.want)
+			}
 		}
 	}
 }
@@ -58,7 +61,7 @@ func TestRepliesShareBuffers(t *testing.T) {
 		in.WriteString("*1\r\n$" + "4\r\nbulk\r\n")
 	}
 	in.WriteString("$5000\r\n" + big + "\r\n")
-	c := &Client{r: bufio.NewReader(strings.NewReader(in.String()))}
+	c := &Client{r: newReader(strings.NewReader(in.String()), 64)}
 	var got []Value
 	for range 3 {
 		v, err := c.readValue(0)
@@ -73,7 +76,7 @@ func TestRepliesShareBuffers(t *testing.T) {
 
 	// The next round trip reuses the buffers: a value read before is
 	// overwritten, its clone is not.
-	c = &Client{r: bufio.NewReader(strings.NewReader("*2\r\n$3\r\nabc\r\n+OK\r\n*2\r\n$3\r\nXYZ\r\n+NO\r\n"))}
+	c = &Client{r: newReader(strings.NewReader("*2\r\n$3\r\nabc\r\n+OK\r\n*2\r\n$3\r\nXYZ\r\n+NO\r\n"), 64)}
 	first, err := c.readValue(0)
 	if err != nil {
 		t.Fatal(err)
@@ -91,11 +94,47 @@ func TestRepliesShareBuffers(t *testing.T) {
 	}
 }
 
+// oneByteReader returns its string one byte per Read, as a slow socket may.
+type oneByteReader struct{ s string }
+
+func (r *oneByteReader) Read(p []byte) (int, error) {
+	if r.s == "" {
+		return 0, io.EOF
+	}
+	p[0], r.s = r.s[0], r.s[1:]
+	return 1, nil
+}
+
+func TestReaderLineTooLong(t *testing.T) {
+	c := &Client{r: newReader(strings.NewReader("+"+strings.Repeat("x", 40)+"\r\n"), 32)}
+	if _, err := c.readValue(0); err != errProtocol {
+		t.Fatalf("a line longer than the buffer: %v, want errProtocol", err)
+	}
+	c = &Client{r: newReader(strings.NewReader("$10\r\nabc"), 32)}
+	if _, err := c.readValue(0); err != io.ErrUnexpectedEOF {
+		t.Fatalf("a bulk string cut short: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
 func TestCommandEncoding(t *testing.T) {
-	c := Cmd("SET", "k").Bytes([]byte("a\r\nb")).Int(-5)
-	want := "$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n$2\r\n-5\r\n"
-	if string(c.args) != want || c.n != 4 {
+	long := strings.Repeat("v", 123)
+	c := Cmd("SET", "k").Bytes([]byte("a\r\nb")).Int(-5).Uint(18446744073709551615).Str(long).Str(strings.Repeat("w", 10))
+	want := "$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n$2\r\n-5\r\n$20\r\n18446744073709551615\r\n$123\r\n" + long + "\r\n$10\r\nwwwwwwwwww\r\n"
+	if string(c.args) != want || c.n != 7 {
 		t.Fatalf("args %q (%d), want %q", c.args, c.n, want)
+	}
+	// The same arguments queued on a client, partly pre-encoded.
+	cl := &Client{}
+	cl.Start(8)
+	cl.Args(Cmd("SET", "k"))
+	cl.ArgBytes([]byte("a\r\nb"))
+	cl.ArgInt(-5)
+	cl.Arg("18446744073709551615")
+	cl.Arg(long)
+	cl.Arg(strings.Repeat("w", 10))
+	cl.Arg("")
+	if want := "*8\r\n" + want + "$0\r\n\r\n"; string(cl.w) != want || cl.argsDue != 0 || cl.queued != 1 {
+		t.Fatalf("queued %q (%d due, %d queued), want %q", cl.w, cl.argsDue, cl.queued, want)
 	}
 }
 
