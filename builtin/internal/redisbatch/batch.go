@@ -17,8 +17,15 @@
 // slot starts a batch at once, so a lone request never waits for a timer or
 // for company; under load, callers queue while every slot waits for Redis,
 // and the next free slot takes the whole queue (up to MaxBatchCommands
-// commands and about MaxBatchBytes of arguments) as its batch. Batches run
-// on goroutines of their own, so a caller whose ctx ends returns at once.
+// commands and about MaxBatchBytes of arguments) as its batch.
+//
+// A caller whose ctx can end hands the batch to a worker goroutine and
+// waits for its replies or its ctx, so it can return at once. A caller
+// whose ctx cannot end (ctx.Done() is nil, as for context.Background) runs
+// the batch itself, which spares a lone request two goroutine hand-offs;
+// when it is done and callers are still queued, it passes the slot to a
+// worker rather than serve them with its own reply waiting. Workers stay
+// (their stacks grown for go-redis's deep calls) until Close.
 //
 // Each batch is one go-redis Pipeline.Exec, so go-redis's connection pool,
 // retries after connection errors (the whole batch is sent again on a new
@@ -94,7 +101,8 @@ type Batcher struct {
 	workers, busy, idle int
 	kick                chan struct{} // one value per idle worker woken
 	closed              bool
-	drained             chan struct{} // closed when closed and no worker is left
+	drained             chan struct{} // closed once closed and nothing runs
+	leaders             sync.Pool     // of *leader
 
 	batches, calls, commands, skipped atomic.Uint64
 }
@@ -123,7 +131,9 @@ func New(c *goredis.Client, opts Options) *Batcher {
 	if opts.MaxBatchBytes <= 0 {
 		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
-	return &Batcher{client: c, opts: opts, kick: make(chan struct{}, opts.MaxInFlight)}
+	b := &Batcher{client: c, opts: opts, kick: make(chan struct{}, opts.MaxInFlight)}
+	b.leaders.New = func() any { return &leader{p: c.Pipeline()} }
+	return b
 }
 
 // Do sends cmds in the next batch, in order and without other commands
@@ -159,12 +169,12 @@ func (b *Batcher) Do(ctx context.Context, cmds ...goredis.Cmder) error {
 	b.queue = append(b.queue, c)
 	if b.busy < b.opts.MaxInFlight {
 		b.busy++
-		if b.idle > 0 {
-			b.idle--
-			b.kick <- struct{}{} // never blocks: cap is MaxInFlight ≥ idle
+		if ctx.Done() == nil {
+			// This caller cannot leave early, so it runs the batch itself:
+			// a lone request costs no hand-off to another goroutine.
+			b.lead()
 		} else {
-			b.workers++
-			go b.work()
+			b.startWorkerLocked()
 		}
 	}
 	b.mu.Unlock()
@@ -183,6 +193,52 @@ func (b *Batcher) Do(ctx context.Context, cmds ...goredis.Cmder) error {
 		}
 	}
 	return nil
+}
+
+// startWorkerLocked hands a batch slot, already counted in busy, to an
+// idle worker or a new one. b.mu must be held.
+func (b *Batcher) startWorkerLocked() {
+	if b.idle > 0 {
+		b.idle--
+		b.kick <- struct{}{} // never blocks: cap is MaxInFlight ≥ idle
+		return
+	}
+	b.workers++
+	go b.work()
+}
+
+// lead executes one batch on the caller's goroutine, holding a slot
+// already counted in busy, then hands the slot to a worker when calls are
+// left in the queue, or gives it back. b.mu is held on entry and on return.
+func (b *Batcher) lead() {
+	l := b.leaders.Get().(*leader)
+	l.batch = b.takeLocked(l.batch[:0])
+	if len(l.batch) > 0 {
+		b.mu.Unlock()
+		b.exec(l.p, l.batch)
+		b.mu.Lock()
+	}
+	b.leaders.Put(l)
+	if len(b.queue) > 0 {
+		b.startWorkerLocked()
+		return
+	}
+	b.busy--
+	b.drainedLocked()
+}
+
+// leader is what a caller running a batch needs, kept in b.leaders.
+type leader struct {
+	p     goredis.Pipeliner
+	batch []*call
+}
+
+// drainedLocked signals Close once nothing runs. b.mu must be held.
+func (b *Batcher) drainedLocked() {
+	if b.closed && b.busy == 0 && b.workers == 0 && b.drained != nil {
+		close(b.drained)
+		b.drained = nil
+	}
 }
 
 // work executes batches while there are queued calls, then gives its slot
@@ -205,9 +261,7 @@ func (b *Batcher) work() {
 		b.busy--
 		if b.closed {
 			b.workers--
-			if b.workers == 0 && b.drained != nil {
-				close(b.drained)
-			}
+			b.drainedLocked()
 			b.mu.Unlock()
 			return
 		}
@@ -288,7 +342,7 @@ func (b *Batcher) Close(ctx context.Context) error {
 			b.kick <- struct{}{}
 		}
 	}
-	if b.workers == 0 {
+	if b.workers == 0 && b.busy == 0 {
 		b.mu.Unlock()
 		return nil
 	}

@@ -391,16 +391,24 @@ func TestCloseDrains(t *testing.T) {
 	}
 }
 
-// TestConcurrentLoad hammers a default batcher from many goroutines.
+// TestConcurrentLoad hammers a default batcher from many goroutines, half
+// of them with contexts that can end (their batches run on workers), half
+// with contexts that cannot (they run batches themselves).
 func TestConcurrentLoad(t *testing.T) {
 	f := newFixture(t, Options{}, 0)
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
+	cancellable, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	for g := range 64 {
+		ctx := context.Background()
+		if g%2 == 0 {
+			ctx = cancellable
+		}
 		wg.Go(func() {
 			for i := range 100 {
-				c := newEchoCall(context.Background(), g*1000+i)
-				if err := f.b.Do(context.Background(), c.cmds()...); err != nil {
+				c := newEchoCall(ctx, g*1000+i)
+				if err := f.b.Do(ctx, c.cmds()...); err != nil {
 					errs <- err
 					return
 				}

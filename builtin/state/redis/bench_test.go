@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/wapr-dev/wapr/builtin/internal/redisbatch"
+	"github.com/wapr-dev/wapr/builtin/state/redis"
 	"github.com/wapr-dev/wapr/host/component/state"
 )
 
@@ -90,6 +93,90 @@ func BenchmarkSet(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkParallel runs Get and Set from many goroutines, where requests
+// share batches, with auto-pipelining on (the default) and off, beside a
+// raw go-redis client doing HGET or HSET from as many goroutines; it
+// reports the requests per batch.
+func BenchmarkParallel(b *testing.B) {
+	srv := startServer(b)
+	ctx := context.Background()
+	value := bytes.Repeat([]byte("v"), 64)
+	const parallelism = 32 // times GOMAXPROCS goroutines
+	for _, mode := range []string{"2", "0"} {
+		s := newStore(b, srv, map[string]string{"autoPipelineBatches": mode})
+		var keys atomic.Int64
+		newKey := func() string { return "par" + strconv.FormatInt(keys.Add(1), 10) }
+		b.Run("Get/autoPipelineBatches="+mode, func(b *testing.B) {
+			before := redis.BatchStats(s)
+			b.ReportAllocs()
+			b.SetParallelism(parallelism)
+			b.RunParallel(func(pb *testing.PB) {
+				key := newKey()
+				if err := s.Set(ctx, &state.SetRequest{Key: key, Value: value}); err != nil {
+					b.Error(err)
+					return
+				}
+				req := &state.GetRequest{Key: key}
+				for pb.Next() {
+					if _, err := s.Get(ctx, req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			reportBatches(b, before, redis.BatchStats(s))
+		})
+		b.Run("Set/autoPipelineBatches="+mode, func(b *testing.B) {
+			before := redis.BatchStats(s)
+			b.ReportAllocs()
+			b.SetParallelism(parallelism)
+			b.RunParallel(func(pb *testing.PB) {
+				req := &state.SetRequest{Key: newKey(), Value: value}
+				for pb.Next() {
+					if err := s.Set(ctx, req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			reportBatches(b, before, redis.BatchStats(s))
+		})
+	}
+	raw := rawClient(b, srv)
+	for _, op := range []string{"HGET", "HSET"} {
+		b.Run("raw-"+op, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(parallelism)
+			var keys atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				key := "rawpar" + strconv.FormatInt(keys.Add(1), 10)
+				if err := raw.HSet(ctx, key, "data", value).Err(); err != nil {
+					b.Error(err)
+					return
+				}
+				for pb.Next() {
+					var err error
+					if op == "HGET" {
+						err = raw.HGet(ctx, key, "data").Err()
+					} else {
+						err = raw.HSet(ctx, key, "data", value).Err()
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func reportBatches(b *testing.B, before, after redisbatch.Stats) {
+	if n := after.Batches - before.Batches; n > 0 {
+		b.ReportMetric(float64(after.Calls-before.Calls)/float64(n), "requests/batch")
 	}
 }
 

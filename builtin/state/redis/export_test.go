@@ -5,6 +5,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/wapr-dev/wapr/builtin/internal/redisbatch"
+
 	"github.com/wapr-dev/wapr/host/component"
 )
 
@@ -23,4 +25,13 @@ func ParseOptions(md component.Metadata) (*goredis.Options, time.Duration, error
 func AutoPipelineBatches(md component.Metadata) (int, error) {
 	c, err := parseConfig(md)
 	return c.autoPipelineBatches, err
+}
+
+// BatchStats returns the counts of s's batcher; zero when auto-pipelining
+// is off.
+func BatchStats(s *Store) redisbatch.Stats {
+	if b := s.batcher.Load(); b != nil {
+		return b.Stats()
+	}
+	return redisbatch.Stats{}
 }
