@@ -272,9 +272,15 @@ type read struct {
 }
 
 func newRead(ctx context.Context, key string) read {
+	// One array for both commands' arguments and the key boxed once: four
+	// allocations instead of six on every Get.
+	args := new([7]any)
+	var k any = key
+	args[0], args[1], args[2], args[3], args[4] = "hmget", k, fieldData, fieldVersion, fieldContentType
+	args[5], args[6] = "pttl", k
 	return read{
-		fields: goredis.NewSliceCmd(ctx, "hmget", key, fieldData, fieldVersion, fieldContentType),
-		ttl:    goredis.NewDurationCmd(ctx, time.Millisecond, "pttl", key),
+		fields: goredis.NewSliceCmd(ctx, args[0:5:5]...),
+		ttl:    goredis.NewDurationCmd(ctx, time.Millisecond, args[5:7:7]...),
 	}
 }
 
