@@ -122,7 +122,7 @@ func (s *Store) applyEach(ctx context.Context, ws []write, errs *[]error) error 
 			cmds[i] = goredis.NewIntCmd(ctx, "del", w.key)
 			continue
 		}
-		args[i] = w.appendArgs(ctx, append(make([]any, 0, 4+argsPerWrite), "evalsha", writeScript.Hash(), 1, w.key))
+		args[i] = w.appendArgs(ctx, append(make([]any, 0, 4+argsPerWrite), "evalsha", argWriteScriptHash, 1, w.key))
 		cmds[i] = goredis.NewCmd(ctx, args[i]...)
 	}
 	if err := s.send(ctx, cmds...); unanswered(ctx, err) {

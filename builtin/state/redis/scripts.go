@@ -117,18 +117,37 @@ type write struct {
 // plainDelete reports whether w can be sent as a bare DEL.
 func (w *write) plainDelete() bool { return w.kind == kindDelete && w.etag == "" }
 
+// Boxed once: the arguments most writes share, so building a command does
+// not allocate an interface value for each of them.
+var (
+	argWriteScriptHash any = writeScript.Hash()
+	argKindSet         any = kindSet
+	argKindDelete      any = kindDelete
+	argEmpty           any = ""
+	argOne             any = "1"
+	argZero            any = "0"
+)
+
 // appendArgs appends w's ARGV values for writeScript, for a command sent
 // with ctx (see ownedData).
 func (w *write) appendArgs(ctx context.Context, args []any) []any {
-	ifAbsent := ""
-	if w.ifAbsent {
-		ifAbsent = "1"
-	}
-	var data any = ""
+	kind, etag, ifAbsent, data, contentType, ttl := argKindDelete, argEmpty, argEmpty, argEmpty, argEmpty, argZero
 	if w.kind == kindSet {
-		data = ownedData(ctx, w.data)
+		kind, data = argKindSet, ownedData(ctx, w.data)
 	}
-	return append(args, w.kind, w.etag, ifAbsent, data, w.contentType, strconv.FormatInt(w.ttl.Milliseconds(), 10))
+	if w.etag != "" {
+		etag = w.etag
+	}
+	if w.ifAbsent {
+		ifAbsent = argOne
+	}
+	if w.contentType != "" {
+		contentType = w.contentType
+	}
+	if ms := w.ttl.Milliseconds(); ms != 0 {
+		ttl = strconv.FormatInt(ms, 10)
+	}
+	return append(args, kind, etag, ifAbsent, data, contentType, ttl)
 }
 
 // prepareSet checks req and turns it into a write, applying the store's
@@ -195,7 +214,7 @@ func (s *Store) parseGuard(key string, etag *string, opts state.Options, isSet b
 // index of the write whose condition failed, or -1.
 func (s *Store) runWrites(ctx context.Context, ws []write) (int, error) {
 	args := make([]any, 3, 3+len(ws)+argsPerWrite*len(ws))
-	args[0], args[1], args[2] = "evalsha", writeScript.Hash(), len(ws)
+	args[0], args[1], args[2] = "evalsha", argWriteScriptHash, len(ws)
 	for i := range ws {
 		args = append(args, ws[i].key)
 	}
