@@ -147,7 +147,7 @@ func (b *bench) delivery(a *app) result {
 	}
 	elapsed := a.lastAt().Sub(start)
 	got := a.unique()
-	r := result{Name: "delivery", Ops: got, PerSecond: float64(got) / elapsed.Seconds()}
+	r := result{Name: "delivery", Ops: got, PerSecond: float64(got) / elapsed.Seconds(), Published: pub.PerSecond}
 	r.P50, r.P90, r.P99 = a.lat.percentiles()
 	r.Extra = fmt.Sprintf("published %d at %.0f/s, delivered %d, lost %d, duplicates %d", sent.Load(), pub.PerSecond, got, sent.Load()-got, a.duplicates.Load())
 	return r
