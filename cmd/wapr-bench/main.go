@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 )
 
@@ -67,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.redisAddr, "redis", "127.0.0.1:6379", "Redis for the raw baseline (and --embedded)")
 	fs.StringVar(&c.store, "store", "statestore", "state store name")
 	fs.StringVar(&c.pubsubName, "pubsub", "pubsub", "pub/sub name")
-	fs.StringVar(&c.topic, "topic", "bench", "topic for publish and delivery")
+	fs.StringVar(&c.topic, "topic", "", "topic for publish and delivery (default: one of this run's own, deleted at the end when the pub/sub is Redis at --redis)")
 	fs.IntVar(&c.concurrency, "c", 64, "concurrent clients")
 	fs.DurationVar(&c.duration, "d", 10*time.Second, "duration of each scenario")
 	fs.IntVar(&c.appPort, "app-port", 6001, "port of the app side (delivery scenario)")
@@ -84,6 +85,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c.scenarios = strings.Split(*scen, ",")
+	if c.topic == "" {
+		// A topic of its own, so that two runs on one Redis (whose
+		// subscribers share a consumer group) do not take each other's
+		// messages.
+		c.topic = fmt.Sprintf("wapr-bench-%d-%d", os.Getpid(), time.Now().UnixNano())
+		defer dropStreams(c.redisAddr, c.topic, c.topic+"-nosub")
+	}
 	if *scen == "" {
 		c.scenarios = defaultScenarios
 		if c.wasmModule != "" {
@@ -310,4 +318,13 @@ func drive(name string, c config, op func(worker int, n int) error) result {
 	elapsed := time.Since(start)
 	p50, p90, p99 := lat.percentiles()
 	return result{Name: name, Ops: ops.Load(), Errors: errs.Load(), PerSecond: float64(ops.Load()-errs.Load()) / elapsed.Seconds(), P50: p50, P90: p90, P99: p99}
+}
+
+// dropStreams deletes this run's topics from Redis, best effort.
+func dropStreams(addr string, topics ...string) {
+	rc := redis.NewClient(&redis.Options{Addr: addr})
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc.Del(ctx, topics...)
 }
