@@ -25,6 +25,10 @@ func startEmbedded(ctx context.Context, c config) (func(), string, time.Duration
 	if err != nil {
 		return nil, "", 0, err
 	}
+	concurrency := ""
+	if c.pubsubConcurrency > 0 {
+		concurrency = fmt.Sprintf(`, {name: concurrency, value: "%d"}, {name: queueDepth, value: "%d"}`, c.pubsubConcurrency, 10*c.pubsubConcurrency)
+	}
 	yaml := fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
@@ -43,8 +47,8 @@ metadata:
 spec:
   type: pubsub.redis
   version: v1
-  metadata: [{name: redisHost, value: "%[3]s"}]
-`, c.store, c.pubsubName, c.redisAddr)
+  metadata: [{name: redisHost, value: "%[3]s"}%[4]s]
+`, c.store, c.pubsubName, c.redisAddr, concurrency)
 	if c.wasmModule != "" {
 		mod, err := os.ReadFile(c.wasmModule)
 		if err != nil {

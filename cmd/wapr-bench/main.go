@@ -52,6 +52,9 @@ type config struct {
 	wasmModule string
 	// wasmEngine runs Wasm components with --embedded.
 	wasmEngine string
+	// pubsubConcurrency, with --embedded, sets pubsub.redis's
+	// concurrency metadata (0: the component's default).
+	pubsubConcurrency int
 	// waprBinary is the wapr executable the startup scenario runs.
 	waprBinary string
 }
@@ -79,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.wasmStore, "wasm-store", "statestore-wasm", "state store served by a Wasm module (the wasm-get scenario)")
 	fs.StringVar(&c.wasmModule, "wasm-module", "", "with --embedded: a state.redis Wasm module (`file`) to serve --wasm-store, for the wasm-get scenario")
 	fs.StringVar(&c.wasmEngine, "wasm-engine", "", "with --embedded: the Wasm engine, wazero or wasmtime (a wapr-bench built with -tags wasmtime); default wazero")
+	fs.IntVar(&c.pubsubConcurrency, "pubsub-concurrency", 0, "with --embedded: pubsub.redis's concurrency metadata, deliveries in flight per subscription (0: its default, 10 as in Dapr)")
 	fs.StringVar(&c.waprBinary, "wapr", "", "the wapr `binary` the startup scenario starts on its embedded defaults")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
