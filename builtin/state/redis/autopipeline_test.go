@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wapr-dev/wapr/builtin/state/redis"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/state"
 )
@@ -106,11 +107,17 @@ func ownResults(ctx context.Context, s store, w, rounds int) error {
 // succeeds with its own data (go-redis retries the batch on a new
 // connection) or fails as unavailable; replies are never mixed up.
 func TestConnectionsKilledUnderLoad(t *testing.T) {
+	for _, retries := range []string{"3", "-1"} {
+		t.Run("maxRetries="+retries, func(t *testing.T) { killUnderLoad(t, retries) })
+	}
+}
+
+func killUnderLoad(t *testing.T, maxRetries string) {
 	srv := startServer(t)
-	s := newStore(t, srv, nil)
+	s := newStore(t, srv, map[string]string{"maxRetries": maxRetries})
 	ctx := context.Background()
 	const workers, kills = 32, 5
-	var ops atomic.Int64
+	var ops, unavailable atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -128,7 +135,9 @@ func TestConnectionsKilledUnderLoad(t *testing.T) {
 				switch {
 				case err == nil:
 					last = i
-				case !errors.Is(err, component.ErrUnavailable):
+				case errors.Is(err, component.ErrUnavailable):
+					unavailable.Add(1)
+				default:
 					errs <- fmt.Errorf("worker %d: Set: %w", w, err)
 					return
 				}
@@ -140,7 +149,9 @@ func TestConnectionsKilledUnderLoad(t *testing.T) {
 						errs <- fmt.Errorf("worker %d: Get after writing %d (last known %d) = %q", w, i, last, resp.Data)
 						return
 					}
-				case errors.Is(err, component.ErrUnavailable), errors.Is(err, component.ErrNotFound) && last < 0:
+				case errors.Is(err, component.ErrUnavailable):
+					unavailable.Add(1)
+				case errors.Is(err, component.ErrNotFound) && last < 0:
 				default:
 					errs <- fmt.Errorf("worker %d: Get: %w", w, err)
 					return
@@ -168,6 +179,7 @@ func TestConnectionsKilledUnderLoad(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	t.Logf("%d requests, %d failed as unavailable, %d batches", ops.Load(), unavailable.Load(), redis.BatchStats(s).Batches)
 }
 
 // TestCancelledContext: a request whose ctx has ended fails with ctx's
@@ -187,4 +199,50 @@ func TestCancelledContext(t *testing.T) {
 		t.Fatalf("BulkGet = %v, want context.Canceled", err)
 	}
 	wantMissing(t, s, "k")
+}
+
+// TestScriptCacheFlushedConcurrently: after SCRIPT FLUSH, concurrent writes
+// that share batches each fall back to EVAL and are applied once.
+func TestScriptCacheFlushedConcurrently(t *testing.T) {
+	srv := startServer(t)
+	s := newStore(t, srv, nil)
+	ctx := context.Background()
+	const writers = 64
+	etags := make([]string, writers)
+	for w := range writers {
+		etags[w] = mustSet(t, s, "k"+strconv.Itoa(w), "before")
+	}
+	for round := range 3 {
+		if err := srv.raw.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				key := "k" + strconv.Itoa(w)
+				if err := s.Set(ctx, &state.SetRequest{Key: key, Value: []byte(strconv.Itoa(round)), ETag: &etags[w]}); err != nil {
+					errs <- fmt.Errorf("round %d: Set(%s): %w", round, key, err)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		for w := range writers {
+			key := "k" + strconv.Itoa(w)
+			resp := mustGet(t, s, key)
+			if string(resp.Data) != strconv.Itoa(round) {
+				t.Fatalf("round %d: %s holds %q", round, key, resp.Data)
+			}
+			// Applied exactly once: the version grew by one.
+			old, _ := strconv.ParseUint(etags[w], 10, 64)
+			if resp.ETag != strconv.FormatUint(old+1, 10) {
+				t.Fatalf("round %d: %s has ETag %s after %s", round, key, resp.ETag, etags[w])
+			}
+			etags[w] = resp.ETag
+		}
+	}
 }
