@@ -87,7 +87,7 @@ type Stats struct {
 }
 
 // Batcher groups the commands of concurrent Do calls into pipelines on one
-// go-redis client. Create it with New.
+// go-redis client. Create it with New; Close it to end its goroutines.
 type Batcher struct {
 	client *goredis.Client
 	opts   Options
@@ -95,9 +95,11 @@ type Batcher struct {
 	mu    sync.Mutex
 	queue []*call // waiting for a batch, in arrival order
 	spare []*call // the previous queue's array, reused
-	// Workers execute batches. busy of them hold a batch slot (≤
-	// MaxInFlight); idle ones wait on kick. A worker is kept once started,
-	// until Close, so its stack stays grown for go-redis's deep calls.
+	// busy counts the batch slots in use (≤ MaxInFlight), each held by a
+	// worker or by a caller leading a batch itself. workers counts the
+	// worker goroutines, busy or idle; idle ones wait on kick. A worker is
+	// kept once started, until Close, so its stack stays grown for
+	// go-redis's deep calls.
 	workers, busy, idle int
 	kick                chan struct{} // one value per idle worker woken
 	closed              bool
