@@ -23,7 +23,7 @@ package abi
 // descriptor.
 const (
 	VersionMajor = 1
-	VersionMinor = 0
+	VersionMinor = 1
 )
 
 // Guest exports. Signatures use Wasm types; i32 values are unsigned unless

@@ -375,6 +375,9 @@ type StateBulkGetItem struct {
 	ETag     string            // 4
 	Metadata map[string]string // 5
 	Error    string            // 6: reading this key failed
+	// ContentType is the value's content type, as Get reports it (ABI
+	// 1.1; a v1.0 guest leaves it out).
+	ContentType string // 7
 }
 
 // Encode appends m's fields.
@@ -387,6 +390,7 @@ func (m *StateBulkGetItem) Encode(e *Encoder) {
 	e.OptString(4, m.ETag)
 	e.Map(5, m.Metadata)
 	e.OptString(6, m.Error)
+	e.OptString(7, m.ContentType)
 }
 
 func (m *StateBulkGetItem) decodeFields(d *Decoder) {
@@ -408,6 +412,8 @@ func (m *StateBulkGetItem) decodeFields(d *Decoder) {
 			m.Metadata = d.Map(t, p)
 		case 6:
 			m.Error = d.String(t, p)
+		case 7:
+			m.ContentType = d.String(t, p)
 		}
 	}
 }

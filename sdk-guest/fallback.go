@@ -17,7 +17,7 @@ func (d *dispatcher) bulkGetEach(ctx context.Context, req *abi.StateBulkGetReque
 		resp, err := d.store.Get(ctx, r)
 		switch status := StatusOf(err); {
 		case err == nil && resp != nil:
-			item.Found, item.Data, item.ETag, item.Metadata = true, resp.Data, resp.ETag, resp.Metadata
+			item.Found, item.Data, item.ETag, item.Metadata, item.ContentType = true, resp.Data, resp.ETag, resp.Metadata, resp.ContentType
 		case err == nil, status == abi.StatusNotFound:
 		case status == abi.StatusDeadline:
 			return err // no time left for the other keys

@@ -239,7 +239,7 @@ func (s *store) BulkGet(ctx context.Context, req *abi.StateBulkGetRequest) (*abi
 		case err != nil:
 			it.Error = s.wrap("get", it.Key, err).Error()
 		case found:
-			it.Found, it.Data, it.ETag, it.Metadata = true, got.Data, got.ETag, got.Metadata
+			it.Found, it.Data, it.ETag, it.Metadata, it.ContentType = true, got.Data, got.ETag, got.Metadata, got.ContentType
 		}
 	}
 	return resp, nil

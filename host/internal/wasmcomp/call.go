@@ -31,7 +31,12 @@ func (c *Component) do(ctx context.Context, fam family, op uint32, req encoder, 
 	if err != nil {
 		return err
 	}
-	err = i.run(ctx, fam, op, req, handle)
+	return c.doOn(ctx, i, fam, op, req, handle)
+}
+
+// doOn is do on an instance the caller took from the pool; it returns it.
+func (c *Component) doOn(ctx context.Context, i *instance, fam family, op uint32, req encoder, handle func(abi.Status, []byte) error) error {
+	err := i.run(ctx, fam, op, req, handle)
 	c.pool.put(i, err)
 	if errors.Is(err, errBroken) {
 		return c.brokenError(err)

@@ -97,6 +97,37 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 	}
 }
 
+// getUnless is get, except that it gives up, returning nil and no error,
+// once done is closed: the caller no longer needs an instance.
+func (p *pool) getUnless(ctx context.Context, done <-chan struct{}) (*instance, error) {
+	select {
+	case <-done:
+		return nil, nil
+	default:
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, errPoolClosed
+	}
+	select {
+	case i := <-p.idle:
+		return i, nil
+	case p.slots <- struct{}{}:
+		i, err := p.newLive(ctx)
+		if err != nil {
+			<-p.slots
+			return nil, fmt.Errorf("%w: starting a wasm instance: %w", component.ErrUnavailable, err)
+		}
+		return i, nil
+	case <-done:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: no wasm instance free: %w", component.ErrUnavailable, ctx.Err())
+	}
+}
+
 // put returns i. A broken instance (err wraps errBroken) or one past its
 // call budget is closed; its slot frees for a new one.
 func (p *pool) put(i *instance, err error) {

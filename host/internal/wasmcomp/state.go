@@ -12,7 +12,8 @@ import (
 
 // StateStore serves a state store from a Wasm module.
 type StateStore struct {
-	c *Component
+	c    *Component
+	gets getBatcher
 }
 
 var (
@@ -27,7 +28,9 @@ func (l *Loader) NewStateStore(m *Module, name, typ string, annotations map[stri
 	if err != nil {
 		return nil, err
 	}
-	return &StateStore{c: c}, nil
+	s := &StateStore{c: c}
+	s.gets.s = s
+	return s, nil
 }
 
 // Component is the Wasm component behind the store.
@@ -94,11 +97,32 @@ func deleteRequest(r *state.DeleteRequest) abi.StateDeleteRequest {
 	return m
 }
 
-// Get reads one key.
+// Get reads one key; concurrent Gets may share a call (getbatch.go).
 func (s *StateStore) Get(ctx context.Context, req *state.GetRequest) (*state.GetResponse, error) {
-	in := abi.StateGetRequest{Key: req.Key, Metadata: req.Metadata, Consistency: consistency(req.Options)}
+	if s.gets.enabled() {
+		return s.gets.get(ctx, req)
+	}
+	return s.getOne(ctx, req)
+}
+
+func getRequest(req *state.GetRequest) abi.StateGetRequest {
+	return abi.StateGetRequest{Key: req.Key, Metadata: req.Metadata, Consistency: consistency(req.Options)}
+}
+
+// getOne reads one key on a pooled instance.
+func (s *StateStore) getOne(ctx context.Context, req *state.GetRequest) (*state.GetResponse, error) {
+	i, err := s.c.pool.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.getOn(ctx, i, req)
+}
+
+// getOn reads one key on instance i, which it returns to the pool.
+func (s *StateStore) getOn(ctx context.Context, i *instance, req *state.GetRequest) (*state.GetResponse, error) {
+	in := getRequest(req)
 	var res *state.GetResponse
-	err := s.c.do(ctx, stateFamily, abi.StateGet, &in, func(st abi.Status, out []byte) error {
+	err := s.c.doOn(ctx, i, stateFamily, abi.StateGet, &in, func(st abi.Status, out []byte) error {
 		if st != abi.StatusOK {
 			return statusError(st, out)
 		}
@@ -128,7 +152,7 @@ func (s *StateStore) Delete(ctx context.Context, req *state.DeleteRequest) error
 func (s *StateStore) BulkGet(ctx context.Context, reqs []state.GetRequest) ([]state.BulkGetItem, error) {
 	in := abi.StateBulkGetRequest{Requests: make([]abi.StateGetRequest, len(reqs))}
 	for i, r := range reqs {
-		in.Requests[i] = abi.StateGetRequest{Key: r.Key, Metadata: r.Metadata, Consistency: consistency(r.Options)}
+		in.Requests[i] = getRequest(&r)
 	}
 	var items []state.BulkGetItem
 	err := s.c.do(ctx, stateFamily, abi.StateBulkGet, &in, func(st abi.Status, out []byte) error {

@@ -1,0 +1,4 @@
+package wasmcomp
+
+// BatchedGets is how many Gets bulk gets answered.
+func (s *StateStore) BatchedGets() int64 { return s.gets.batched.Load() }

@@ -1,0 +1,105 @@
+package wasmcomp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/wapr-dev/wapr/builtin/backendtest"
+	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/state"
+	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
+)
+
+// Concurrent Gets on a store with one instance queue and are answered by
+// bulk gets; every caller gets exactly what a lone Get of its key answers:
+// data, ETag, content type, TTL metadata, or not found.
+func TestGetBatching(t *testing.T) {
+	r := backendtest.StartRedis(t)
+	for _, e := range testEngines {
+		t.Run(e.name, func(t *testing.T) {
+			l := newLoader(t, e)
+			m := inspect(t, l, "./components-wasm/state-redis")
+			s, err := l.NewStateStore(m, "sr", "state.redis", map[string]string{wasmcomp.AnnotationPoolSize: "1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := s.Init(ctx, component.Metadata{Properties: map[string]string{"redisHost": r.Addr}}); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(ctx)
+
+			const keys = 60
+			want := map[string]*state.GetResponse{}
+			for k := range keys {
+				key := e.name + "-batch-" + strconv.Itoa(k)
+				req := &state.SetRequest{Key: key, Value: []byte(`{"k":` + strconv.Itoa(k) + `}`)}
+				if k%2 == 0 {
+					req.ContentType = "application/x-k" + strconv.Itoa(k)
+				}
+				if k%3 == 0 {
+					req.Metadata = map[string]string{"ttlInSeconds": "3600"}
+				}
+				if err := s.Set(ctx, req); err != nil {
+					t.Fatal(err)
+				}
+				// A lone Get (the instance is free) is the reference.
+				res, err := s.Get(ctx, &state.GetRequest{Key: key})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[key] = res
+			}
+			if s.BatchedGets() != 0 {
+				t.Fatalf("%d Gets batched while only one ran at a time", s.BatchedGets())
+			}
+
+			var wg sync.WaitGroup
+			errs := make(chan error, 64)
+			for w := range 48 {
+				wg.Go(func() {
+					for n := range 25 {
+						k := (w*7 + n*13) % (keys + 10) // some keys do not exist
+						key := e.name + "-batch-" + strconv.Itoa(k)
+						res, err := s.Get(ctx, &state.GetRequest{Key: key})
+						if err := check(key, want[key], res, err); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if s.BatchedGets() == 0 {
+				t.Fatal("48 concurrent callers on one instance, and no Get was batched")
+			}
+			t.Logf("%d of %d Gets answered by bulk gets", s.BatchedGets(), 48*25)
+		})
+	}
+}
+
+func check(key string, want, got *state.GetResponse, err error) error {
+	if want == nil {
+		if !errors.Is(err, component.ErrNotFound) {
+			return fmt.Errorf("%s: got %v, %v; want not found", key, got, err)
+		}
+		return nil
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %v", key, err)
+	case string(got.Data) != string(want.Data) || got.ETag != want.ETag || got.ContentType != want.ContentType:
+		return fmt.Errorf("%s: got %q etag %q type %q; want %q etag %q type %q", key, got.Data, got.ETag, got.ContentType, want.Data, want.ETag, want.ContentType)
+	case (got.Metadata["ttlExpireTime"] == "") != (want.Metadata["ttlExpireTime"] == ""):
+		return fmt.Errorf("%s: ttlExpireTime %q, a lone Get said %q", key, got.Metadata["ttlExpireTime"], want.Metadata["ttlExpireTime"])
+	}
+	return nil
+}
