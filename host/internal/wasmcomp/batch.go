@@ -11,55 +11,84 @@ import (
 	"github.com/wapr-dev/wapr/host/component/state"
 )
 
-// Concurrent Gets of one store share instance calls. A Get that finds an
-// instance free runs alone, as a plain get, so an idle store adds nothing to
-// a request. Gets that arrive while every instance is busy queue; whichever
-// caller gets the next instance takes everything queued (up to
-// maxGetBatch) and asks the guest for all of it in one bulk get, which a
-// guest typically answers with one pipelined round trip to its backend.
-// That saves a guest call, a backend write and a host wait per Get: the
-// Wasm counterpart of the builtin Redis driver's auto-pipelining.
+// Concurrent Gets (and Sets) of one store share instance calls. A request
+// that finds an instance free runs alone, as a plain get or set, so an idle
+// store adds nothing to a request. Requests that arrive while every
+// instance is busy queue; whichever caller gets the next instance takes
+// everything queued (up to maxBatch) and hands it to the guest in one bulk
+// get (bulk set), which a guest typically serves with one pipelined round
+// trip to its backend. That saves a guest call, a backend write and a host
+// wait per request: the Wasm counterpart of the builtin Redis driver's
+// auto-pipelining.
 //
-// Only guests of ABI minor 1 or later are batched: their bulk items carry
-// the content type a get answers. An item that failed is asked again as a
-// plain get, so its caller sees exactly that get's error; a guest that
-// refuses bulk gets is not batched again.
+// Every caller gets what its own request would have got alone:
+//   - Only guests of ABI minor 1 or later are batched: their bulk get items
+//     carry the content type a get answers.
+//   - A bulk set never holds two writes of one key (its per-key results
+//     could not be told apart, and their order would be the batch's); the
+//     later one waits for the next batch.
+//   - A failed get item is asked again as a plain get, so its caller sees
+//     exactly that get's error; failed set items carry their status.
+//   - A non-OK status answers every request of the batch (the backend is
+//     down, say); a call that broke (trap, timeout, garbage) may have been
+//     one request's doing, so each is asked again on its own and only the
+//     culprit fails.
+//   - A guest that answers a bulk operation NOT_SUPPORTED is not batched
+//     again.
+//
+// A batch serves several callers, so it runs without any one caller's
+// cancellation or deadline; the component's call timeout bounds it.
 
-// maxGetBatch bounds one bulk get built from queued Gets.
-const maxGetBatch = 32
+// maxBatch bounds one bulk operation built from queued requests.
+const maxBatch = 32
 
-// pendingGet is one queued Get.
-type pendingGet struct {
-	req  *state.GetRequest
-	res  *state.GetResponse
+// pending is one queued request.
+type pending[Q, R any] struct {
+	req  *Q
+	res  R
 	err  error
 	done chan struct{} // closed once res and err are set
 }
 
-type getBatcher struct {
-	s       *StateStore
-	off     atomic.Bool  // the guest refused a bulk get
-	batched atomic.Int64 // Gets answered by bulk gets
-
-	mu      sync.Mutex
-	pending []*pendingGet
+func (p *pending[Q, R]) finish(res R, err error) {
+	p.res, p.err = res, err
+	close(p.done)
 }
 
-func (b *getBatcher) enabled() bool {
+// batcher queues one kind of request of one store.
+type batcher[Q, R any] struct {
+	s *StateStore
+	// one serves a request alone on instance i (returning it to the pool).
+	one func(ctx context.Context, i *instance, req *Q) (R, error)
+	// many serves a batch on i in one call; see runMany.
+	many func(ctx context.Context, i *instance, batch []*pending[Q, R]) (again []*pending[Q, R], answered bool, err error)
+	// key, when set, keeps requests of one key out of the same batch.
+	key func(*Q) string
+
+	off     atomic.Bool  // the guest refused a bulk operation
+	batched atomic.Int64 // requests answered by bulk operations
+
+	mu    sync.Mutex
+	queue []*pending[Q, R]
+}
+
+func (b *batcher[Q, R]) enabled() bool {
 	return !b.off.Load() && b.s.c.mod.Descriptor.ABIMinor >= 1
 }
 
-// get serves req, batched with other callers' Gets when instances are busy.
-func (b *getBatcher) get(ctx context.Context, req *state.GetRequest) (*state.GetResponse, error) {
-	p := &pendingGet{req: req, done: make(chan struct{})}
+// do serves req, batched with other callers' requests when instances are
+// busy.
+func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
+	p := &pending[Q, R]{req: req, done: make(chan struct{})}
 	b.mu.Lock()
-	b.pending = append(b.pending, p)
+	b.queue = append(b.queue, p)
 	b.mu.Unlock()
+	var zero R
 	for {
 		i, err := b.s.c.pool.getUnless(ctx, p.done)
 		if err != nil {
 			b.forget(p)
-			return nil, err
+			return zero, err
 		}
 		if i == nil { // another caller's batch served p
 			return p.res, p.err
@@ -72,68 +101,108 @@ func (b *getBatcher) get(ctx context.Context, req *state.GetRequest) (*state.Get
 			case <-p.done:
 				return p.res, p.err
 			case <-ctx.Done():
-				return nil, fmt.Errorf("%w: %w", component.ErrUnavailable, ctx.Err())
+				return zero, fmt.Errorf("%w: %w", component.ErrUnavailable, ctx.Err())
 			}
 		}
-		// The batch serves other callers too: one caller giving up must not
-		// fail it. The component's call timeout still bounds it.
 		b.run(context.WithoutCancel(ctx), i, batch)
 		select {
 		case <-p.done:
 			return p.res, p.err
-		default: // p was taken by an earlier batch still in flight
+		default: // p is in an earlier batch still in flight, or was left for the next
 		}
 	}
 }
 
-// take removes up to maxGetBatch queued Gets, oldest first.
-func (b *getBatcher) take() []*pendingGet {
+// take removes up to maxBatch queued requests, oldest first, leaving a
+// request whose key is already taken for the next batch.
+func (b *batcher[Q, R]) take() []*pending[Q, R] {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n := min(len(b.pending), maxGetBatch)
-	batch := append([]*pendingGet(nil), b.pending[:n]...)
-	rest := copy(b.pending, b.pending[n:])
-	clear(b.pending[rest:])
-	b.pending = b.pending[:rest]
+	var batch, rest []*pending[Q, R]
+	var keys map[string]bool
+	if b.key != nil {
+		keys = map[string]bool{}
+	}
+	for _, p := range b.queue {
+		if len(batch) == maxBatch {
+			rest = append(rest, p)
+			continue
+		}
+		if keys != nil {
+			k := b.key(p.req)
+			if keys[k] {
+				rest = append(rest, p)
+				continue
+			}
+			keys[k] = true
+		}
+		batch = append(batch, p)
+	}
+	clear(b.queue)
+	b.queue = append(b.queue[:0], rest...)
 	return batch
 }
 
 // forget removes p from the queue if no batch took it yet.
-func (b *getBatcher) forget(p *pendingGet) {
+func (b *batcher[Q, R]) forget(p *pending[Q, R]) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for k, q := range b.pending {
+	for k, q := range b.queue {
 		if q == p {
-			b.pending = append(b.pending[:k], b.pending[k+1:]...)
+			b.queue = append(b.queue[:k], b.queue[k+1:]...)
 			return
 		}
 	}
 }
 
 // run serves batch on instance i, which it returns to the pool, and
-// completes every pending Get in it.
-func (b *getBatcher) run(ctx context.Context, i *instance, batch []*pendingGet) {
+// completes every request in it.
+func (b *batcher[Q, R]) run(ctx context.Context, i *instance, batch []*pending[Q, R]) {
 	if len(batch) == 1 {
 		p := batch[0]
-		p.res, p.err = b.s.getOn(ctx, i, p.req)
-		close(p.done)
+		p.finish(b.one(ctx, i, p.req))
 		return
 	}
+	again, answered, err := b.many(ctx, i, batch)
+	switch {
+	case err != nil && answered:
+		for _, p := range batch {
+			var zero R
+			p.finish(zero, err)
+		}
+		return
+	case err != nil:
+		again = batch
+	}
+	b.batched.Add(int64(len(batch) - len(again)))
+	for _, p := range again {
+		go func() {
+			i, err := b.s.c.pool.get(ctx)
+			if err != nil {
+				var zero R
+				p.finish(zero, err)
+				return
+			}
+			p.finish(b.one(ctx, i, p.req))
+		}()
+	}
+}
+
+// bulkGet serves a batch of Gets as one bulk get.
+func (s *StateStore) bulkGet(ctx context.Context, i *instance, batch []*pending[state.GetRequest, *state.GetResponse]) (again []*pending[state.GetRequest, *state.GetResponse], answered bool, err error) {
 	in := abi.StateBulkGetRequest{Requests: make([]abi.StateGetRequest, len(batch))}
 	for k, p := range batch {
 		in.Requests[k] = getRequest(p.req)
 	}
-	var again []*pendingGet // items that failed: asked again one by one
-	var answered error      // a non-OK status: the guest's answer for all
-	err := b.s.c.doOn(ctx, i, stateFamily, abi.StateBulkGet, &in, func(st abi.Status, out []byte) error {
+	err = s.c.doOn(ctx, i, stateFamily, abi.StateBulkGet, &in, func(st abi.Status, out []byte) error {
 		if st == abi.StatusNotSupported {
-			b.off.Store(true)
+			s.gets.off.Store(true)
 			again = batch
 			return nil
 		}
 		if st != abi.StatusOK {
-			answered = statusError(st, out)
-			return answered
+			answered = true
+			return statusError(st, out)
 		}
 		var m abi.StateBulkGetResponse
 		if err := m.Decode(out); err != nil {
@@ -147,37 +216,47 @@ func (b *getBatcher) run(ctx context.Context, i *instance, batch []*pendingGet) 
 			switch {
 			case it.Error != "":
 				again = append(again, p)
-				continue
 			case it.Found:
-				b.batched.Add(1)
-				p.res = &state.GetResponse{Data: append([]byte{}, it.Data...), ETag: it.ETag, ContentType: it.ContentType, Metadata: it.Metadata}
+				p.finish(&state.GetResponse{Data: append([]byte{}, it.Data...), ETag: it.ETag, ContentType: it.ContentType, Metadata: it.Metadata}, nil)
 			default:
-				b.batched.Add(1)
-				p.err = fmt.Errorf("%w: key %q", component.ErrNotFound, p.req.Key)
+				p.finish(nil, fmt.Errorf("%w: key %q", component.ErrNotFound, p.req.Key))
 			}
-			close(p.done)
 		}
 		return nil
 	})
-	switch {
-	case err != nil && answered != nil:
-		// The guest answered the whole operation with a failure (its
-		// backend is down, say): each get would have got the same.
-		for _, p := range batch {
-			p.err = err
-			close(p.done)
+	return again, answered, err
+}
+
+// bulkSet serves a batch of Sets (of distinct keys) as one bulk set.
+func (s *StateStore) bulkSet(ctx context.Context, i *instance, batch []*pending[state.SetRequest, struct{}]) (again []*pending[state.SetRequest, struct{}], answered bool, err error) {
+	in := abi.StateBulkSetRequest{Requests: make([]abi.StateSetRequest, len(batch))}
+	for k, p := range batch {
+		in.Requests[k] = setRequest(p.req)
+	}
+	err = s.c.doOn(ctx, i, stateFamily, abi.StateBulkSet, &in, func(st abi.Status, out []byte) error {
+		if st == abi.StatusNotSupported {
+			s.sets.off.Store(true)
+			again = batch
+			return nil
 		}
-		return
-	case err != nil:
-		// The call broke (a trap, a timeout, garbage): it may have been
-		// one key's doing, so each get is asked again on its own and only
-		// the culprit fails.
-		again = batch
-	}
-	for _, p := range again {
-		go func() {
-			p.res, p.err = b.s.getOne(ctx, p.req)
-			close(p.done)
-		}()
-	}
+		if st != abi.StatusOK {
+			answered = true
+			return statusError(st, out)
+		}
+		var m abi.BulkResult
+		if err := m.Decode(out); err != nil {
+			return malformed("bulk result", err)
+		}
+		failed := make(map[string]error, len(m.Errors))
+		for _, e := range m.Errors {
+			var rec abi.Encoder
+			(&abi.ErrorRecord{Message: e.Message, Key: e.Key}).Encode(&rec)
+			failed[e.Key] = statusError(e.Status, rec.Bytes())
+		}
+		for _, p := range batch {
+			p.finish(struct{}{}, failed[p.req.Key])
+		}
+		return nil
+	})
+	return again, answered, err
 }

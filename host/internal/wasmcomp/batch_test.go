@@ -14,10 +14,11 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 )
 
-// Concurrent Gets on a store with one instance queue and are answered by
-// bulk gets; every caller gets exactly what a lone Get of its key answers:
-// data, ETag, content type, TTL metadata, or not found.
-func TestGetBatching(t *testing.T) {
+// Concurrent Gets and Sets on a store with one instance queue and are
+// answered by bulk operations; every caller gets exactly what its request
+// alone would: data, ETag, content type, TTL metadata or not found for a
+// Get, success or its own ETag mismatch for a Set.
+func TestBatching(t *testing.T) {
 	r := backendtest.StartRedis(t)
 	for _, e := range testEngines {
 		t.Run(e.name, func(t *testing.T) {
@@ -82,6 +83,49 @@ func TestGetBatching(t *testing.T) {
 				t.Fatal("48 concurrent callers on one instance, and no Get was batched")
 			}
 			t.Logf("%d of %d Gets answered by bulk gets", s.BatchedGets(), 48*25)
+
+			// Sets: each caller updates its own key under its ETag, and
+			// tries a stale ETag too, which must fail for that caller only.
+			errs = make(chan error, 64)
+			for w := range 48 {
+				wg.Go(func() {
+					key := e.name + "-batch-set-" + strconv.Itoa(w)
+					if err := s.Set(ctx, &state.SetRequest{Key: key, Value: []byte("0")}); err != nil {
+						errs <- err
+						return
+					}
+					for n := 1; n <= 15; n++ {
+						cur, err := s.Get(ctx, &state.GetRequest{Key: key})
+						if err != nil {
+							errs <- fmt.Errorf("%s: %v", key, err)
+							return
+						}
+						if want := strconv.Itoa(n - 1); string(cur.Data) != want {
+							errs <- fmt.Errorf("%s holds %q, want %q", key, cur.Data, want)
+							return
+						}
+						etag := cur.ETag
+						if err := s.Set(ctx, &state.SetRequest{Key: key, Value: []byte(strconv.Itoa(n)), ETag: &etag, ContentType: "text/plain"}); err != nil {
+							errs <- fmt.Errorf("%s: set under its ETag: %v", key, err)
+							return
+						}
+						var et *state.ETagError
+						if err := s.Set(ctx, &state.SetRequest{Key: key, Value: []byte("stale"), ETag: &etag}); !errors.As(err, &et) || et.Kind != state.ETagMismatch {
+							errs <- fmt.Errorf("%s: set under a stale ETag: %v, want a mismatch", key, err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if s.BatchedSets() == 0 {
+				t.Fatal("48 concurrent writers on one instance, and no Set was batched")
+			}
+			t.Logf("%d of %d Sets answered by bulk sets", s.BatchedSets(), 48*31)
 		})
 	}
 }

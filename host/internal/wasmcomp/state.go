@@ -13,7 +13,8 @@ import (
 // StateStore serves a state store from a Wasm module.
 type StateStore struct {
 	c    *Component
-	gets getBatcher
+	gets batcher[state.GetRequest, *state.GetResponse]
+	sets batcher[state.SetRequest, struct{}]
 }
 
 var (
@@ -29,7 +30,9 @@ func (l *Loader) NewStateStore(m *Module, name, typ string, annotations map[stri
 		return nil, err
 	}
 	s := &StateStore{c: c}
-	s.gets.s = s
+	s.gets.s, s.gets.one, s.gets.many = s, s.getOn, s.bulkGet
+	s.sets.s, s.sets.one, s.sets.many = s, s.setOn, s.bulkSet
+	s.sets.key = func(r *state.SetRequest) string { return r.Key }
 	return s, nil
 }
 
@@ -97,10 +100,10 @@ func deleteRequest(r *state.DeleteRequest) abi.StateDeleteRequest {
 	return m
 }
 
-// Get reads one key; concurrent Gets may share a call (getbatch.go).
+// Get reads one key; concurrent Gets may share a call (batch.go).
 func (s *StateStore) Get(ctx context.Context, req *state.GetRequest) (*state.GetResponse, error) {
 	if s.gets.enabled() {
-		return s.gets.get(ctx, req)
+		return s.gets.do(ctx, req)
 	}
 	return s.getOne(ctx, req)
 }
@@ -136,10 +139,20 @@ func (s *StateStore) getOn(ctx context.Context, i *instance, req *state.GetReque
 	return res, err
 }
 
-// Set writes one key.
+// Set writes one key; concurrent Sets may share a call (batch.go).
 func (s *StateStore) Set(ctx context.Context, req *state.SetRequest) error {
+	if s.sets.enabled() {
+		_, err := s.sets.do(ctx, req)
+		return err
+	}
 	in := setRequest(req)
 	return s.c.do(ctx, stateFamily, abi.StateSet, &in, okOnly)
+}
+
+// setOn writes one key on instance i, which it returns to the pool.
+func (s *StateStore) setOn(ctx context.Context, i *instance, req *state.SetRequest) (struct{}, error) {
+	in := setRequest(req)
+	return struct{}{}, s.c.doOn(ctx, i, stateFamily, abi.StateSet, &in, okOnly)
 }
 
 // Delete removes one key.
