@@ -80,8 +80,8 @@
 // # Concurrency and ownership
 //
 // A Store is safe for concurrent use; it holds a go-redis connection pool,
-// the batcher's queue and no other state. Set does not keep the caller's value after it
-// returns; Get and BulkGet return slices the caller owns.
+// the batcher's queue and no other state. Set does not keep the caller's
+// value after it returns; Get and BulkGet return slices the caller owns.
 package redis
 
 import (
