@@ -42,6 +42,13 @@ import (
 // maxBatch bounds one bulk operation built from queued requests.
 const maxBatch = 32
 
+// runnersPerBatcher bounds the calls one batcher has in flight. Fewer calls
+// at once make bigger batches: with two, one batch fills while the other
+// waits for the backend, which on a small machine served about 30% more
+// gets a second than letting every instance of the default pool (8) take
+// its own, smaller batch. Other operations still have every instance.
+const runnersPerBatcher = 2
+
 // pending is one queued request.
 type pending[Q, R any] struct {
 	req  *Q
@@ -68,8 +75,16 @@ type batcher[Q, R any] struct {
 	off     atomic.Bool  // the guest refused a bulk operation
 	batched atomic.Int64 // requests answered by bulk operations
 
+	// runners holds a token per call in flight (runnersPerBatcher).
+	runners chan struct{}
+
 	mu    sync.Mutex
 	queue []*pending[Q, R]
+}
+
+func (b *batcher[Q, R]) init(s *StateStore) {
+	b.s = s
+	b.runners = make(chan struct{}, runnersPerBatcher)
 }
 
 func (b *batcher[Q, R]) enabled() bool {
@@ -85,18 +100,29 @@ func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
 	b.mu.Unlock()
 	var zero R
 	for {
+		select {
+		case b.runners <- struct{}{}:
+		case <-p.done: // another caller's batch served p
+			return p.res, p.err
+		case <-ctx.Done():
+			b.forget(p)
+			return zero, fmt.Errorf("%w: no wasm instance free: %w", component.ErrUnavailable, ctx.Err())
+		}
 		i, err := b.s.c.pool.getUnless(ctx, p.done)
 		if err != nil {
+			<-b.runners
 			b.forget(p)
 			return zero, err
 		}
-		if i == nil { // another caller's batch served p
+		if i == nil {
+			<-b.runners
 			return p.res, p.err
 		}
 		batch := b.take()
 		if len(batch) == 0 {
 			// p is in a batch in flight: give the instance back and wait.
 			b.s.c.pool.put(i, nil)
+			<-b.runners
 			select {
 			case <-p.done:
 				return p.res, p.err
@@ -105,6 +131,7 @@ func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
 			}
 		}
 		b.run(context.WithoutCancel(ctx), i, batch)
+		<-b.runners
 		select {
 		case <-p.done:
 			return p.res, p.err

@@ -30,8 +30,10 @@ func (l *Loader) NewStateStore(m *Module, name, typ string, annotations map[stri
 		return nil, err
 	}
 	s := &StateStore{c: c}
-	s.gets.s, s.gets.one, s.gets.many = s, s.getOn, s.bulkGet
-	s.sets.s, s.sets.one, s.sets.many = s, s.setOn, s.bulkSet
+	s.gets.init(s)
+	s.sets.init(s)
+	s.gets.one, s.gets.many = s.getOn, s.bulkGet
+	s.sets.one, s.sets.many = s.setOn, s.bulkSet
 	s.sets.key = func(r *state.SetRequest) string { return r.Key }
 	return s, nil
 }
