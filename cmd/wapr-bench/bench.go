@@ -98,14 +98,15 @@ func (b *bench) stateGet(name, store string) result {
 	})
 }
 
-func (b *bench) stateSave() result {
+// stateSave writes to store, one key per client.
+func (b *bench) stateSave(name, store string) result {
 	keys := b.keys("state")
 	bodies := make([][]byte, len(keys))
 	for i, k := range keys {
 		bodies[i] = []byte(`[{"key":"` + k + `","value":` + b.value + `}]`)
 	}
-	return drive("state save", b.c, func(w, _ int) error {
-		return b.do("POST", "/v1.0/state/"+b.c.store, "application/json", bodies[w], 204)
+	return drive(name, b.c, func(w, _ int) error {
+		return b.do("POST", "/v1.0/state/"+store, "application/json", bodies[w], 204)
 	})
 }
 

@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.concurrency, "c", 64, "concurrent clients")
 	fs.DurationVar(&c.duration, "d", 10*time.Second, "duration of each scenario")
 	fs.IntVar(&c.appPort, "app-port", 6001, "port of the app side (delivery scenario)")
-	scen := fs.String("scenarios", "", "scenarios to run, in order (default: "+strings.Join(defaultScenarios, ",")+", plus wasm-get with --wasm-module and startup with --wapr)")
+	scen := fs.String("scenarios", "", "scenarios to run, in order (default: "+strings.Join(defaultScenarios, ",")+", plus wasm-get and wasm-save with --wasm-module and startup with --wapr)")
 	fs.BoolVar(&c.embedded, "embedded", false, "run wapr in-process (state.redis and pubsub.redis on --redis) instead of driving --sidecar")
 	fs.BoolVar(&c.asJSON, "json", false, "print JSON")
 	fs.IntVar(&c.valueSize, "value-size", 64, "bytes of each saved value")
@@ -99,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *scen == "" {
 		c.scenarios = defaultScenarios
 		if c.wasmModule != "" {
-			c.scenarios = append(c.scenarios[:2:2], append([]string{"wasm-get"}, c.scenarios[2:]...)...)
+			c.scenarios = []string{"raw-get", "get", "wasm-get", "raw-set", "save", "wasm-save", "publish", "delivery"}
 		}
 		if c.waprBinary != "" {
 			c.scenarios = append(c.scenarios, "startup")
@@ -159,7 +159,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "wasm-get":
 			r = b.stateGet("wasm state get", c.wasmStore)
 		case "save":
-			r = b.stateSave()
+			r = b.stateSave("state save", c.store)
+		case "wasm-save":
+			r = b.stateSave("wasm state save", c.wasmStore)
 		case "publish":
 			r = b.publish("publish", nil, 0)
 		case "delivery":
@@ -262,6 +264,7 @@ func ratios(rs []result) []ratio {
 	}
 	add("delivery rate / publish-only rate", "delivery", "publish")
 	add("Wasm state GET / builtin state GET", "wasm state get", "state get")
+	add("Wasm state SAVE / builtin state SAVE", "wasm state save", "state save")
 	return out
 }
 
