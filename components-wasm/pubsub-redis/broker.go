@@ -61,6 +61,9 @@ type subscription struct {
 	nacked      map[string]*redelivery // entry ID → when to deliver it again
 	claimCursor string                 // XAUTOCLAIM cursor
 	lastClaim   time.Time
+	// ownCursor walks the messages pending for this consumer name when
+	// the subscription starts ("" once done); see readOwnPending.
+	ownCursor string
 }
 
 // redelivery is a nacked message waiting for its backoff to pass.
@@ -145,7 +148,7 @@ func (b *broker) Subscribe(ctx context.Context, req *abi.SubscribeRequest) error
 		return err
 	}
 	if b.subs[req.Topic] == nil {
-		b.subs[req.Topic] = &subscription{topic: req.Topic, nacked: map[string]*redelivery{}, claimCursor: "0-0"}
+		b.subs[req.Topic] = &subscription{topic: req.Topic, nacked: map[string]*redelivery{}, claimCursor: "0-0", ownCursor: "0-0"}
 	}
 	return nil
 }
@@ -176,6 +179,12 @@ func (b *broker) Poll(ctx context.Context, req *abi.PollRequest) (*abi.PollRespo
 	resp := &abi.PollResponse{}
 	deadline := b.now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	for {
+		if err := b.readOwnPending(ctx, s, limit, resp); err != nil {
+			return nil, err
+		}
+		if len(resp.Messages) >= limit {
+			return resp, nil
+		}
 		if err := b.redeliverNacked(ctx, s, limit, resp); err != nil {
 			return nil, err
 		}
@@ -244,6 +253,40 @@ func (b *broker) readNew(ctx context.Context, s *subscription, count int, block 
 		if len(stream.Arr) == 2 {
 			b.appendEntries(s, stream.Arr[1].Arr, resp, nil)
 		}
+	}
+	return nil
+}
+
+// readOwnPending delivers, once per subscription, the messages already
+// pending for this consumer name (XREADGROUP … from the start of its
+// pending list): every instance of one consumerID reads as the same Redis
+// consumer, so what a previous subscription read and never acknowledged —
+// a message Redis handed to its blocked read just as it was cancelled, say
+// — reaches the new one at once instead of after processingTimeout.
+func (b *broker) readOwnPending(ctx context.Context, s *subscription, limit int, resp *abi.PollResponse) error {
+	for s.ownCursor != "" && len(resp.Messages) < limit {
+		count := limit - len(resp.Messages)
+		c := redis.Cmd("XREADGROUP", "GROUP", b.group, b.consumer, "COUNT", strconv.Itoa(count), "STREAMS", s.topic, s.ownCursor)
+		v, err := b.client.Do(ctx, c)
+		if redis.IsError(err, "NOGROUP") {
+			s.ownCursor = "" // nothing can be pending in a group that is gone
+			return nil
+		}
+		if err != nil {
+			return wrap("read pending of "+strconv.Quote(s.topic), err)
+		}
+		var entries []redis.Value
+		if !v.IsNil && len(v.Arr) == 1 && len(v.Arr[0].Arr) == 2 {
+			entries = v.Arr[0].Arr[1].Arr
+		}
+		if len(entries) < count {
+			s.ownCursor = ""
+		} else if last := entries[len(entries)-1]; len(last.Arr) == 2 {
+			s.ownCursor = last.Arr[0].Text()
+		} else {
+			s.ownCursor = ""
+		}
+		b.appendEntries(s, entries, resp, nil)
 	}
 	return nil
 }

@@ -241,6 +241,50 @@ func TestReclaimStale(t *testing.T) {
 	}
 }
 
+// TestNewSubscriptionTakesOwnPending: messages a previous subscription of
+// the same consumer read and never acknowledged (it ended, say, with a read
+// in flight) reach a new subscription at once, not after processingTimeout;
+// a third subscription, after they were acknowledged, gets none again.
+func TestNewSubscriptionTakesOwnPending(t *testing.T) {
+	resptest.RequireRedis(t)
+	md := map[string]string{"consumerID": "app", "processingTimeout": "60000"}
+	old, topic := openBroker(t, resptest.SharedRedis, md)
+	if err := old.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, old, topic, "a", "b", "c")
+	if got := datas(poll(t, old, topic, 2, 100)); got != "a,b" {
+		t.Fatalf("the old subscription read %q", got)
+	}
+	old.Close() // a and b stay pending for consumer "app"
+
+	next := openTopic(t, resptest.SharedRedis, md)
+	if err := next.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	// A limit of 1 makes the pending list take two polls.
+	got := poll(t, next, topic, 1, 0)
+	got = append(got, poll(t, next, topic, 1, 0)...)
+	got = append(got, poll(t, next, topic, 1, 100)...)
+	if datas(got) != "a,b,c" {
+		t.Fatalf("the new subscription got %q, want a,b,c", datas(got))
+	}
+	for _, m := range got {
+		if err := next.Ack(topic, m.AckToken); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next.Close()
+
+	third := openTopic(t, resptest.SharedRedis, md)
+	if err := third.Subscribe(abi.SubscribeRequest{Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := poll(t, third, topic, 10, 100); len(msgs) != 0 {
+		t.Fatalf("acknowledged messages delivered again: %q", datas(msgs))
+	}
+}
+
 // TestConsumerIDIsTheGroup: as in Dapr, two apps with different consumerIDs
 // each get every message.
 func TestConsumerIDIsTheGroup(t *testing.T) {
