@@ -525,12 +525,20 @@ type ItemError struct {
 	Key     string // 1
 	Status  Status // 2
 	Message string // 3
+	// Index is the failed request's position in the bulk request, when
+	// HasIndex (ABI 1.1: guests of minor 1 set it; it tells apart requests
+	// of one key).
+	Index    uint32 // 4
+	HasIndex bool
 }
 
 func (m *ItemError) encode(e *Encoder) {
 	e.String(1, m.Key)
 	e.U64(2, uint64(m.Status))
 	e.OptString(3, m.Message)
+	if m.HasIndex {
+		e.U64(4, uint64(m.Index))
+	}
 }
 
 func (m *ItemError) decodeFields(d *Decoder) {
@@ -546,6 +554,8 @@ func (m *ItemError) decodeFields(d *Decoder) {
 			m.Status = Status(d.U32(t, p))
 		case 3:
 			m.Message = d.String(t, p)
+		case 4:
+			m.Index, m.HasIndex = d.U32(t, p), true
 		}
 	}
 }

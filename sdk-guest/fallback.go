@@ -38,7 +38,7 @@ func (d *dispatcher) bulkSetEach(ctx context.Context, req *abi.StateBulkSetReque
 			if StatusOf(err) == abi.StatusDeadline {
 				return err
 			}
-			res.Errors = append(res.Errors, itemError(req.Requests[i].Key, err))
+			res.Errors = append(res.Errors, itemError(i, req.Requests[i].Key, err))
 		}
 	}
 	res.Encode(&d.enc)
@@ -52,13 +52,14 @@ func (d *dispatcher) bulkDeleteEach(ctx context.Context, req *abi.StateBulkDelet
 			if StatusOf(err) == abi.StatusDeadline {
 				return err
 			}
-			res.Errors = append(res.Errors, itemError(req.Requests[i].Key, err))
+			res.Errors = append(res.Errors, itemError(i, req.Requests[i].Key, err))
 		}
 	}
 	res.Encode(&d.enc)
 	return nil
 }
 
-func itemError(key string, err error) abi.ItemError {
-	return abi.ItemError{Key: key, Status: StatusOf(err), Message: recordOf(err).Message}
+// itemError is the failure of request i of a bulk write.
+func itemError(i int, key string, err error) abi.ItemError {
+	return abi.ItemError{Key: key, Status: StatusOf(err), Message: recordOf(err).Message, Index: uint32(i), HasIndex: true}
 }

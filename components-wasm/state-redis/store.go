@@ -253,9 +253,10 @@ func (s *store) BulkSet(ctx context.Context, req *abi.StateBulkSetRequest) (*abi
 	for i := range req.Requests {
 		w, err := s.prepareSet(&req.Requests[i])
 		if err != nil {
-			res.Errors = append(res.Errors, itemError(req.Requests[i].Key, err))
+			res.Errors = append(res.Errors, itemError(i, req.Requests[i].Key, err))
 			continue
 		}
+		w.idx = i
 		ws = append(ws, w)
 	}
 	return res, s.applyEach(ctx, ws, res)
@@ -269,9 +270,10 @@ func (s *store) BulkDelete(ctx context.Context, req *abi.StateBulkDeleteRequest)
 	for i := range req.Requests {
 		w, err := prepareDelete(&req.Requests[i])
 		if err != nil {
-			res.Errors = append(res.Errors, itemError(req.Requests[i].Key, err))
+			res.Errors = append(res.Errors, itemError(i, req.Requests[i].Key, err))
 			continue
 		}
+		w.idx = i
 		ws = append(ws, w)
 	}
 	return res, s.applyEach(ctx, ws, res)
@@ -321,9 +323,9 @@ func (s *store) applyEach(ctx context.Context, ws []write, res *abi.BulkResult) 
 		w := &ws[i]
 		switch {
 		case r.Err() != nil:
-			res.Errors = append(res.Errors, itemError(w.key, s.wrap(w.op(), w.key, r.Err())))
+			res.Errors = append(res.Errors, itemError(w.idx, w.key, s.wrap(w.op(), w.key, r.Err())))
 		case r.Kind == ':' && r.Num != 0 && !w.plainDelete():
-			res.Errors = append(res.Errors, itemError(w.key, guest.ETagMismatch(w.key)))
+			res.Errors = append(res.Errors, itemError(w.idx, w.key, guest.ETagMismatch(w.key)))
 		}
 	}
 	return nil
@@ -421,6 +423,7 @@ func (s *store) scriptCommand(c *redis.Command, useSHA bool, ws []write) *redis.
 // write is one Set or Delete, checked for everything that does not depend
 // on what is stored.
 type write struct {
+	idx         int // position in a bulk request
 	key         string
 	del         bool
 	version     uint64 // the ETag as a version, when hasVersion
@@ -509,8 +512,9 @@ func parseGuard(key string, hasETag bool, etag string, concurrency, consistency 
 	return v, true, false, nil
 }
 
-func itemError(key string, err error) abi.ItemError {
-	ie := abi.ItemError{Key: key, Status: guest.StatusOf(err), Message: err.Error()}
+// itemError is the failure of request i (of key) of a bulk write.
+func itemError(i int, key string, err error) abi.ItemError {
+	ie := abi.ItemError{Key: key, Status: guest.StatusOf(err), Message: err.Error(), Index: uint32(i), HasIndex: true}
 	if ge, ok := errors.AsType[*guest.Error](err); ok && ge.Message != "" && ge.Err == nil {
 		ie.Message = ge.Message
 	}

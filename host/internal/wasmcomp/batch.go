@@ -24,15 +24,15 @@ import (
 // Every caller gets what its own request would have got alone:
 //   - Only guests of ABI minor 1 or later are batched: their bulk get items
 //     carry the content type a get answers.
-//   - A bulk set never holds two writes of one key (its per-key results
-//     could not be told apart, and their order would be the batch's); the
-//     later one waits for the next batch.
+//   - Writes of one key in a bulk set are applied in queue order (ABI 1.1),
+//     and each failure names its request by index.
 //   - A failed get item is asked again as a plain get, so its caller sees
 //     exactly that get's error; failed set items carry their status.
 //   - A non-OK status answers every request of the batch (the backend is
-//     down, say); a call that broke (trap, timeout, garbage) may have been
-//     one request's doing, so each is asked again on its own and only the
-//     culprit fails.
+//     down, say). A get call that broke (trap, timeout, garbage) may have
+//     been one request's doing, so each get is asked again on its own and
+//     only the culprit fails; a broken set call fails all its sets, since
+//     some may have been applied and must not be applied twice.
 //   - A guest that answers a bulk operation NOT_SUPPORTED is not batched
 //     again.
 //
@@ -69,8 +69,9 @@ type batcher[Q, R any] struct {
 	one func(ctx context.Context, i *instance, req *Q) (R, error)
 	// many serves a batch on i in one call; see runMany.
 	many func(ctx context.Context, i *instance, batch []*pending[Q, R]) (again []*pending[Q, R], answered bool, err error)
-	// key, when set, keeps requests of one key out of the same batch.
-	key func(*Q) string
+	// retryBroken asks each request again on its own after a batch call
+	// broke; only for requests that may run twice (reads).
+	retryBroken bool
 
 	off     atomic.Bool  // the guest refused a bulk operation
 	batched atomic.Int64 // requests answered by bulk operations
@@ -140,33 +141,15 @@ func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
 	}
 }
 
-// take removes up to maxBatch queued requests, oldest first, leaving a
-// request whose key is already taken for the next batch.
+// take removes up to maxBatch queued requests, oldest first.
 func (b *batcher[Q, R]) take() []*pending[Q, R] {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var batch, rest []*pending[Q, R]
-	var keys map[string]bool
-	if b.key != nil {
-		keys = map[string]bool{}
-	}
-	for _, p := range b.queue {
-		if len(batch) == maxBatch {
-			rest = append(rest, p)
-			continue
-		}
-		if keys != nil {
-			k := b.key(p.req)
-			if keys[k] {
-				rest = append(rest, p)
-				continue
-			}
-			keys[k] = true
-		}
-		batch = append(batch, p)
-	}
-	clear(b.queue)
-	b.queue = append(b.queue[:0], rest...)
+	n := min(len(b.queue), maxBatch)
+	batch := append([]*pending[Q, R](nil), b.queue[:n]...)
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
 	return batch
 }
 
@@ -192,7 +175,7 @@ func (b *batcher[Q, R]) run(ctx context.Context, i *instance, batch []*pending[Q
 	}
 	again, answered, err := b.many(ctx, i, batch)
 	switch {
-	case err != nil && answered:
+	case err != nil && (answered || !b.retryBroken):
 		for _, p := range batch {
 			var zero R
 			p.finish(zero, err)
@@ -274,14 +257,28 @@ func (s *StateStore) bulkSet(ctx context.Context, i *instance, batch []*pending[
 		if err := m.Decode(out); err != nil {
 			return malformed("bulk result", err)
 		}
-		failed := make(map[string]error, len(m.Errors))
+		errs := make([]error, len(batch))
 		for _, e := range m.Errors {
 			var rec abi.Encoder
 			(&abi.ErrorRecord{Message: e.Message, Key: e.Key}).Encode(&rec)
-			failed[e.Key] = statusError(e.Status, rec.Bytes())
+			err := statusError(e.Status, rec.Bytes())
+			if e.HasIndex {
+				if int(e.Index) >= len(batch) || batch[e.Index].req.Key != e.Key {
+					return fmt.Errorf("%w: bulk set reported item %d (key %q) of %d", errBroken, e.Index, e.Key, len(batch))
+				}
+				errs[e.Index] = err
+				continue
+			}
+			// A guest that does not say which request failed: every
+			// request of that key gets the failure.
+			for k, p := range batch {
+				if p.req.Key == e.Key {
+					errs[k] = err
+				}
+			}
 		}
-		for _, p := range batch {
-			p.finish(struct{}{}, failed[p.req.Key])
+		for k, p := range batch {
+			p.finish(struct{}{}, errs[k])
 		}
 		return nil
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wapr-dev/wapr/builtin/backendtest"
@@ -126,6 +127,62 @@ func TestBatching(t *testing.T) {
 				t.Fatal("48 concurrent writers on one instance, and no Set was batched")
 			}
 			t.Logf("%d of %d Sets answered by bulk sets", s.BatchedSets(), 48*31)
+
+			// One hot key: 32 writers race guarded updates. Bulk sets then
+			// hold several writes of the key; each caller must learn
+			// whether its own write won, so the wins add up to exactly the
+			// versions the key went through.
+			hot := e.name + "-batch-hot"
+			if err := s.Set(ctx, &state.SetRequest{Key: hot, Value: []byte("start")}); err != nil {
+				t.Fatal(err)
+			}
+			first, err := s.Get(ctx, &state.GetRequest{Key: hot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := s.BatchedSets()
+			var wins atomic.Int64
+			errs = make(chan error, 64)
+			for w := range 32 {
+				wg.Go(func() {
+					for range 20 {
+						cur, err := s.Get(ctx, &state.GetRequest{Key: hot})
+						if err != nil {
+							errs <- err
+							return
+						}
+						etag := cur.ETag
+						err = s.Set(ctx, &state.SetRequest{Key: hot, Value: []byte(strconv.Itoa(w)), ETag: &etag})
+						var et *state.ETagError
+						switch {
+						case err == nil:
+							wins.Add(1)
+						case errors.As(err, &et) && et.Kind == state.ETagMismatch:
+						default:
+							errs <- fmt.Errorf("hot key: %v", err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			last, err := s.Get(ctx, &state.GetRequest{Key: hot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v0, _ := strconv.ParseInt(first.ETag, 10, 64)
+			v1, _ := strconv.ParseInt(last.ETag, 10, 64)
+			if v1-v0 != wins.Load() || wins.Load() == 0 {
+				t.Fatalf("the key went from version %d to %d, but %d writers were told they won", v0, v1, wins.Load())
+			}
+			if s.BatchedSets() == before {
+				t.Fatal("no write of the hot key was batched")
+			}
+			t.Logf("hot key: %d winning writes, %d sets batched", wins.Load(), s.BatchedSets()-before)
 		})
 	}
 }

@@ -32,9 +32,8 @@ func (l *Loader) NewStateStore(m *Module, name, typ string, annotations map[stri
 	s := &StateStore{c: c}
 	s.gets.init(s)
 	s.sets.init(s)
-	s.gets.one, s.gets.many = s.getOn, s.bulkGet
+	s.gets.one, s.gets.many, s.gets.retryBroken = s.getOn, s.bulkGet, true
 	s.sets.one, s.sets.many = s.setOn, s.bulkSet
-	s.sets.key = func(r *state.SetRequest) string { return r.Key }
 	return s, nil
 }
 
