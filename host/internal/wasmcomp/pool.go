@@ -70,35 +70,11 @@ func (p *pool) newLive(ctx context.Context) (*instance, error) {
 }
 
 // get returns an instance for one caller's exclusive use.
-func (p *pool) get(ctx context.Context) (*instance, error) {
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
-	if closed {
-		return nil, errPoolClosed
-	}
-	select {
-	case i := <-p.idle:
-		return i, nil
-	default:
-	}
-	select {
-	case i := <-p.idle:
-		return i, nil
-	case p.slots <- struct{}{}:
-		i, err := p.newLive(ctx)
-		if err != nil {
-			<-p.slots
-			return nil, fmt.Errorf("%w: starting a wasm instance: %w", component.ErrUnavailable, err)
-		}
-		return i, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: no wasm instance free: %w", component.ErrUnavailable, ctx.Err())
-	}
-}
+func (p *pool) get(ctx context.Context) (*instance, error) { return p.getUnless(ctx, nil) }
 
 // getUnless is get, except that it gives up, returning nil and no error,
-// once done is closed: the caller no longer needs an instance.
+// once done is closed: the caller no longer needs an instance. A nil done
+// never closes.
 func (p *pool) getUnless(ctx context.Context, done <-chan struct{}) (*instance, error) {
 	select {
 	case <-done:
@@ -110,6 +86,12 @@ func (p *pool) getUnless(ctx context.Context, done <-chan struct{}) (*instance, 
 	p.mu.Unlock()
 	if closed {
 		return nil, errPoolClosed
+	}
+	// An idle instance first: a new one is made only when none is.
+	select {
+	case i := <-p.idle:
+		return i, nil
+	default:
 	}
 	select {
 	case i := <-p.idle:

@@ -8,8 +8,8 @@ import (
 
 	wt "github.com/bytecodealliance/wasmtime-go/v39"
 
-	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/internal/engine"
+	"github.com/wapr-dev/wapr/host/internal/engine/enginetest"
 	"github.com/wapr-dev/wapr/host/wasmtest"
 )
 
@@ -74,23 +74,12 @@ func goGuest(b *testing.B, interruptible bool) *instance {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	ret0 := func(_ context.Context, _ engine.Caller, stack []uint64) { stack[0] = 0 }
-	i32 := engine.I32
-	eng, err := f.New(ctx, engine.Config{Interruptible: interruptible, HostModules: []engine.HostModule{
-		{Name: abi.ModuleHost, Funcs: []engine.HostFunc{
-			{Name: abi.FuncInputRead, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-			{Name: abi.FuncOutputWrite, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-		}},
-		{Name: abi.ModuleSock, Funcs: []engine.HostFunc{
-			{Name: abi.FuncSockDial, Params: []engine.ValueType{i32, i32, i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-			{Name: abi.FuncSockClose, Params: []engine.ValueType{i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-		}},
-	}})
+	eng, err := f.New(ctx, engine.Config{Interruptible: interruptible, HostModules: enginetest.HostStubs()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { eng.Close(ctx) })
-	m, err := eng.Compile(ctx, wasmtest.Bytes(b, "./host/internal/wasmcomp/testdata/guests/misbehave"))
+	m, err := eng.Compile(ctx, wasmtest.Bytes(b, enginetest.MisbehavePkg))
 	if err != nil {
 		b.Fatal(err)
 	}

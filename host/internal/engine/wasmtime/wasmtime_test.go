@@ -18,27 +18,12 @@ import (
 
 	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/internal/engine"
+	"github.com/wapr-dev/wapr/host/internal/engine/enginetest"
 	"github.com/wapr-dev/wapr/host/internal/engine/wasmtime"
 	"github.com/wapr-dev/wapr/host/wasmtest"
 )
 
-const misbehavePkg = "./host/internal/wasmcomp/testdata/guests/misbehave"
-
-// hostStubs satisfies the misbehave guest's imports.
-func hostStubs() []engine.HostModule {
-	ret0 := func(_ context.Context, _ engine.Caller, stack []uint64) { stack[0] = 0 }
-	i32 := engine.I32
-	return []engine.HostModule{
-		{Name: abi.ModuleHost, Funcs: []engine.HostFunc{
-			{Name: abi.FuncInputRead, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-			{Name: abi.FuncOutputWrite, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-		}},
-		{Name: abi.ModuleSock, Funcs: []engine.HostFunc{
-			{Name: abi.FuncSockDial, Params: []engine.ValueType{i32, i32, i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-			{Name: abi.FuncSockClose, Params: []engine.ValueType{i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-		}},
-	}
-}
+const misbehavePkg = enginetest.MisbehavePkg
 
 func testCacheDir() string { return filepath.Join(os.TempDir(), "wapr-test-wasmtime-cache") }
 
@@ -62,7 +47,7 @@ func newEngine(t testing.TB, cfg engine.Config) engine.Engine {
 }
 
 func newInstance(b testing.TB, interruptible bool) engine.Instance {
-	eng := newEngine(b, engine.Config{Interruptible: interruptible, HostModules: hostStubs()})
+	eng := newEngine(b, engine.Config{Interruptible: interruptible, HostModules: enginetest.HostStubs()})
 	ctx := context.Background()
 	m, err := eng.Compile(ctx, wasmtest.Bytes(b, misbehavePkg))
 	if err != nil {
@@ -101,7 +86,7 @@ func watInstance(t *testing.T, cfg engine.Config, wat string, data any, icfg eng
 func TestGoGuest(t *testing.T) {
 	for _, intr := range []bool{false, true} {
 		t.Run(map[bool]string{false: "trusted", true: "interruptible"}[intr], func(t *testing.T) {
-			eng := newEngine(t, engine.Config{Interruptible: intr, MemoryLimitPages: 1024, HostModules: hostStubs()})
+			eng := newEngine(t, engine.Config{Interruptible: intr, MemoryLimitPages: 1024, HostModules: enginetest.HostStubs()})
 			ctx := context.Background()
 			m, err := eng.Compile(ctx, wasmtest.Bytes(t, misbehavePkg))
 			if err != nil {
@@ -299,7 +284,7 @@ func TestGoGuestOOM(t *testing.T) {
 			}},
 			{Name: abi.FuncOutputWrite, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: func(_ context.Context, _ engine.Caller, stack []uint64) { stack[0] = 0 }},
 		}},
-		hostStubs()[1],
+		enginetest.HostStubs()[1],
 	}
 	eng := newEngine(t, engine.Config{Interruptible: true, MemoryLimitPages: 1024, HostModules: hosts})
 	ctx := context.Background()
@@ -443,7 +428,7 @@ func TestCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eng, err := f.New(ctx, engine.Config{Interruptible: true, HostModules: hostStubs()})
+		eng, err := f.New(ctx, engine.Config{Interruptible: true, HostModules: enginetest.HostStubs()})
 		if err != nil {
 			t.Fatal(err)
 		}

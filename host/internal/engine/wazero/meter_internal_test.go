@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/internal/engine"
+	"github.com/wapr-dev/wapr/host/internal/engine/enginetest"
 	"github.com/wapr-dev/wapr/host/internal/engine/meter"
 	"github.com/wapr-dev/wapr/host/wasmtest"
 )
@@ -19,14 +19,14 @@ func TestInterruptibleEngineMeters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := f.New(ctx, engine.Config{Interruptible: true, HostModules: HostStubs()})
+	e, err := f.New(ctx, engine.Config{Interruptible: true, HostModules: enginetest.HostStubs()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close(ctx)
 	eng := e.(*Engine)
 
-	m, err := eng.Compile(ctx, wasmtest.Bytes(t, "./host/internal/wasmcomp/testdata/guests/misbehave"))
+	m, err := eng.Compile(ctx, wasmtest.Bytes(t, enginetest.MisbehavePkg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestInterruptibleEngineMeters(t *testing.T) {
 	}
 	// A second compile of the same bytes (another component of the same
 	// module) reuses the rewrite.
-	if _, err := eng.Compile(ctx, wasmtest.Bytes(t, "./host/internal/wasmcomp/testdata/guests/misbehave")); err != nil {
+	if _, err := eng.Compile(ctx, wasmtest.Bytes(t, enginetest.MisbehavePkg)); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.metered) != 1 {
@@ -57,22 +57,5 @@ func TestInterruptibleEngineMeters(t *testing.T) {
 	}
 	if _, err := empty.Instantiate(ctx, nil, engine.InstanceConfig{}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// HostStubs satisfies the misbehave guest's imports (this package's tests
-// and the external ones use it).
-func HostStubs() []engine.HostModule {
-	ret0 := func(_ context.Context, _ engine.Caller, stack []uint64) { stack[0] = 0 }
-	i32 := engine.I32
-	return []engine.HostModule{
-		{Name: abi.ModuleHost, Funcs: []engine.HostFunc{
-			{Name: abi.FuncInputRead, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-			{Name: abi.FuncOutputWrite, Params: []engine.ValueType{i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-		}},
-		{Name: abi.ModuleSock, Funcs: []engine.HostFunc{
-			{Name: abi.FuncSockDial, Params: []engine.ValueType{i32, i32, i32, i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-			{Name: abi.FuncSockClose, Params: []engine.ValueType{i32}, Results: []engine.ValueType{i32}, Fn: ret0},
-		}},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wapr-dev/wapr/host/internal/engine"
+	"github.com/wapr-dev/wapr/host/internal/engine/enginetest"
 	"github.com/wapr-dev/wapr/host/internal/engine/wazero"
 	"github.com/wapr-dev/wapr/host/wasmtest"
 )
@@ -17,12 +18,12 @@ func newInstance(b *testing.B, interruptible bool) engine.Instance {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	eng, err := f.New(ctx, engine.Config{Interruptible: interruptible, HostModules: wazero.HostStubs()})
+	eng, err := f.New(ctx, engine.Config{Interruptible: interruptible, HostModules: enginetest.HostStubs()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { eng.Close(ctx) })
-	m, err := eng.Compile(ctx, wasmtest.Bytes(b, "./host/internal/wasmcomp/testdata/guests/misbehave"))
+	m, err := eng.Compile(ctx, wasmtest.Bytes(b, enginetest.MisbehavePkg))
 	if err != nil {
 		b.Fatal(err)
 	}
