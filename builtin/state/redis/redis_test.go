@@ -130,18 +130,7 @@ func wantKind(t testing.TB, err error, want errKind) {
 
 // eventually calls f until it succeeds or wait passes, pausing briefly
 // between attempts; it returns f's last error.
-func eventually(f func() error) error {
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		<-tick.C
-	}
-}
+func eventually(f func() error) error { return backendtest.Eventually(wait, f) }
 
 func TestFeatures(t *testing.T) {
 	fs := redis.New().Features()

@@ -1,7 +1,30 @@
 package wasmcomp
 
+import (
+	"context"
+	"time"
+
+	"github.com/wapr-dev/wapr/abi"
+	"github.com/wapr-dev/wapr/host/component/pubsub"
+)
+
 // BatchedGets is how many Gets bulk gets answered.
 func (s *StateStore) BatchedGets() int64 { return s.gets.batched.Load() }
 
 // BatchedSets is how many Sets bulk sets answered.
 func (s *StateStore) BatchedSets() int64 { return s.sets.batched.Load() }
+
+// Subscriber makes a subscriber instance for topic, as Subscribe does, and
+// returns a poll of it (waiting up to wait for one message), the abort that
+// a subscription's end triggers, and its close.
+func (p *PubSub) Subscriber(ctx context.Context, topic string) (poll func(ctx context.Context, wait time.Duration) error, abort, close func(), err error) {
+	i, err := p.subscriber(ctx, pubsub.SubscribeRequest{Topic: topic})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	poll = func(ctx context.Context, wait time.Duration) error {
+		in := abi.PollRequest{Topic: topic, MaxMessages: 1, MaxWaitMillis: uint32(wait / time.Millisecond)}
+		return i.run(ctx, pubsubFamily, abi.PubSubPoll, &in, okOnly)
+	}
+	return poll, i.abortSockets, i.close, nil
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/internal/engine"
@@ -33,8 +34,12 @@ type instance struct {
 
 	calls int
 
+	// sockMu guards socks and aborted: abortSockets runs on another
+	// goroutine than the instance's calls.
+	sockMu   sync.Mutex
 	socks    map[int32]*hostSock
 	nextSock int32
+	aborted  bool // abortSockets ran: no new sockets
 
 	httpResp []byte
 	httpOff  int
@@ -153,12 +158,24 @@ func (i *instance) closeInstance(graceful bool) {
 		// wapr_close takes no arguments: call it directly.
 		_, _ = i.fClose.Call(ctx)
 	}
+	i.abortSockets()
+	if i.inst != nil {
+		_ = i.inst.Close(ctx)
+	}
+}
+
+// abortSockets closes the instance's sockets and refuses new ones. It may
+// run while a call is in progress (the guest then sees its socket fail), so
+// that a backend stops serving an instance that is being given up at once:
+// a subscriber's blocked read, say, which would otherwise take messages
+// meant for its successor.
+func (i *instance) abortSockets() {
+	i.sockMu.Lock()
+	defer i.sockMu.Unlock()
+	i.aborted = true
 	for h, s := range i.socks {
 		s.close()
 		delete(i.socks, h)
-	}
-	if i.inst != nil {
-		_ = i.inst.Close(ctx)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wapr-dev/wapr/abi"
@@ -97,6 +98,17 @@ func (p *PubSub) pollLoop(ctx context.Context, req pubsub.SubscribeRequest, h pu
 			i.close()
 		}
 	}()
+	// When the subscription ends, the subscriber's backend connections
+	// close at once, even inside a poll: a read blocked in the broker must
+	// not take messages a new subscription is about to get.
+	var cur atomic.Pointer[instance]
+	cur.Store(i)
+	stop := context.AfterFunc(ctx, func() {
+		if c := cur.Load(); c != nil {
+			c.abortSockets()
+		}
+	})
+	defer stop()
 	// Deliveries in flight finish even when the subscription ends.
 	deliverCtx := context.WithoutCancel(ctx)
 	backoff := 50 * time.Millisecond
@@ -104,12 +116,17 @@ func (p *PubSub) pollLoop(ctx context.Context, req pubsub.SubscribeRequest, h pu
 		if i == nil {
 			var err error
 			if i, err = p.subscriber(ctx, req); err != nil {
+				cur.Store(nil)
 				p.c.log.Warn("re-subscribing failed", "topic", req.Topic, "error", err)
 				if !sleep(ctx, backoff) {
 					return
 				}
 				backoff = min(backoff*2, 5*time.Second)
 				continue
+			}
+			cur.Store(i)
+			if ctx.Err() != nil {
+				i.abortSockets() // ended while subscribing
 			}
 		}
 		msgs, err := p.poll(ctx, i, req.Topic)

@@ -146,7 +146,14 @@ func sockDial(ctx context.Context, c engine.Caller, stack []uint64) {
 		setI32(stack, abi.ErrInvalid)
 		return
 	}
-	if len(i.socks) >= i.c.settings.MaxSockets {
+	i.sockMu.Lock()
+	open, aborted := len(i.socks), i.aborted
+	i.sockMu.Unlock()
+	if aborted {
+		setI32(stack, abi.ErrClosed)
+		return
+	}
+	if open >= i.c.settings.MaxSockets {
 		i.c.log.Warn("guest dial refused: too many open sockets", "address", addr, "limit", i.c.settings.MaxSockets)
 		setI32(stack, abi.ErrLimit)
 		return
@@ -176,6 +183,13 @@ func sockDial(ctx context.Context, c engine.Caller, stack []uint64) {
 			return
 		}
 		conn = tc
+	}
+	i.sockMu.Lock()
+	defer i.sockMu.Unlock()
+	if i.aborted {
+		conn.Close()
+		setI32(stack, abi.ErrClosed)
+		return
 	}
 	i.nextSock++
 	h := i.nextSock
@@ -221,7 +235,11 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-func (i *instance) sock(h uint32) *hostSock { return i.socks[int32(h)] }
+func (i *instance) sock(h uint32) *hostSock {
+	i.sockMu.Lock()
+	defer i.sockMu.Unlock()
+	return i.socks[int32(h)]
+}
 
 // sockRead(handle, buf, limit) -> n | 0 (EOF) | ErrAgain | error.
 func sockRead(_ context.Context, c engine.Caller, stack []uint64) {
@@ -287,11 +305,17 @@ func sockWait(ctx context.Context, c engine.Caller, stack []uint64) {
 		return
 	}
 	timeout := time.Duration(uint32(stack[1])) * time.Millisecond
-	if s.wait(ctx, timeout) {
+	switch {
+	case s.wait(ctx, timeout):
 		setI32(stack, 1)
-		return
+	case ctx.Err() != nil:
+		// The call is over (its deadline passed, or it was cancelled):
+		// waiting again cannot help, so the guest learns it now rather
+		// than spinning until it is interrupted.
+		setI32(stack, abi.ErrTimeout)
+	default:
+		setI32(stack, 0)
 	}
-	setI32(stack, 0)
 }
 
 // sockClose(handle) -> 0 | ErrClosed.
@@ -302,12 +326,14 @@ func sockClose(_ context.Context, c engine.Caller, stack []uint64) {
 		return
 	}
 	h := int32(uint32(stack[0]))
+	i.sockMu.Lock()
 	s := i.socks[h]
+	delete(i.socks, h)
+	i.sockMu.Unlock()
 	if s == nil {
 		setI32(stack, abi.ErrClosed)
 		return
 	}
 	s.close()
-	delete(i.socks, h)
 	setI32(stack, 0)
 }
