@@ -109,11 +109,11 @@ func (s *Store) BulkSet(ctx context.Context, reqs []state.SetRequest) error {
 		return err
 	}
 	defer end()
-	now := sess.now().Unix()
+	at := sess.now()
 	var errs []error
 	ws := make([]write, 0, len(reqs))
 	for i := range reqs {
-		w, err := sess.prepareSet(&reqs[i], now)
+		w, err := sess.prepareSet(&reqs[i], at)
 		if err != nil {
 			errs = append(errs, err)
 			continue

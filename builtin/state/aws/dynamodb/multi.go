@@ -56,7 +56,8 @@ func (s *Store) Multi(ctx context.Context, req *state.TransactionRequest) error 
 		cond  condition
 		w     write // the last operation's write
 	}
-	now := sess.now().Unix()
+	at := sess.now()
+	now := at.Unix()
 	var groups []*group
 	byKey := make(map[string]*group, len(req.Operations))
 	for i, op := range req.Operations {
@@ -72,7 +73,7 @@ func (s *Store) Multi(ctx context.Context, req *state.TransactionRequest) error 
 				err = fmt.Errorf("%w: nil operation", component.ErrInvalidArgument)
 				break
 			}
-			w, err = sess.prepareSet(op, now)
+			w, err = sess.prepareSet(op, at)
 			etag, firstWrite = op.ETag, op.Options.Concurrency == state.FirstWrite
 		case *state.DeleteRequest:
 			if op == nil {

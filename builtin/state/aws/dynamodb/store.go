@@ -43,7 +43,8 @@
 // *state.ETagError of kind ETagMismatch. ETags are opaque: any string is a
 // well-formed ETag that simply does not match.
 //
-// Set with request metadata ttlInSeconds=N stores the expiry now+N in the
+// Set with request metadata ttlInSeconds=N stores the expiry now+N (rounded
+// up to the next whole second, so never early) in the
 // TTL attribute; Get and BulkGet then report it as ttlExpireTime (RFC 3339,
 // UTC). DynamoDB deletes expired items only eventually (DynamoDB Local
 // never), so every read treats an item whose expiry has passed as absent,
@@ -370,7 +371,7 @@ func (s *Store) Set(ctx context.Context, req *state.SetRequest) error {
 		return err
 	}
 	defer end()
-	w, err := sess.prepareSet(req, sess.now().Unix())
+	w, err := sess.prepareSet(req, sess.now())
 	if err != nil {
 		return err
 	}
@@ -457,7 +458,8 @@ func (c condition) exprPtr() *string {
 
 // prepareSet validates req and builds its item and condition. now is in
 // Unix seconds.
-func (s *session) prepareSet(req *state.SetRequest, now int64) (write, error) {
+func (s *session) prepareSet(req *state.SetRequest, at time.Time) (write, error) {
+	now := at.Unix()
 	if req.Key == "" {
 		return write{}, s.errorf("set", "", "%w: empty key", component.ErrInvalidArgument)
 	}
@@ -479,10 +481,17 @@ func (s *session) prepareSet(req *state.SetRequest, now int64) (write, error) {
 	}
 	if hasTTL {
 		secs := int64(ttl / time.Second)
-		if secs > math.MaxInt64-now {
+		if secs > math.MaxInt64-now-1 {
 			return write{}, s.errorf("set", req.Key, "%w: %s is too large", component.ErrInvalidArgument, state.MetadataTTL)
 		}
-		item[s.cfg.ttlAttribute] = &types.AttributeValueMemberN{Value: strconv.FormatInt(now+secs, 10)}
+		// now is truncated to whole seconds; the expiry is rounded up
+		// instead, so a value never expires before ttlInSeconds has passed
+		// (written at 10.95 with 1 s, 10+1 would hide it at 11.0).
+		exp := now + secs
+		if at.Nanosecond() > 0 {
+			exp++
+		}
+		item[s.cfg.ttlAttribute] = &types.AttributeValueMemberN{Value: strconv.FormatInt(exp, 10)}
 	}
 	return write{
 		key:  req.Key,

@@ -411,6 +411,19 @@ func TestTTL(t *testing.T) {
 		}
 	})
 
+	t.Run("a value never expires early", func(t *testing.T) {
+		// Written 0.95 s into a second with 1 s to live: 0.1 s later, in
+		// the next second, it must still be there (expiries are stored in
+		// whole seconds); a second after it was written it is gone.
+		clk.Advance(950 * time.Millisecond)
+		setTTL(t, "early", "v", "1")
+		clk.Advance(100 * time.Millisecond)
+		wantValue(t, s, "early", "v")
+		clk.Advance(950 * time.Millisecond)
+		wantMissing(t, s, "early")
+		clk.Advance(-2 * time.Second) // back to whole seconds for the next cases
+	})
+
 	t.Run("expired items are hidden although DynamoDB keeps them", func(t *testing.T) {
 		setTTL(t, "fleeting", "v", "5")
 		etag := mustGet(t, s, "fleeting").ETag
