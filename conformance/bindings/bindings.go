@@ -190,6 +190,9 @@ func Run(t conformance.T, newOutput func() contract.Output, cfg Config) []confor
 				t.Fatalf("Init: %v", err)
 			}
 		})
+		if outputOK && c.out == nil {
+			t.Fatalf(suite.InitLeftOut)
+		}
 		if c.out != nil {
 			t.Cleanup(func() {
 				if !c.closed {

@@ -235,6 +235,9 @@ func Run(t conformance.T, newPubSub func() contract.PubSub, cfg Config) []confor
 	if !initOK {
 		return notRun(features, cfg, "Init failed")
 	}
+	if c.ps == nil {
+		t.Fatalf(suite.InitLeftOut)
+	}
 	c.bulk = component.HasFeature(features, contract.FeatureBulkPublish)
 	t.Logf("features declared: %v", features)
 

@@ -210,7 +210,9 @@ func Run(t conformance.T, newStore func() contract.Store, cfg Config) []conforma
 		}
 	})
 
+	initRan := false
 	initOK := conformance.Run(t, "init", func(t conformance.T) {
+		initRan = true
 		ctx, cancel := c.ctx(t)
 		defer cancel()
 		md := component.Metadata{Name: cfg.Name, Type: cfg.Type, Version: cfg.Version, Properties: cfg.Metadata}
@@ -221,6 +223,9 @@ func Run(t conformance.T, newStore func() contract.Store, cfg Config) []conforma
 	features := store.Features()
 	if !initOK {
 		return c.notRun(features, "Init failed")
+	}
+	if !initRan {
+		t.Fatalf(suite.InitLeftOut)
 	}
 	c.etag = component.HasFeature(features, contract.FeatureETag)
 	c.transactional = component.HasFeature(features, contract.FeatureTransactional)
