@@ -199,6 +199,8 @@ type instr struct {
 	funcRef  bool
 	imm      uint32
 	immStart int
+	// global is set for global.get and global.set, whose index is imm.
+	global bool
 }
 
 // instr decodes the instruction at the reader's offset and moves past it.
@@ -242,7 +244,10 @@ func (r *reader) instr() (instr, error) {
 				return in, fmt.Errorf("%w: try_table catch kind %d", ErrUnsupported, kind)
 			}
 		}
-	case op >= 0x20 && op <= 0x26: // locals, globals, table.get/set
+	case op == 0x23 || op == 0x24: // global.get global.set
+		in.global = true
+		in.imm = r.u32()
+	case op >= 0x20 && op <= 0x26: // locals, table.get/set
 		r.u32()
 	case op >= 0x28 && op <= 0x3e: // loads and stores
 		r.memArg()

@@ -365,8 +365,11 @@ func (m *rewriter) remapExports(body []byte) ([]byte, error) {
 		out = appendName(out, r.name())
 		kind := r.byte()
 		idx := r.u32()
-		if kind == 0x00 {
+		switch {
+		case kind == 0x00:
 			idx = m.fn(idx)
+		case kind == 0x03 && idx >= m.globals:
+			return nil, fmt.Errorf("%w: export of global %d, the module has %d", ErrUnsupported, idx, m.globals)
 		}
 		out = append(out, kind)
 		out = appendU32(out, idx)
@@ -468,6 +471,9 @@ func (m *rewriter) constExpr(r *reader, out []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := m.checkGlobal(in); err != nil {
+			return nil, err
+		}
 		switch {
 		case in.funcRef:
 			out = append(out, r.b[start:in.immStart]...)
@@ -537,6 +543,9 @@ func (m *rewriter) meterFunc(r *reader, out []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := m.checkGlobal(in); err != nil {
+			return nil, err
+		}
 		if in.funcRef {
 			out = append(out, r.b[start:in.immStart]...)
 			out = appendU32(out, m.fn(in.imm))
@@ -557,6 +566,18 @@ func (m *rewriter) meterFunc(r *reader, out []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: unbalanced function body", ErrUnsupported)
 	}
 	return out, nil
+}
+
+// checkGlobal refuses an access to a global the module does not have. The
+// fuel global takes the first free index, so such an access, invalid in
+// the original, would become valid in the rewrite and let the guest refill
+// its own fuel; refused, the module goes to the engine's own interruption,
+// whose validation rejects it.
+func (m *rewriter) checkGlobal(in instr) error {
+	if in.global && in.imm >= m.globals {
+		return fmt.Errorf("%w: global %d accessed, the module has %d", ErrUnsupported, in.imm, m.globals)
+	}
+	return nil
 }
 
 // makesCalls reports whether the rest of a function body calls a function.

@@ -294,12 +294,22 @@ func TestUnsupportedModules(t *testing.T) {
 			break
 		}
 	}
+	// getg reads global 1 ($g); make it read global 2, which does not
+	// exist, and which the fuel global would become.
+	fuelThief := append([]byte(nil), good...)
+	for i := 0; i+4 < len(fuelThief); i++ {
+		if fuelThief[i] == 0x23 && fuelThief[i+1] == 1 && fuelThief[i+2] == 0x23 && fuelThief[i+3] == 0 && fuelThief[i+4] == 0x6a {
+			fuelThief[i+1] = 2
+			break
+		}
+	}
 	alreadyMetered, err := meter.Instrument(good, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, wasm := range map[string][]byte{
 		"GC opcode":       withGC,
+		"unknown global":  fuelThief,
 		"truncated":       good[:len(good)-2],
 		"not wasm":        []byte("hello, world"),
 		"empty":           nil,
