@@ -111,6 +111,7 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
 	}
 	log := slog.New(handler)
+	installRedisLogger(log)
 
 	h, err := host.New(host.Options{
 		AppID:              f.appID,
