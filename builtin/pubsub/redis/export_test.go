@@ -25,7 +25,7 @@ func ParseConfig(md component.Metadata) (*goredis.Options, Settings, error) {
 	if err != nil {
 		return nil, Settings{}, err
 	}
-	return c.options(), Settings{
+	return c.conn.Options(), Settings{
 		Group: c.group, GeneratedGroup: c.generatedGroup, ProcessingTimeout: c.processingTimeout,
 		RedeliverInterval: c.redeliverInterval, QueueDepth: c.queueDepth, Concurrency: c.concurrency, MaxLenApprox: c.maxLenApprox,
 	}, nil

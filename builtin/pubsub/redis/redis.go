@@ -96,7 +96,6 @@ package redis
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -104,6 +103,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/wapr-dev/wapr/builtin/internal/redisconn"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
 )
@@ -164,7 +164,7 @@ func (p *PubSub) Init(ctx context.Context, md component.Metadata) error {
 		return fmt.Errorf("%s: %w", p.prefix, err)
 	}
 	p.cfg = cfg
-	c := goredis.NewClient(cfg.options())
+	c := goredis.NewClient(cfg.conn.Options())
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
 		return p.wrap(ctx, "connect", "", err)
@@ -335,41 +335,12 @@ func (p *PubSub) forget(s *subscription) {
 	delete(p.subs, s)
 }
 
-// wrap turns a go-redis error from operation op on topic ("" for none) into
-// the component's error: it names the component and, for connection
-// problems, the Redis address, and wraps the contract's sentinel.
+// wrap turns a go-redis error from operation op on topic ("" for none)
+// into the component's error (see redisconn.Wrap).
 func (p *PubSub) wrap(ctx context.Context, op, topic string, err error) error {
 	where := p.prefix + ": " + op
 	if topic != "" {
 		where += fmt.Sprintf(" %q", topic)
 	}
-	switch {
-	case ctx.Err() != nil:
-		return fmt.Errorf("%s: %w", where, ctx.Err())
-	case p.closed.Load() && !isServerError(err):
-		return fmt.Errorf("%s: %w", where, component.ErrClosed)
-	case goredis.IsAuthError(err):
-		return fmt.Errorf("%s: redis at %s rejected the credentials (check redisUsername and redisPassword): %w", where, p.cfg.addr, err)
-	case isServerError(err) && !transientServerError(err):
-		return fmt.Errorf("%s: redis at %s: %w", where, p.cfg.addr, err)
-	default:
-		return fmt.Errorf("%s: %w: redis at %s: %w", where, component.ErrUnavailable, p.cfg.addr, err)
-	}
-}
-
-// isServerError reports whether err is an error reply from Redis.
-func isServerError(err error) bool {
-	var re goredis.Error
-	return errors.As(err, &re)
-}
-
-// transientServerError reports error replies that mean the server cannot
-// serve right now rather than that the request is wrong.
-func transientServerError(err error) bool {
-	for _, p := range []string{"LOADING", "MASTERDOWN", "BUSY ", "TRYAGAIN", "CLUSTERDOWN"} {
-		if goredis.HasErrorPrefix(err, p) {
-			return true
-		}
-	}
-	return goredis.IsMaxClientsError(err)
+	return redisconn.Wrap(ctx, where, p.cfg.conn.Addr, p.closed.Load(), err)
 }

@@ -17,7 +17,7 @@ func ParseOptions(md component.Metadata) (*goredis.Options, time.Duration, error
 	if err != nil {
 		return nil, 0, err
 	}
-	return c.options(), c.defaultTTL, nil
+	return c.conn.Options(), c.defaultTTL, nil
 }
 
 // AutoPipelineBatches parses md as Init does and returns how many batches

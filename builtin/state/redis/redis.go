@@ -156,7 +156,7 @@ func (s *Store) Init(ctx context.Context, md component.Metadata) error {
 		return fmt.Errorf("%s: %w", s.prefix, err)
 	}
 	s.cfg = cfg
-	c := goredis.NewClient(cfg.options())
+	c := goredis.NewClient(cfg.conn.Options())
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
 		return s.wrap(ctx, "connect", "", err)
