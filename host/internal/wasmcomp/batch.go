@@ -67,7 +67,9 @@ type batcher[Q, R any] struct {
 	s *StateStore
 	// one serves a request alone on instance i (returning it to the pool).
 	one func(ctx context.Context, i *instance, req *Q) (R, error)
-	// many serves a batch on i in one call; see runMany.
+	// many serves a batch on i in one call: it returns the requests to ask
+	// again one by one, and whether a failure is the guest's answer for all
+	// (see run).
 	many func(ctx context.Context, i *instance, batch []*pending[Q, R]) (again []*pending[Q, R], answered bool, err error)
 	// retryBroken asks each request again on its own after a batch call
 	// broke; only for requests that may run twice (reads).
