@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/nameresolution"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
 	"github.com/wapr-dev/wapr/host/component/state"
 )
@@ -18,6 +19,7 @@ type Registry struct {
 	states   map[string]func() state.Store
 	pubsubs  map[string]func() pubsub.PubSub
 	bindings map[string]func() component.Lifecycle
+	resolves map[string]func() nameresolution.Resolver
 }
 
 // NewRegistry returns an empty registry.
@@ -26,6 +28,7 @@ func NewRegistry() *Registry {
 		states:   map[string]func() state.Store{},
 		pubsubs:  map[string]func() pubsub.PubSub{},
 		bindings: map[string]func() component.Lifecycle{},
+		resolves: map[string]func() nameresolution.Resolver{},
 	}
 }
 
@@ -44,6 +47,13 @@ func (r *Registry) RegisterPubSub(typ string, newPubSub func() pubsub.PubSub) {
 // host/component/bindings) or both.
 func (r *Registry) RegisterBinding(typ string, newBinding func() component.Lifecycle) {
 	r.bindings[typ] = newBinding
+}
+
+// RegisterNameResolver registers a name resolver constructor under the name
+// a Configuration's spec.nameResolution.component uses ("mdns",
+// "kubernetes", "static").
+func (r *Registry) RegisterNameResolver(name string, newResolver func() nameresolution.Resolver) {
+	r.resolves[name] = newResolver
 }
 
 // Types lists every registered type, sorted.
