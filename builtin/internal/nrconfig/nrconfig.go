@@ -12,6 +12,7 @@ package nrconfig
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -162,4 +163,33 @@ func Describe(v any) string {
 	default:
 		return fmt.Sprintf("a %T", x)
 	}
+}
+
+// AddressProblem checks that addr is "host:port" as a resolver returns it: a
+// DNS name or IP (IPv6 in brackets) and a decimal port in 1..65535. It
+// returns what is wrong, or "" when addr is fine.
+func AddressProblem(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "must be host:port, got " + strconv.Quote(addr)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return "must have a port in 1..65535, got " + strconv.Quote(addr)
+	}
+	if host == "" {
+		return "must name a host, got " + strconv.Quote(addr)
+	}
+	if strings.Contains(host, ":") { // only an IPv6 literal may
+		h, _, _ := strings.Cut(host, "%") // a link-local zone
+		if net.ParseIP(h) == nil {
+			return "must have a valid IPv6 address, got " + strconv.Quote(addr)
+		}
+		return ""
+	}
+	for _, c := range host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return "must have a host name of letters, digits, '-', '_' and '.', got " + strconv.Quote(addr)
+		}
+	}
+	return ""
 }

@@ -72,3 +72,34 @@ func TestReader(t *testing.T) {
 		})
 	}
 }
+
+func TestAddressProblem(t *testing.T) {
+	tests := []struct {
+		addr string
+		want string // substring of the problem; "" means fine
+	}{
+		{"10.0.0.1:3500", ""},
+		{"b-dapr.ns.svc.cluster.local:50002", ""},
+		{"[::1]:80", ""},
+		{"[fe80::1%eth0]:80", ""},
+		{"my_host:65535", ""},
+		{"10.0.0.1", "must be host:port"},
+		{"::1:80", "must be host:port"},
+		{"10.0.0.1:0", "port in 1..65535"},
+		{"10.0.0.1:65536", "port in 1..65535"},
+		{"10.0.0.1:+80", "port in 1..65535"},
+		{"10.0.0.1:http", "port in 1..65535"},
+		{":80", "must name a host"},
+		{"[zz::1]:80", "valid IPv6"},
+		{"a b:80", "host name of letters"},
+		{"http://x:80", "must be host:port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			got := AddressProblem(tt.addr)
+			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Errorf("AddressProblem(%q) = %q, want %q", tt.addr, got, tt.want)
+			}
+		})
+	}
+}
