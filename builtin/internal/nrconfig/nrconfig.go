@@ -193,3 +193,21 @@ func AddressProblem(addr string) string {
 	}
 	return ""
 }
+
+// LabelProblem checks an app id or namespace that a resolver puts into a DNS
+// name as one label: 1..63 bytes of letters, digits, '-' and '_'. Without
+// the check an id such as "a.b" would silently name something else. It
+// returns what is wrong, or "" when s is fine.
+func LabelProblem(s string) string {
+	switch {
+	case s == "":
+		return "is empty"
+	case len(s) > 63:
+		return "is longer than a DNS label (63 bytes)"
+	case strings.ContainsFunc(s, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_')
+	}):
+		return "must be letters, digits, '-' and '_' only"
+	}
+	return ""
+}

@@ -103,3 +103,24 @@ func TestAddressProblem(t *testing.T) {
 		})
 	}
 }
+
+func TestLabelProblem(t *testing.T) {
+	tests := []struct {
+		s    string
+		want string
+	}{
+		{"orders", ""},
+		{"Order_Service-2", ""},
+		{strings.Repeat("a", 63), ""},
+		{"", "is empty"},
+		{strings.Repeat("a", 64), "longer than a DNS label"},
+		{"a.b", "letters, digits"},
+		{"a b", "letters, digits"},
+		{"é", "letters, digits"},
+	}
+	for _, tt := range tests {
+		if got := LabelProblem(tt.s); tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("LabelProblem(%q) = %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}

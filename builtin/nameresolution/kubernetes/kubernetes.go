@@ -111,10 +111,10 @@ func (r *resolver) Resolve(_ context.Context, req nameresolution.Request) ([]str
 	if ns == "" {
 		ns = r.ns
 	}
-	if problem := nameProblem(req.ID); problem != "" {
+	if problem := nrconfig.LabelProblem(req.ID); problem != "" {
 		return nil, fmt.Errorf(errPrefix+"app id %q %s: %w", req.ID, problem, component.ErrInvalidArgument)
 	}
-	if problem := nameProblem(ns); problem != "" {
+	if problem := nrconfig.LabelProblem(ns); problem != "" {
 		return nil, fmt.Errorf(errPrefix+"namespace %q %s: %w", ns, problem, component.ErrInvalidArgument)
 	}
 	if r.cfg.tmpl == nil {
@@ -176,27 +176,10 @@ func render(t *template.Template, d templateData) (string, error) {
 	return addr, nil
 }
 
-// nameProblem checks an app id or namespace that becomes one DNS label of
-// the address: without it, an id such as "a.b" would silently name another
-// Service.
-func nameProblem(s string) string {
-	switch {
-	case s == "":
-		return "is empty"
-	case len(s) > 63:
-		return "is longer than a DNS label (63 bytes)"
-	case strings.ContainsFunc(s, func(c rune) bool {
-		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_')
-	}):
-		return "must be letters, digits, '-' and '_' only"
-	}
-	return ""
-}
-
 // domainProblem checks a cluster domain: dot-separated labels.
 func domainProblem(d string) string {
 	for label := range strings.SplitSeq(strings.TrimSuffix(d, "."), ".") {
-		if problem := nameProblem(label); problem != "" {
+		if problem := nrconfig.LabelProblem(label); problem != "" {
 			return "must be a DNS domain such as cluster.local, got " + strconv.Quote(d)
 		}
 	}
