@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wapr-dev/wapr/host/component/nameresolution"
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/delivery"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
@@ -70,6 +71,23 @@ type Options struct {
 	// running (see Host.Reload).
 	HotReload bool
 
+	// InternalAddress is where other sidecars call this one (daprd's
+	// internal port); default ":0", every interface on a free port, as
+	// daprd self-hosted. InternalListener, when set, is used instead.
+	InternalAddress  string
+	InternalListener net.Listener
+	// ConfigFile is a Dapr Configuration resource (--config); its
+	// spec.nameResolution picks the name resolver.
+	ConfigFile string
+	// Mode is "standalone" (the default; name resolution by mdns) or
+	// "kubernetes" (by the cluster's DNS).
+	Mode string
+	// Namespace is this app's namespace (NAMESPACE), empty self-hosted.
+	Namespace string
+	// HostAddress is the IP other sidecars reach this one at; default
+	// DAPR_HOST_IP, else the first non-loopback IPv4 address.
+	HostAddress string
+
 	// AppWaitTimeout bounds the wait for the app port to open at start; 0
 	// waits until Shutdown, as daprd does.
 	AppWaitTimeout time.Duration
@@ -87,7 +105,14 @@ type Host struct {
 	ln       net.Listener
 	serveErr chan error
 	app      *httpapi.AppChannel
+	appLimit api.AppChannel // app, bounded by AppMaxConcurrency
 	delivery *delivery.Manager
+
+	internal    *httpapi.Server // the sidecar-to-sidecar channel
+	internalLn  net.Listener
+	internalErr chan error
+	sidecars    *httpapi.SidecarClient
+	resolver    nameresolution.Resolver
 
 	components []*loaded
 	declared   []resources.Subscription
@@ -112,7 +137,12 @@ type Host struct {
 
 // Report is what a person needs to know once the host has started.
 type Report struct {
-	Address       string
+	Address string
+	// InternalAddress is where other sidecars call this one;
+	// NameResolution names the resolver that finds them.
+	InternalAddress string
+	NameResolution  string
+
 	Components    []ComponentReport
 	Modules       []ModuleReport
 	Failed        []FailedComponent
@@ -155,6 +185,19 @@ func New(o Options) (*Host, error) {
 	if o.HTTPAddress == "" {
 		o.HTTPAddress = "127.0.0.1:3500"
 	}
+	if o.InternalAddress == "" {
+		o.InternalAddress = ":0"
+	}
+	switch o.Mode {
+	case "":
+		o.Mode = ModeStandalone
+	case ModeStandalone, ModeKubernetes:
+	default:
+		return nil, fmt.Errorf("host: mode %q is not standalone or kubernetes", o.Mode)
+	}
+	if o.HostAddress == "" {
+		o.HostAddress = hostAddress()
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -188,6 +231,15 @@ func (h *Host) Start(ctx context.Context) error {
 	h.ln = ln
 	h.report.Address = ln.Addr().String()
 
+	var cfg resources.Configuration
+	if h.opts.ConfigFile != "" {
+		var err error
+		if cfg, err = resources.LoadConfiguration(h.opts.ConfigFile); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+
 	factory, err := engineFactory(h.opts.WasmEngine, wasmCacheDir(h.opts.WasmCacheDir, h.opts.WasmEngine))
 	if err != nil {
 		ln.Close()
@@ -207,6 +259,12 @@ func (h *Host) Start(ctx context.Context) error {
 		OnShutdown:         h.requestShutdown,
 		Logger:             h.log,
 	})
+	if err := h.startInvocation(ctx, cfg); err != nil {
+		ln.Close()
+		h.stopInvocation(context.Background())
+		h.closeComponents(context.Background())
+		return err
+	}
 	h.serveErr = make(chan error, 1)
 	go func() { h.serveErr <- h.server.Serve(ln) }()
 	h.api.SetOutboundReady(true)
@@ -222,6 +280,8 @@ func (h *Host) Start(ctx context.Context) error {
 	}
 	addr := net.JoinHostPort(h.opts.AppChannelAddress, strconv.Itoa(h.opts.AppPort))
 	h.app = httpapi.NewAppChannel(addr, h.opts.AppID, h.opts.AppAPIToken, 0)
+	h.appLimit = api.LimitApp(h.app, h.opts.AppMaxConcurrency)
+	h.api.SetAppChannel(h.appLimit)
 	go h.connectApp(addr)
 	return nil
 }
@@ -262,7 +322,7 @@ func (h *Host) connectApp(addr string) {
 
 func (h *Host) delivery0() *delivery.Manager {
 	if h.delivery == nil {
-		h.delivery = delivery.New(h.api, h.app, h.opts.AppMaxConcurrency, h.log)
+		h.delivery = delivery.New(h.api, h.appLimit, h.log)
 	}
 	return h.delivery
 }
@@ -378,6 +438,9 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		defer h.reloadMu.Unlock()
 		h.api.SetOutboundReady(false)
 		h.api.SetAppReady(false)
+		invErrs := make(chan []error, 1)
+		go func() { invErrs <- h.stopInvocation(ctx) }()
+		defer func() { errs = append(errs, <-invErrs...) }()
 		if h.delivery != nil {
 			if err := h.delivery.Stop(ctx); err != nil {
 				errs = append(errs, err)

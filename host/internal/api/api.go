@@ -28,6 +28,10 @@ type API struct {
 	outboundReady atomic.Bool
 	appReady      atomic.Bool
 
+	app        atomic.Pointer[appHolder]
+	invocation atomic.Pointer[Invocation]
+	instances  instances
+
 	mu       sync.Mutex
 	extended map[string]string
 	subs     []SubscriptionInfo
@@ -173,6 +177,8 @@ const (
 	CodeHealthNotReady
 	CodeOutboundHealthNotReady
 	CodeHealthAppIDMismatch
+	CodeDirectInvoke
+	CodeDirectInvokeNoAppID
 )
 
 // Error is an API failure: what went wrong (Code), a message for people,

@@ -43,8 +43,6 @@ type Manager struct {
 	api *api.API
 	app api.AppChannel
 	log *slog.Logger
-	// sem bounds concurrent deliveries to the app (nil: unbounded).
-	sem chan struct{}
 
 	mu       sync.Mutex
 	ctx      context.Context // lives until Stop
@@ -53,14 +51,11 @@ type Manager struct {
 	active   []*running
 }
 
-// New returns a Manager delivering through app. maxConcurrency bounds
-// concurrent deliveries (<= 0: unbounded), as daprd's --app-max-concurrency.
-func New(a *api.API, app api.AppChannel, maxConcurrency int, log *slog.Logger) *Manager {
-	m := &Manager{api: a, app: app, log: log}
-	if maxConcurrency > 0 {
-		m.sem = make(chan struct{}, maxConcurrency)
-	}
-	return m
+// New returns a Manager delivering through app. The app channel bounds
+// concurrent calls to the app (see api.LimitApp), deliveries and
+// invocations together, as daprd's --app-max-concurrency does.
+func New(a *api.API, app api.AppChannel, log *slog.Logger) *Manager {
+	return &Manager{api: a, app: app, log: log}
 }
 
 // appSubscription is one element of the app's /dapr/subscribe answer, in
@@ -288,14 +283,6 @@ var errRetry = errors.New("the app asked for the message to be retried")
 func (d *deliverer) handle(ctx context.Context, msg *pubsub.Message) error {
 	d.m.inflight.Add(1)
 	defer d.m.inflight.Done()
-	if d.m.sem != nil {
-		select {
-		case d.m.sem <- struct{}{}:
-			defer func() { <-d.m.sem }()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 	event, err := d.cloudEvent(msg)
 	if err != nil {
 		// An undecodable message can never be delivered: drop it rather than

@@ -65,14 +65,6 @@ func (m *Manager) StartInputs(probeCtx context.Context) ([]string, []error) {
 func (m *Manager) deliverEvent(ctx context.Context, name, route string, ev *bindings.Event) ([]byte, error) {
 	m.inflight.Add(1)
 	defer m.inflight.Done()
-	if m.sem != nil {
-		select {
-		case m.sem <- struct{}{}:
-			defer func() { <-m.sem }()
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 	headers := make(map[string]string, len(ev.Metadata))
 	for k, v := range ev.Metadata {
 		if k != "" && isHeaderSafe(k) && isHeaderSafe(v) {

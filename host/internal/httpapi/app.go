@@ -14,6 +14,7 @@ import (
 // safe for concurrent use.
 type AppChannel struct {
 	client   *fasthttp.HostClient
+	base     string // "http://" + the app's address
 	appID    string
 	appToken string
 }
@@ -32,8 +33,11 @@ func NewAppChannel(addr, appID, appToken string, maxConns int) *AppChannel {
 			MaxIdleConnDuration:           90 * time.Second,
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
-			MaxResponseBodySize:           64 << 20,
+			MaxResponseBodySize:           MaxResponseBodySize,
+			// Invocation passes method paths on exactly as written.
+			DisablePathNormalizing: true,
 		},
+		base:     "http://" + addr,
 		appID:    appID,
 		appToken: appToken,
 	}
@@ -51,12 +55,19 @@ func (c *AppChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppRes
 	}
 
 	hreq.Header.SetMethod(req.Method)
-	hreq.SetRequestURI("http://" + c.client.Addr + req.Path)
+	if req.Query != "" {
+		hreq.SetRequestURI(c.base + req.Path + "?" + req.Query)
+	} else {
+		hreq.SetRequestURI(c.base + req.Path)
+	}
 	if req.ContentType != "" {
 		hreq.Header.SetContentType(req.ContentType)
 	}
 	for k, v := range req.Headers {
 		hreq.Header.Set(k, v)
+	}
+	for _, h := range req.Header {
+		hreq.Header.Add(h.Key, h.Value)
 	}
 	if c.appID != "" {
 		hreq.Header.Set("dapr-app-id", c.appID)
@@ -67,33 +78,16 @@ func (c *AppChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppRes
 	if len(req.Body) > 0 {
 		hreq.SetBody(req.Body)
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(defaultAppTimeout)
-	}
-	var err error
-	if ctx.Done() == nil {
-		err = c.client.DoDeadline(hreq, hres, deadline)
-	} else {
-		errc := make(chan error, 1)
-		go func() { errc <- c.client.DoDeadline(hreq, hres, deadline) }()
-		select {
-		case err = <-errc:
-		case <-ctx.Done():
-			// The call finishes by the deadline at the latest and owns
-			// hreq/hres until then; release them only afterwards.
-			go func() { <-errc; release() }()
-			return nil, fmt.Errorf("calling the app at %s%s: %w", c.client.Addr, req.Path, ctx.Err())
-		}
-	}
-	if err != nil {
-		release()
+	if err := do(ctx, c.client, hreq, hres, release); err != nil {
 		return nil, fmt.Errorf("calling the app at %s%s: %w", c.client.Addr, req.Path, err)
 	}
 	res := &api.AppResponse{
 		Status:      hres.StatusCode(),
 		ContentType: string(hres.Header.ContentType()),
 		Body:        append([]byte(nil), hres.Body()...),
+	}
+	if req.ResponseHeaders {
+		res.Header = responseHeaders(&hres.Header)
 	}
 	release()
 	return res, nil

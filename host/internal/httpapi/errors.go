@@ -46,6 +46,8 @@ var errorTable = map[api.Code]daprError{
 	api.CodeHealthNotReady:             {500, "ERR_HEALTH_NOT_READY"},
 	api.CodeOutboundHealthNotReady:     {500, "ERR_OUTBOUND_HEALTH_NOT_READY"},
 	api.CodeHealthAppIDMismatch:        {500, "ERR_HEALTH_APPID_NOT_MATCH"},
+	api.CodeDirectInvoke:               {500, "ERR_DIRECT_INVOKE"},
+	api.CodeDirectInvokeNoAppID:        {404, "ERR_DIRECT_INVOKE"},
 }
 
 // statusFor returns the status and errorCode for e.

@@ -37,6 +37,10 @@ type Options struct {
 	// OnShutdown is called (in its own goroutine) after POST /v1.0/shutdown
 	// has been answered.
 	OnShutdown func()
+	// Sidecar makes the server the called end of the sidecar-to-sidecar
+	// channel instead of the API: every request is an invocation another
+	// sidecar forwarded for this sidecar's app.
+	Sidecar bool
 	Logger     *slog.Logger
 }
 
@@ -66,8 +70,12 @@ func New(o Options) *Server {
 	if o.APIToken != "" {
 		s.token = []byte(o.APIToken)
 	}
+	handler := s.Handle
+	if o.Sidecar {
+		handler = s.serveSidecar
+	}
 	s.srv = &fasthttp.Server{
-		Handler:                      s.Handle,
+		Handler:                      handler,
 		ErrorHandler:                 s.handleTransportError,
 		MaxRequestBodySize:           o.MaxRequestBodySize,
 		ReadBufferSize:               4096,
@@ -141,17 +149,18 @@ func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.URI().PathOriginal())
 	segs, ok := splitPath(path)
-	if !ok || len(segs) < 2 {
-		s.notFound(ctx)
-		return
-	}
-	version, block, rest := segs[0], segs[1], segs[2:]
-	if block != "healthz" && !s.authorized(ctx) {
+	health := ok && len(segs) >= 2 && segs[1] == "healthz"
+	if !health && !s.authorized(ctx) {
 		ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 		ctx.SetBodyString("invalid api token")
 		return
 	}
+	if !ok || len(segs) < 2 {
+		s.fallback(ctx)
+		return
+	}
+	version, block, rest := segs[0], segs[1], segs[2:]
 	switch version {
 	case "v1.0":
 		switch block {
@@ -165,6 +174,11 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			}
 			s.routePublish(ctx, rest)
 			return
+		case "invoke":
+			if len(rest) >= 2 && rest[1] == "method" && strings.HasPrefix(path, invokePrefix) {
+				s.routeInvoke(ctx, rest[0])
+				return
+			}
 		case "bindings":
 			if len(rest) == 1 {
 				s.onlyMethods(ctx, s.invokeBinding, "POST", "PUT")(ctx, rest[0])
@@ -200,7 +214,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	s.notFound(ctx)
+	s.fallback(ctx)
 }
 
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
@@ -234,8 +248,9 @@ func splitPath(p string) ([]string, bool) {
 
 type handlerFunc func(ctx *fasthttp.RequestCtx, arg string)
 
-// onlyMethods returns h when the request's method is one of methods, else a
-// handler answering 405 with an Allow header.
+// onlyMethods returns h when the request's method is one of methods, else
+// the fallback: as in daprd, a route's other methods are no route at all
+// (an invocation by header, or 404 ERR_DIRECT_INVOKE).
 func (s *Server) onlyMethods(ctx *fasthttp.RequestCtx, h handlerFunc, methods ...string) handlerFunc {
 	m := ctx.Method()
 	for _, allowed := range methods {
@@ -243,14 +258,7 @@ func (s *Server) onlyMethods(ctx *fasthttp.RequestCtx, h handlerFunc, methods ..
 			return h
 		}
 	}
-	return func(ctx *fasthttp.RequestCtx, _ string) {
-		ctx.Response.Header.Set("Allow", strings.Join(methods, ", "))
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "ERR_METHOD_NOT_ALLOWED", "method "+string(m)+" is not allowed on "+string(ctx.Path()))
-	}
-}
-
-func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
-	writeError(ctx, fasthttp.StatusNotFound, "ERR_NOT_FOUND", "no API route matches "+string(ctx.Method())+" "+string(ctx.Path()))
+	return func(ctx *fasthttp.RequestCtx, _ string) { s.fallback(ctx) }
 }
 
 func (s *Server) healthz(ctx *fasthttp.RequestCtx, _ string) {

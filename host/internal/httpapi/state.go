@@ -32,15 +32,8 @@ func (s *Server) routeState(ctx *fasthttp.RequestCtx, rest []string) {
 			s.transaction(ctx, store)
 			return
 		}
-		allow := "GET, DELETE"
-		if key == "bulk" || key == "transaction" {
-			allow = "GET, DELETE, POST, PUT"
-		}
-		ctx.Response.Header.Set("Allow", allow)
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "ERR_METHOD_NOT_ALLOWED", "method "+m+" is not allowed on "+string(ctx.Path()))
-		return
 	}
-	s.notFound(ctx)
+	s.fallback(ctx)
 }
 
 func (s *Server) getState(ctx *fasthttp.RequestCtx, store, key string) {

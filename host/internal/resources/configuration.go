@@ -1,0 +1,117 @@
+package resources
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const kindConfiguration = "Configuration"
+
+// Configuration is the part of a Dapr Configuration resource (the file given
+// with --config) that wapr honours so far.
+type Configuration struct {
+	// Name is metadata.name.
+	Name string
+	// NameResolution is spec.nameResolution; its Component is empty when
+	// the file does not choose a resolver.
+	NameResolution NameResolution
+	// File is the file the configuration was read from, for messages.
+	File string
+}
+
+// NameResolution is spec.nameResolution: which resolver finds other apps'
+// sidecars, and its settings.
+type NameResolution struct {
+	Component string
+	Version   string
+	// Configuration is spec.nameResolution.configuration decoded from YAML
+	// (map[string]any, []any and scalars); nil when absent.
+	Configuration map[string]any
+}
+
+// LoadConfiguration reads the Configuration resource in file. The file may
+// hold other documents (they are skipped), but must hold exactly one
+// Configuration; any problem is an *Error naming the file and line.
+func LoadConfiguration(file string) (Configuration, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return Configuration{}, &Error{File: file, Err: fmt.Errorf("cannot read the configuration: %w", err)}
+	}
+	return ParseConfiguration(file, data)
+}
+
+// ParseConfiguration is LoadConfiguration on a file's contents, named file
+// in messages.
+func ParseConfiguration(file string, data []byte) (Configuration, error) {
+	var found []Configuration
+	for _, c := range splitDocuments(data) {
+		var root yaml.Node
+		if err := yaml.Unmarshal(c.data, &root); err != nil {
+			line, msg := syntaxErrorLine(c.data, err)
+			return Configuration{}, &Error{File: file, Line: c.line + line - 1, Err: fmt.Errorf("invalid YAML: %s", msg)}
+		}
+		if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+			continue
+		}
+		top := deref(root.Content[0])
+		d := &doc{file: file, offset: c.line - 1, top: top, kind: kindConfiguration}
+		if top.Kind != yaml.MappingNode || d.scalar(top, "kind") != kindConfiguration {
+			continue
+		}
+		cfg, err := d.configuration()
+		if err != nil {
+			return Configuration{}, err
+		}
+		found = append(found, cfg)
+	}
+	switch len(found) {
+	case 0:
+		return Configuration{}, &Error{File: file, Err: fmt.Errorf("holds no Configuration resource")}
+	case 1:
+		return found[0], nil
+	}
+	return Configuration{}, &Error{File: file, Err: fmt.Errorf("holds %d Configuration resources; give one", len(found))}
+}
+
+func (d *doc) configuration() (Configuration, error) {
+	cfg := Configuration{File: d.file}
+	if api := d.scalar(d.top, "apiVersion"); api != apiV1Alpha1 {
+		d.fail(d.top, "apiVersion", "is %q, want %q", api, apiV1Alpha1)
+	}
+	_, md := d.mapping(d.top, "metadata", "metadata")
+	cfg.Name = d.str(md, "name", "metadata.name")
+	d.name = cfg.Name
+	_, spec := d.mapping(d.top, "spec", "spec")
+	_, nr := d.mapping(spec, "nameResolution", "spec.nameResolution")
+	if nr != nil {
+		cfg.NameResolution.Component = d.str(nr, "component", "spec.nameResolution.component")
+		cfg.NameResolution.Version = d.str(nr, "version", "spec.nameResolution.version")
+		if _, conf := d.mapping(nr, "configuration", "spec.nameResolution.configuration"); conf != nil {
+			timestampsAsText(conf, map[*yaml.Node]bool{})
+			var v any
+			err := conf.Decode(&v)
+			if err == nil {
+				v, err = jsonable(v)
+			}
+			if err != nil {
+				d.fail(conf, "spec.nameResolution.configuration", "%v", err)
+			} else {
+				cfg.NameResolution.Configuration, _ = v.(map[string]any)
+			}
+		}
+		if cfg.NameResolution.Version == "" {
+			cfg.NameResolution.Version = "v1"
+		}
+	}
+	if len(d.errs) > 0 {
+		errs := make([]error, len(d.errs))
+		for i, e := range d.errs {
+			errs[i] = e
+		}
+		return Configuration{}, errors.Join(errs...)
+	}
+	return cfg, nil
+}
