@@ -41,7 +41,7 @@ type Options struct {
 	// channel instead of the API: every request is an invocation another
 	// sidecar forwarded for this sidecar's app.
 	Sidecar bool
-	Logger     *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Server is the Dapr HTTP API.
