@@ -69,6 +69,13 @@ type hostConfig struct {
 	hotReload bool
 	// opaqueETags: see backend.opaqueETags.
 	opaqueETags bool
+	// config is a Configuration resource (--config), written to a file.
+	config string
+	// internal is the listener of the sidecar channel (default: a free
+	// port on 127.0.0.1).
+	internal          net.Listener
+	appToken          string
+	appMaxConcurrency int
 }
 
 // sidecar is a running host and a client for it.
@@ -120,7 +127,24 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 	if extend != nil {
 		extend(reg)
 	}
+	var configFile string
+	if cfg.config != "" {
+		configFile = filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(configFile, []byte(cfg.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	internal := cfg.internal
+	if internal == nil {
+		if internal, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h, err := host.New(host.Options{
+		ConfigFile:         configFile,
+		InternalListener:   internal,
+		AppAPIToken:        cfg.appToken,
+		AppMaxConcurrency:  cfg.appMaxConcurrency,
 		AppID:              appID,
 		AppPort:            cfg.appPort,
 		Listener:           ln,

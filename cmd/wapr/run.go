@@ -35,8 +35,9 @@ func (s *stringList) Set(v string) error {
 type runFlags struct {
 	appID, appProtocol, appAddress string
 	appPort, appMaxConcurrency     int
-	httpPort                       int
+	httpPort, internalPort         int
 	listenAddress                  string
+	configFile, mode               string
 	resourcesPaths                 stringList
 	logLevel                       string
 	logJSON                        bool
@@ -58,6 +59,9 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.IntVar(&f.appMaxConcurrency, "app-max-concurrency", -1, "most concurrent deliveries to the app (-1: unlimited)")
 	fs.IntVar(&f.httpPort, "dapr-http-port", 3500, "port of the Dapr HTTP API")
 	fs.StringVar(&f.listenAddress, "dapr-listen-addresses", "127.0.0.1", "address the HTTP API listens on")
+	fs.IntVar(&f.internalPort, "dapr-internal-grpc-port", 0, "port other sidecars call this one on, every interface (0: a free port; 50002 in kubernetes mode)")
+	fs.StringVar(&f.configFile, "config", "", "a Dapr Configuration resource (spec.nameResolution picks the name resolver)")
+	fs.StringVar(&f.mode, "mode", host.ModeStandalone, "standalone (name resolution by mdns) or kubernetes (by the cluster's DNS)")
 	fs.Var(&f.resourcesPaths, "resources-path", "folder of component YAML (repeatable; default ./components if it exists)")
 	fs.Var(&f.resourcesPaths, "components-path", "deprecated alias of --resources-path")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -78,10 +82,20 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 			f.resourcesPaths = stringList{"components"}
 		}
 	}
+	if f.mode == host.ModeKubernetes && !setFlag(fs, "dapr-internal-grpc-port") {
+		f.internalPort = 50002
+	}
 	if f.maxRequestSizeMB <= 0 {
 		return nil, errors.New("--dapr-http-max-request-size must be positive")
 	}
 	return f, nil
+}
+
+// setFlag reports whether the command line set the flag name.
+func setFlag(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -120,6 +134,10 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		AppChannelAddress:  f.appAddress,
 		AppMaxConcurrency:  f.appMaxConcurrency,
 		HTTPAddress:        net.JoinHostPort(f.listenAddress, strconv.Itoa(f.httpPort)),
+		InternalAddress:    ":" + strconv.Itoa(f.internalPort),
+		ConfigFile:         f.configFile,
+		Mode:               f.mode,
+		Namespace:          os.Getenv("NAMESPACE"),
 		ResourcesPaths:     f.resourcesPaths,
 		Registry:           builtins(),
 		MaxRequestBodySize: f.maxRequestSizeMB << 20,
@@ -172,6 +190,7 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 func printStart(w io.Writer, version string, r host.Report, f *runFlags) {
 	fmt.Fprintf(w, "%s\n", version)
 	fmt.Fprintf(w, "Dapr HTTP API listening on http://%s (app id %q)\n", r.Address, f.appID)
+	fmt.Fprintf(w, "other sidecars call this one on %s (name resolution: %s)\n", r.InternalAddress, r.NameResolution)
 	if f.appPort > 0 {
 		fmt.Fprintf(w, "app: http://%s:%d (waiting for it before delivering messages)\n", f.appAddress, f.appPort)
 	} else {

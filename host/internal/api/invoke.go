@@ -180,11 +180,13 @@ func splitAppID(s string) (id, namespace string) {
 
 // hopByHop are the headers that belong to one connection, never forwarded;
 // dapr-api-token and dapr-app-id are the caller's credentials and routing,
-// not the target's business.
+// not the target's business; the caller and callee headers are the
+// sidecars' to set, never an app's.
 var hopByHop = []string{
 	"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
 	"proxy-authorization", "te", "trailer", "transfer-encoding",
 	"upgrade", "content-length", "host", "dapr-api-token", "dapr-app-id",
+	"dapr-caller-app-id", "dapr-callee-app-id", "dapr-caller-namespace",
 }
 
 // forwardable drops hop-by-hop headers from h, in place, and any the
