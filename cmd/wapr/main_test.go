@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -113,8 +114,15 @@ func TestVersionAndUsage(t *testing.T) {
 // startRun runs `wapr run args...` in-process and returns its API base URL
 // once it has printed "ready", a function returning its output (all of it
 // once the exit code has been received), and its exit code.
+//
+// Unless args name a --config, the sidecar resolves names with an empty
+// static table: the self-hosted default, mdns, would announce the test's app
+// id on the machine's network (TestInvokeMDNS tests mdns in a namespace).
 func startRun(t *testing.T, args ...string) (string, func() string, <-chan int) {
 	t.Helper()
+	if !slices.Contains(args, "--config") {
+		args = append(args, "--config", writeConfig(t, "    component: static\n    configuration:\n      apps: {}\n"))
+	}
 	pr, pw := io.Pipe()
 	var (
 		mu        sync.Mutex

@@ -5,6 +5,7 @@ import (
 	httpbinding "github.com/wapr-dev/wapr/builtin/bindings/http"
 	kafkabinding "github.com/wapr-dev/wapr/builtin/bindings/kafka"
 	"github.com/wapr-dev/wapr/builtin/nameresolution/kubernetes"
+	"github.com/wapr-dev/wapr/builtin/nameresolution/mdns"
 	"github.com/wapr-dev/wapr/builtin/nameresolution/static"
 	"github.com/wapr-dev/wapr/builtin/pubsub/kafka"
 	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
@@ -31,6 +32,7 @@ func builtins() *host.Registry {
 	r.RegisterBinding("bindings.aws.s3", func() component.Lifecycle { return s3.New() })
 	r.RegisterPubSub("pubsub.kafka", func() pubsub.PubSub { return kafka.New() })
 	r.RegisterBinding("bindings.kafka", func() component.Lifecycle { return kafkabinding.New() })
+	r.RegisterNameResolver("mdns", mdns.New)
 	r.RegisterNameResolver("kubernetes", kubernetes.New)
 	r.RegisterNameResolver("static", static.New)
 	return r
