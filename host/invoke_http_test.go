@@ -355,6 +355,8 @@ func TestInvokeErrors(t *testing.T) {
 	cfg := staticConfig(map[string][]string{
 		"gone":  {deadAddr},
 		"noapp": {noApp.Addr().String()},
+		// A stale table: that sidecar serves noapp, not ghost.
+		"ghost": {noApp.Addr().String()},
 	})
 	caller := startSidecarWith(t, hostConfig{appID: "caller", config: cfg, maxBody: 1 << 10}, withStatic)
 	startSidecarWith(t, hostConfig{appID: "noapp", config: cfg, internal: noApp}, withStatic)
@@ -367,6 +369,7 @@ func TestInvokeErrors(t *testing.T) {
 		{"unknown app id", "nobody", 500, "nobody"},
 		{"sidecar down", "gone", 500, "gone"},
 		{"no app behind the sidecar", "noapp", 500, "app channel is not initialized"},
+		{"sidecar of another app", "ghost", 500, "calling the sidecar at " + noApp.Addr().String() + ": the sidecar reached serves another app"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()

@@ -26,7 +26,7 @@ const MaxResponseBodySize = 64 << 20
 const (
 	headerCaller    = "dapr-caller-app-id"
 	headerCallee    = "dapr-callee-app-id"
-	headerMisrouted = "wapr-misrouted"
+	headerMisrouted = "Wapr-Misrouted" // as fasthttp servers write it
 )
 
 // invokePrefix is the invocation route's path up to the app id.
