@@ -131,6 +131,11 @@ func Isolate(t *testing.T) (inside bool) {
 	out := &lineLogger{t: t, want: "=== RUN   " + t.Name()}
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), EnvVar+"=1")
+	if gorace := os.Getenv("GORACE"); !strings.Contains(gorace, "atexit_sleep_ms") {
+		// A binary built with -race otherwise sleeps 1s when it exits.
+		// The last GORACE in Env wins.
+		cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(gorace+" atexit_sleep_ms=0"))
+	}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// With --kill-child nothing should outlive the run; if something still
