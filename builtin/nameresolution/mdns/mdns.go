@@ -32,12 +32,14 @@
 // Resolve returns an error wrapping nameresolution.ErrNotFound that names the
 // id. Request.Namespace is ignored: self-hosted sidecars have no namespaces.
 //
-// The queries are wapr's own, on github.com/miekg/dns (the DNS library
-// hashicorp/mdns is built on), rather than hashicorp/mdns's Query: that one
-// keeps listening for its whole timeout after its context is cancelled,
-// drops answers the reader is not waiting for at that instant, keeps
-// writing to an entry it has handed over, and joins the multicast group on
-// the default interface only, failing where there is none (see query.go).
+// The queries are wapr's own, a few lines on github.com/miekg/dns (the DNS
+// library hashicorp/mdns is built on), rather than hashicorp/mdns's Query,
+// which in v1.0.7 keeps listening for its whole timeout after its context is
+// cancelled (so Close would wait for it), drops an answer when the reader is
+// not receiving at that instant, goes on writing to a *ServiceEntry it has
+// handed over (a data race when an instance answers twice), and always joins
+// the multicast group on the default interface, failing on a host with no
+// route for 224.0.0.251 even when an interface is given.
 //
 // # Configuration
 //

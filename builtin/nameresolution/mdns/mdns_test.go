@@ -240,12 +240,7 @@ func TestIPv6OnVeth(t *testing.T) {
 	}
 	conns[0].Close()
 	found := make(chan string, 4)
-	q := &querier{
-		conns: conns[1:], ifaces: []net.Interface{*ifi}, service: "b._wapr._tcp.local.",
-		found:   func(addr string) { found <- addr },
-		members: map[string]bool{}, srv: map[string]srvTarget{}, ips: map[string][]net.IP{},
-		zones: map[string]string{}, asked: map[string]bool{}, sent: map[string]bool{},
-	}
+	q := newQuerier(conns[1:], []net.Interface{*ifi}, "b._wapr._tcp.local.", func(addr string) { found <- addr })
 	var wg sync.WaitGroup
 	wg.Go(func() { q.read(conns[1]) })
 	defer wg.Wait()

@@ -39,21 +39,8 @@ func query(ctx context.Context, cfg config, service string, found func(addr stri
 		}
 	}
 	defer closeAll()
-	stop := context.AfterFunc(ctx, closeAll)
-	defer stop()
 
-	q := &querier{
-		conns:   conns,
-		ifaces:  queryInterfaces(cfg.iface),
-		service: strings.ToLower(service),
-		found:   found,
-		srv:     map[string]srvTarget{},
-		ips:     map[string][]net.IP{},
-		zones:   map[string]string{},
-		asked:   map[string]bool{},
-		sent:    map[string]bool{},
-		members: map[string]bool{},
-	}
+	q := newQuerier(conns, queryInterfaces(cfg.iface), service, found)
 	if err := q.ask(service, dns.TypePTR); err != nil {
 		return err
 	}
@@ -76,6 +63,7 @@ func query(ctx context.Context, cfg config, service string, found func(addr stri
 		}
 	}
 	<-ctx.Done()
+	closeAll()
 	readers.Wait()
 	return nil
 }
@@ -149,6 +137,21 @@ type querier struct {
 	sent    map[string]bool      // addresses passed to found
 }
 
+func newQuerier(conns []*net.UDPConn, ifaces []net.Interface, service string, found func(addr string)) *querier {
+	return &querier{
+		conns:   conns,
+		ifaces:  ifaces,
+		service: strings.ToLower(service),
+		found:   found,
+		members: map[string]bool{},
+		srv:     map[string]srvTarget{},
+		ips:     map[string][]net.IP{},
+		zones:   map[string]string{},
+		asked:   map[string]bool{},
+		sent:    map[string]bool{},
+	}
+}
+
 func (q *querier) answered() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -213,10 +216,7 @@ func (q *querier) read(c *net.UDPConn) {
 	for {
 		n, src, err := c.ReadFromUDP(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+			return // closed at the end of the query, or broken: either way done
 		}
 		var m dns.Msg
 		if m.Unpack(buf[:n]) != nil || !m.Response {

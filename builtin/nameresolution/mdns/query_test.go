@@ -72,12 +72,7 @@ func TestQuerierHandle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			q := &querier{
-				service: svc,
-				found:   func(addr string) { got = append(got, addr) },
-				members: map[string]bool{}, srv: map[string]srvTarget{}, ips: map[string][]net.IP{},
-				zones: map[string]string{}, asked: map[string]bool{}, sent: map[string]bool{},
-			}
+			q := newQuerier(nil, nil, svc, func(addr string) { got = append(got, addr) })
 			m := new(dns.Msg)
 			m.Response = true
 			for _, s := range tt.answer {
