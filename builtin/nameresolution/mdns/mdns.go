@@ -25,12 +25,13 @@
 // last 60 s. Otherwise it asks the network and returns as soon as the first
 // address arrives; the query keeps listening for the rest of its timeout and
 // adds later answers to the cache. Concurrent Resolves of one app id share
-// one query. Every 30 s the ids resolved within the last 60 s are asked about
-// again in the background, so an instance that stops answering drops out of
-// the answers about a minute later and a busy id rarely waits for the
-// network. When no sidecar answers within the timeout, or before ctx is done,
-// Resolve returns an error wrapping nameresolution.ErrNotFound that names the
-// id. Request.Namespace is ignored: self-hosted sidecars have no namespaces.
+// one query. Every 30 s the ids resolved within the last 60 s that have
+// addresses are asked about again in the background, so an instance that
+// stops answering drops out of the answers about a minute later and a busy
+// id rarely waits for the network. When no sidecar answers within the
+// timeout, or before ctx is done, Resolve returns an error wrapping
+// nameresolution.ErrNotFound that names the id. Request.Namespace is
+// ignored: self-hosted sidecars have no namespaces.
 //
 // The queries are wapr's own, a few lines on github.com/miekg/dns (the DNS
 // library hashicorp/mdns is built on), rather than hashicorp/mdns's Query,
@@ -324,7 +325,9 @@ func (r *resolver) runBrowse(id string, e *entry, b *browse) {
 }
 
 // refresh asks again, every refreshInterval, about the ids resolved within
-// the cache TTL, and forgets the others and the addresses not seen within it.
+// the cache TTL that have addresses (an id no one serves is asked about only
+// when resolved), forgets addresses not seen within the TTL and then ids no
+// longer used.
 func (r *resolver) refresh() {
 	defer r.wg.Done()
 	tick := time.NewTicker(r.refreshInterval)
@@ -347,11 +350,12 @@ func (r *resolver) refresh() {
 					delete(e.seen, addr)
 				}
 			}
+			recent := now.Sub(e.lastUsed) < r.cacheTTL
 			switch {
 			case e.browse != nil:
-			case now.Sub(e.lastUsed) < r.cacheTTL:
+			case recent && len(e.seen) > 0:
 				r.startBrowse(id, e)
-			case len(e.seen) == 0:
+			case !recent && len(e.seen) == 0:
 				delete(r.entries, id)
 			}
 		}
