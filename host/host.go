@@ -39,8 +39,8 @@ type Options struct {
 	AppProtocol string
 	// AppChannelAddress is the app's host; default 127.0.0.1.
 	AppChannelAddress string
-	// AppMaxConcurrency bounds concurrent deliveries to the app; <= 0 is
-	// unbounded.
+	// AppMaxConcurrency bounds concurrent calls to the app, deliveries and
+	// invocations together; <= 0 is unbounded.
 	AppMaxConcurrency int
 
 	// HTTPAddress is the API's listen address (default 127.0.0.1:3500).

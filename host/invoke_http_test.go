@@ -409,6 +409,22 @@ func TestInvokeRoundRobinAndTokens(t *testing.T) {
 	if res.StatusCode != 401 {
 		t.Fatalf("by header without the API token: %d, want 401", res.StatusCode)
 	}
+	// Only the health checks go without the token; nothing on their paths
+	// reaches another app without it.
+	for _, tc := range []struct{ method, path string }{
+		{"POST", "/v1.0/healthz"},
+		{"GET", "/anything/healthz"},
+		{"GET", "/v1.0/healthz/other"},
+		{"DELETE", "/v1.0/healthz/outbound"},
+	} {
+		res, body := send(t, tc.method, m.ordersCar.base+tc.path, nil, http.Header{"Dapr-App-Id": {"checkout"}})
+		if res.StatusCode != 401 {
+			t.Errorf("%s %s with dapr-app-id, without the token: %d %s, want 401", tc.method, tc.path, res.StatusCode, body)
+		}
+	}
+	if res, body := send(t, "GET", m.ordersCar.base+"/v1.0/healthz", nil, nil); res.StatusCode != 204 {
+		t.Errorf("healthz without the token: %d %s, want 204", res.StatusCode, body)
+	}
 	counts := map[string]int{}
 	for range 10 {
 		res, body := send(t, "POST", url, []byte("x"), http.Header{"Dapr-Api-Token": {"caller-secret"}})

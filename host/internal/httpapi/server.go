@@ -149,8 +149,7 @@ func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.URI().PathOriginal())
 	segs, ok := splitPath(path)
-	health := ok && len(segs) >= 2 && segs[1] == "healthz"
-	if !health && !s.authorized(ctx) {
+	if !isHealthCheck(ctx, segs) && !s.authorized(ctx) {
 		ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 		ctx.SetBodyString("invalid api token")
@@ -215,6 +214,19 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	s.fallback(ctx)
+}
+
+// isHealthCheck reports whether the request is one of the two health checks,
+// the only requests DAPR_API_TOKEN does not guard. Anything else on those
+// paths (another method, a dapr-app-id header taking it elsewhere) is not.
+func isHealthCheck(ctx *fasthttp.RequestCtx, segs []string) bool {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return false
+	}
+	if len(segs) < 2 || segs[0] != "v1.0" || segs[1] != "healthz" {
+		return false
+	}
+	return len(segs) == 2 || (len(segs) == 3 && segs[2] == "outbound")
 }
 
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
