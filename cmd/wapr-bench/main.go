@@ -11,6 +11,13 @@
 // --topic on --pubsub routed to /bench, and counts what arrives. Start it
 // before the sidecar (the sidecar asks the app for its subscriptions at
 // start), or pass --embedded to run wapr in-process on --redis.
+//
+// The invoke scenario measures service invocation and needs neither Redis
+// nor --sidecar: an echo app in this process is called directly
+// (invoke-direct, the reference, run first unless listed on its own) and
+// through two wapr sidecars joined by the static resolver
+// (load → caller's sidecar → callee's sidecar → app): two `wapr run`
+// processes with --wapr, else two hosts in this process.
 package main
 
 import (
@@ -21,8 +28,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -55,8 +65,11 @@ type config struct {
 	// pubsubConcurrency, with --embedded, sets pubsub.redis's
 	// concurrency metadata (0: the component's default).
 	pubsubConcurrency int
-	// waprBinary is the wapr executable the startup scenario runs.
+	// waprBinary is the wapr executable the startup and invoke
+	// scenarios run.
 	waprBinary string
+	// bodySize is the size of each invoke request body.
+	bodySize int
 }
 
 func main() {
@@ -75,27 +88,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.concurrency, "c", 64, "concurrent clients")
 	fs.DurationVar(&c.duration, "d", 10*time.Second, "duration of each scenario")
 	fs.IntVar(&c.appPort, "app-port", 6001, "port of the app side (delivery scenario)")
-	scen := fs.String("scenarios", "", "scenarios to run, in order (default: "+strings.Join(defaultScenarios, ",")+", plus wasm-get and wasm-save with --wasm-module and startup with --wapr)")
+	scen := fs.String("scenarios", "", "scenarios to run, in order (default: "+strings.Join(defaultScenarios, ",")+", plus wasm-get and wasm-save with --wasm-module, startup with --wapr, and invoke-direct,invoke with --wapr or --embedded); invoke runs invoke-direct first unless that is listed too")
 	fs.BoolVar(&c.embedded, "embedded", false, "run wapr in-process (state.redis and pubsub.redis on --redis) instead of driving --sidecar")
 	fs.BoolVar(&c.asJSON, "json", false, "print JSON")
-	fs.IntVar(&c.valueSize, "value-size", 64, "bytes of each saved value")
+	fs.IntVar(&c.valueSize, "value-size", 64, "bytes of each saved value; when given, also of each invoke body (default 1024)")
 	fs.StringVar(&c.wasmStore, "wasm-store", "statestore-wasm", "state store served by a Wasm module (the wasm-get scenario)")
 	fs.StringVar(&c.wasmModule, "wasm-module", "", "with --embedded: a state.redis Wasm module (`file`) to serve --wasm-store, for the wasm-get scenario")
 	fs.StringVar(&c.wasmEngine, "wasm-engine", "", "with --embedded: the Wasm engine, wazero or wasmtime (a wapr-bench built with -tags wasmtime); default wazero")
 	fs.IntVar(&c.pubsubConcurrency, "pubsub-concurrency", 0, "with --embedded: pubsub.redis's concurrency metadata, deliveries in flight per subscription (0: its default, 10 as in Dapr)")
-	fs.StringVar(&c.waprBinary, "wapr", "", "the wapr `binary` the startup scenario starts on its embedded defaults")
+	fs.StringVar(&c.waprBinary, "wapr", "", "the wapr `binary` the startup scenario starts on its embedded defaults, and invoke runs two of (without it, invoke runs two hosts in this process)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	c.scenarios = strings.Split(*scen, ",")
-	if c.topic == "" {
-		// A topic of its own, so that two runs on one Redis (whose
-		// subscribers share a consumer group) do not take each other's
-		// messages.
-		c.topic = fmt.Sprintf("wapr-bench-%d-%d", os.Getpid(), time.Now().UnixNano())
-		defer dropStreams(c.redisAddr, c.topic, c.topic+"-nosub")
+	if c.waprBinary != "" {
+		// Absolute: the scenarios run it in a temporary folder.
+		bin, err := exec.LookPath(c.waprBinary)
+		if err == nil {
+			bin, err = filepath.Abs(bin)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "wapr-bench: --wapr:", err)
+			return 2
+		}
+		c.waprBinary = bin
 	}
+	c.bodySize = 1024
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "value-size" {
+			c.bodySize = c.valueSize
+		}
+	})
 	if *scen == "" {
 		c.scenarios = defaultScenarios
 		if c.wasmModule != "" {
@@ -103,6 +126,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if c.waprBinary != "" {
 			c.scenarios = append(c.scenarios, "startup")
+		}
+		if c.waprBinary != "" || c.embedded {
+			c.scenarios = append(c.scenarios, "invoke")
+		}
+	} else {
+		for _, s := range strings.Split(*scen, ",") {
+			c.scenarios = append(c.scenarios, strings.TrimSpace(s))
+		}
+	}
+	if i := slices.Index(c.scenarios, "invoke"); i >= 0 && !slices.Contains(c.scenarios, "invoke-direct") {
+		// The reference, so that the ratios come out of every run.
+		c.scenarios = slices.Insert(c.scenarios, i, "invoke-direct")
+	}
+	if c.topic == "" {
+		// A topic of its own, so that two runs on one Redis (whose
+		// subscribers share a consumer group) do not take each other's
+		// messages.
+		c.topic = fmt.Sprintf("wapr-bench-%d-%d", os.Getpid(), time.Now().UnixNano())
+		if slices.Contains(c.scenarios, "publish") || slices.Contains(c.scenarios, "delivery") {
+			defer dropStreams(c.redisAddr, c.topic, c.topic+"-nosub")
 		}
 	}
 	if *cpuProfile != "" {
@@ -120,36 +163,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx := context.Background()
 
+	// The sidecar under test, its app side and (with --embedded) Redis are
+	// needed only by the scenarios that drive --sidecar.
 	app := newApp(c)
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.appPort))
-	if err != nil {
-		fmt.Fprintln(stderr, "wapr-bench: app side:", err)
-		return 1
-	}
-	appSrv := &fasthttp.Server{Handler: app.handle, Concurrency: 1 << 16}
-	go appSrv.Serve(ln)
-	defer appSrv.Shutdown()
-
 	var startup time.Duration
-	if c.embedded {
-		stop, addr, took, err := startEmbedded(ctx, c)
+	if slices.ContainsFunc(c.scenarios, drivesSidecar) {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.appPort))
 		if err != nil {
-			fmt.Fprintln(stderr, "wapr-bench: embedded wapr:", err)
+			fmt.Fprintln(stderr, "wapr-bench: app side:", err)
 			return 1
 		}
-		defer stop()
-		c.sidecar = "http://" + addr
-		startup = took
+		appSrv := &fasthttp.Server{Handler: app.handle, Concurrency: 1 << 16}
+		go appSrv.Serve(ln)
+		defer appSrv.Shutdown()
+
+		if c.embedded {
+			stop, addr, took, err := startEmbedded(ctx, c)
+			if err != nil {
+				fmt.Fprintln(stderr, "wapr-bench: embedded wapr:", err)
+				return 1
+			}
+			defer stop()
+			c.sidecar = "http://" + addr
+			startup = took
+		}
+		if err := newBench(c).waitHealthy(30 * time.Second); err != nil {
+			fmt.Fprintln(stderr, "wapr-bench:", err)
+			return 1
+		}
 	}
 	b := newBench(c)
-	if err := b.waitHealthy(30 * time.Second); err != nil {
-		fmt.Fprintln(stderr, "wapr-bench:", err)
-		return 1
-	}
 	var results []result
 	for _, s := range c.scenarios {
 		var r result
-		switch strings.TrimSpace(s) {
+		switch s {
 		case "raw-get":
 			r = b.rawRedis(ctx, "raw go-redis GET", false)
 		case "raw-set":
@@ -168,6 +215,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			r = b.delivery(app)
 		case "startup":
 			r = startupScenario(ctx, c)
+		case "invoke-direct":
+			r = invokeDirect(c)
+		case "invoke":
+			r = invokeScenario(ctx, c)
 		default:
 			fmt.Fprintf(stderr, "wapr-bench: unknown scenario %q\n", s)
 			return 2
@@ -239,6 +290,16 @@ type report struct {
 // defaultScenarios run when --scenarios is not given.
 var defaultScenarios = []string{"raw-get", "get", "raw-set", "save", "publish", "delivery"}
 
+// drivesSidecar reports whether scenario s drives the sidecar at --sidecar
+// (or the embedded one), which then must be up before the scenarios run.
+func drivesSidecar(s string) bool {
+	switch s {
+	case "get", "wasm-get", "save", "wasm-save", "publish", "delivery":
+		return true
+	}
+	return false
+}
+
 // ratios derives the comparisons the targets are stated in.
 func ratios(rs []result) []ratio {
 	by := map[string]result{}
@@ -265,6 +326,16 @@ func ratios(rs []result) []ratio {
 	add("delivery rate / publish-only rate", "delivery", "publish")
 	add("Wasm state GET / builtin state GET", "wasm state get", "state get")
 	add("Wasm state SAVE / builtin state SAVE", "wasm state save", "state save")
+	// Targets: throughput at least 0.30 of the direct call's, p99 at most
+	// 3 times its p99.
+	add("invoke / invoke-direct throughput", "invoke", "invoke-direct")
+	if n, d := by["invoke"], by["invoke-direct"]; n.Name != "" && d.Name != "" {
+		np, errN := time.ParseDuration(n.P99)
+		dp, errD := time.ParseDuration(d.P99)
+		if errN == nil && errD == nil && dp > 0 {
+			out = append(out, ratio{"invoke / invoke-direct p99", float64(np) / float64(dp)})
+		}
+	}
 	return out
 }
 
