@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -480,5 +481,49 @@ func TestInvokeAppMaxConcurrency(t *testing.T) {
 		if got := a.maxInFlight.Load(); got != 2 {
 			t.Errorf("%s had %d calls at once, want 2 (the limit)", a.name, got)
 		}
+	}
+}
+
+// TestInvokeFailoverOnShutdown: one instance of an app shuts down while
+// calls keep coming; no call fails, the other instance takes them.
+func TestInvokeFailoverOnShutdown(t *testing.T) {
+	m := startMesh(t, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls, failures atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, body := send(t, "POST", m.ordersCar.base+"/v1.0/invoke/checkout/method/work", []byte("x"), nil)
+				calls.Add(1)
+				if res.StatusCode != 200 {
+					failures.Add(1)
+					t.Errorf("%d %s", res.StatusCode, body)
+				}
+			}
+		})
+	}
+	// Let both instances serve a while, then stop one mid-stream.
+	for m.checkout2.count() < 50 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.checkoutCar2.h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := m.checkout1.count()
+	for m.checkout1.count() < after+200 {
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() > 0 {
+		t.Errorf("%d of %d calls failed while an instance shut down", failures.Load(), calls.Load())
 	}
 }

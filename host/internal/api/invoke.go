@@ -49,15 +49,19 @@ type InvokeResponse struct {
 type SidecarChannel interface {
 	// Call sends req to the sidecar listening at addr ("host:port"), which
 	// answers with its app's response (or its own error answer, which is a
-	// response too). A connection that could not even be opened is an error
-	// wrapping ErrSidecarUnreachable: nothing was sent, so another instance
-	// may be tried.
+	// response too). A sidecar that cannot be reached, or closed the
+	// connection without answering, is an error wrapping
+	// ErrSidecarUnreachable: another instance may be tried.
 	Call(ctx context.Context, addr string, req *InvokeRequest) (*InvokeResponse, error)
 }
 
 var (
 	// ErrSidecarUnreachable: no connection to the target sidecar could be
-	// made; the request was not sent.
+	// made, or the connection closed before the first byte of an answer
+	// (a sidecar that shut down or died). Another instance may be tried.
+	// In the second case a sidecar that died mid-call may have given the
+	// request to its app already, so the app can see it twice, as with
+	// daprd, which retries such calls too.
 	ErrSidecarUnreachable = errors.New("sidecar unreachable")
 	// ErrMisrouted: the sidecar reached serves another app id (a stale
 	// name-resolution answer); the request was not given to any app.

@@ -195,7 +195,7 @@ func (c *SidecarClient) Call(ctx context.Context, addr string, req *api.InvokeRe
 	hreq.Header.Set(headerCallee, req.AppID)
 	hreq.SetBody(req.Body)
 	if err := do(ctx, c.client, hreq, hres, release); err != nil {
-		if isDialError(err) {
+		if isDialError(err) || errors.Is(err, fasthttp.ErrConnectionClosed) {
 			err = fmt.Errorf("%w: %v", api.ErrSidecarUnreachable, err)
 		}
 		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
