@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wapr-dev/wapr/builtin/backendtest"
 	"github.com/wapr-dev/wapr/builtin/nameresolution/mdns/mdnstest"
 )
 
@@ -48,15 +49,7 @@ func waprBinary(t *testing.T) string {
 	return built.path
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+var freePort = backendtest.FreePort
 
 // nameApp is an app that answers every request with its own name.
 func nameApp(t *testing.T, name string) int {
