@@ -87,6 +87,10 @@ type Options struct {
 	// HostAddress is the IP other sidecars reach this one at; default
 	// DAPR_HOST_IP, else the first non-loopback IPv4 address.
 	HostAddress string
+	// SidecarWire is the protocol between sidecars: SidecarWireHTTP (the
+	// default, HTTP/1.1) or SidecarWireGRPC (gRPC), to measure one against
+	// the other. Every sidecar of a mesh must use the same.
+	SidecarWire string
 
 	// AppWaitTimeout bounds the wait for the app port to open at start; 0
 	// waits until Shutdown, as daprd does.
@@ -108,10 +112,10 @@ type Host struct {
 	appLimit api.AppChannel // app, bounded by AppMaxConcurrency
 	delivery *delivery.Manager
 
-	internal    *httpapi.Server // the sidecar-to-sidecar channel
+	internal    sidecarServer // the sidecar-to-sidecar channel
 	internalLn  net.Listener
 	internalErr chan error
-	sidecars    *httpapi.SidecarClient
+	sidecars    sidecarClient
 	resolver    nameresolution.Resolver
 
 	components []*loaded
@@ -197,6 +201,13 @@ func New(o Options) (*Host, error) {
 	}
 	if o.HostAddress == "" {
 		o.HostAddress = hostAddress()
+	}
+	switch o.SidecarWire {
+	case "":
+		o.SidecarWire = SidecarWireHTTP
+	case SidecarWireHTTP, SidecarWireGRPC:
+	default:
+		return nil, fmt.Errorf("host: sidecar wire %q is not http or grpc", o.SidecarWire)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

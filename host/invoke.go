@@ -11,6 +11,7 @@ import (
 
 	"github.com/wapr-dev/wapr/host/component/nameresolution"
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/grpcapi"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 )
@@ -21,6 +22,25 @@ const (
 	ModeStandalone = "standalone"
 	ModeKubernetes = "kubernetes"
 )
+
+// Sidecar wires, the protocols of the sidecar-to-sidecar channel
+// (Options.SidecarWire).
+const (
+	SidecarWireHTTP = "http" // HTTP/1.1 over pooled keep-alive connections
+	SidecarWireGRPC = "grpc" // gRPC unary calls over HTTP/2, for measurement
+)
+
+// sidecarServer is the called end of the sidecar-to-sidecar channel.
+type sidecarServer interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// sidecarClient is the calling end of the sidecar-to-sidecar channel.
+type sidecarClient interface {
+	api.SidecarChannel
+	Close()
+}
 
 // defaultResolver is the name resolver of a mode whose Configuration names
 // none, as in Dapr.
@@ -45,15 +65,21 @@ func (h *Host) startInvocation(ctx context.Context, cfg resources.Configuration)
 		}
 	}
 	h.internalLn = ln
-	h.internal = httpapi.New(httpapi.Options{
-		API:                h.api,
-		MaxRequestBodySize: h.opts.MaxRequestBodySize,
-		Sidecar:            true,
-		Logger:             h.log,
-	})
+	// Both ends of the channel speak Options.SidecarWire.
+	if h.opts.SidecarWire == SidecarWireGRPC {
+		h.internal = grpcapi.NewSidecarServer(h.api, h.opts.MaxRequestBodySize, h.log)
+		h.sidecars = grpcapi.NewSidecarClient()
+	} else {
+		h.internal = httpapi.New(httpapi.Options{
+			API:                h.api,
+			MaxRequestBodySize: h.opts.MaxRequestBodySize,
+			Sidecar:            true,
+			Logger:             h.log,
+		})
+		h.sidecars = httpapi.NewSidecarClient()
+	}
 	h.internalErr = make(chan error, 1)
 	go func() { h.internalErr <- h.internal.Serve(ln) }()
-	h.sidecars = httpapi.NewSidecarClient()
 	inv := &api.Invocation{Sidecars: h.sidecars, Namespace: h.opts.Namespace}
 
 	name, explicit := cfg.NameResolution.Component, true

@@ -46,6 +46,7 @@ type runFlags struct {
 	wasmCacheDir                   string
 	hotReload                      bool
 	wasmEngine                     string
+	sidecarWire                    string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -70,6 +71,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.IntVar(&f.gracefulShutdownSeconds, "dapr-graceful-shutdown-seconds", 5, "seconds shutdown waits for work in flight")
 	fs.StringVar(&f.wasmEngine, "wasm-engine", "wazero", "engine for Wasm components: wazero, or wasmtime in binaries built with -tags wasmtime")
 	fs.BoolVar(&f.hotReload, "hot-reload", true, "watch the resources folders and apply changes while running")
+	fs.StringVar(&f.sidecarWire, "sidecar-wire", host.SidecarWireHTTP, "protocol between sidecars, for measurement: http or grpc; every sidecar this one calls or is called by must use the same")
 	fs.StringVar(&f.wasmCacheDir, "wasm-cache-dir", "", "folder for compiled Wasm modules (default: the user cache folder; - for memory only)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -147,6 +149,7 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		WasmCacheDir:       f.wasmCacheDir,
 		HotReload:          f.hotReload,
 		WasmEngine:         f.wasmEngine,
+		SidecarWire:        f.sidecarWire,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "wapr:", err)

@@ -1,0 +1,135 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+
+	"google.golang.org/grpc"
+
+	"github.com/wapr-dev/wapr/host/internal/api"
+)
+
+// The one method of the channel. The service name is wapr's own, so that a
+// daprd calling dapr.proto.internals.v1.ServiceInvocation here is answered
+// Unimplemented rather than misunderstood.
+const (
+	serviceName = "wapr.sidecar.v1.Sidecar"
+	invokeName  = "/" + serviceName + "/Invoke"
+)
+
+// Message size limits. A request carries at most the called sidecar's
+// request body limit, an answer at most MaxResponseBodySize (the bound the
+// app channel puts on an app's answer), each plus envelope for the ids,
+// method, query and headers.
+const (
+	// MaxResponseBodySize is the largest response body the channel carries,
+	// as httpapi.MaxResponseBodySize.
+	MaxResponseBodySize = 64 << 20
+	// defaultMaxRequestBodySize is Dapr's default request limit, used when
+	// NewSidecarServer is given none (as httpapi's default).
+	defaultMaxRequestBodySize = 4 << 20
+	envelope                  = 1 << 20
+)
+
+// streamWorkers is how many goroutines serve calls, kept between calls: a
+// goroutine per call (gRPC's default) grows its stack anew every time,
+// which cost 8% of the called sidecar's CPU. A call arriving while all are
+// busy gets a goroutine of its own.
+const streamWorkers = 64
+
+// SidecarServer is the called end of the channel: it serves invocations
+// other sidecars forward, for this sidecar's app. It is safe for concurrent
+// use.
+type SidecarServer struct {
+	srv *grpc.Server
+	api *api.API
+	log *slog.Logger
+}
+
+// NewSidecarServer returns a server calling a.InvokeLocal, taking request
+// bodies of at most maxBody bytes (<= 0: 4 MiB); a larger request fails with
+// gRPC's ResourceExhausted before it reaches the app. log may be nil.
+func NewSidecarServer(a *api.API, maxBody int, log *slog.Logger) *SidecarServer {
+	if maxBody <= 0 {
+		maxBody = defaultMaxRequestBodySize
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &SidecarServer{api: a, log: log}
+	s.srv = grpc.NewServer(
+		grpc.ForceServerCodecV2(codec{}),
+		grpc.MaxRecvMsgSize(maxBody+envelope),
+		grpc.MaxSendMsgSize(MaxResponseBodySize+envelope),
+		grpc.NumStreamWorkers(streamWorkers),
+	)
+	s.srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: serviceName,
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Invoke",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				req := new(api.InvokeRequest)
+				if err := dec(req); err != nil {
+					return nil, err
+				}
+				return s.invoke(ctx, req), nil
+			},
+		}},
+		Metadata: "host/internal/grpcapi",
+	}, nil)
+	return s
+}
+
+// invoke gives req to this sidecar's app. An error of InvokeLocal is an
+// answer too: it crosses the wire as a kindError message, not as a gRPC
+// status, so that the caller tells it apart from a broken channel.
+//
+// The app call does not end when the caller gives up, as on the HTTP wire
+// (whose server passes no context): the app channel bounds it with its own
+// timeout, and a context that can end would cost a goroutine per call in
+// httpapi's app channel.
+func (s *SidecarServer) invoke(ctx context.Context, req *api.InvokeRequest) *response {
+	res, err := s.api.InvokeLocal(context.WithoutCancel(ctx), req.AppID, req)
+	if err != nil {
+		e := api.AsError(err)
+		s.log.Warn("invocation failed", "callee", req.AppID, "caller", req.CallerAppID, "error", e.Message)
+		msg := e.Message
+		if e.Err != nil {
+			msg = e.Err.Error() // without "failed to invoke", which the caller adds
+		}
+		return &response{err: &remoteError{code: e.Code, message: msg, misrouted: errors.Is(err, api.ErrMisrouted)}}
+	}
+	return &response{res: res}
+}
+
+// Serve accepts connections on ln until Shutdown; it returns nil once
+// Shutdown has stopped it, even when Shutdown came first (ln is closed then).
+func (s *SidecarServer) Serve(ln net.Listener) error {
+	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and calls, and waits for the calls in
+// flight to finish (gRPC's GracefulStop) until ctx is done; then it closes
+// every connection, failing the calls still in flight, and returns ctx's
+// error without waiting for their app calls, which end by the app channel's
+// timeout. It closes the listeners Serve was given.
+func (s *SidecarServer) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.srv.Stop()
+		return ctx.Err()
+	}
+}
