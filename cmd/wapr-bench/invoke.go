@@ -46,9 +46,13 @@ func invokeDirect(c config) result {
 }
 
 // invokeScenario measures the same call through a caller's and a callee's
-// sidecar: POST /v1.0/invoke/callee/method/echo on the caller's.
-func invokeScenario(ctx context.Context, c config) result {
-	const name = "invoke"
+// sidecar: POST /v1.0/invoke/callee/method/echo on the caller's. wire is
+// the sidecars' --sidecar-wire, named in the result ("": their default).
+func invokeScenario(ctx context.Context, c config, wire string) result {
+	name := "invoke"
+	if wire != "" {
+		name += "-" + wire
+	}
 	app, err := startEchoApp(c.bodySize)
 	if err != nil {
 		return result{Name: name, Extra: "echo app: " + err.Error()}
@@ -56,9 +60,9 @@ func invokeScenario(ctx context.Context, c config) result {
 	defer app.stop()
 	var p *sidecarPair
 	if c.waprBinary != "" {
-		p, err = startPairProcesses(ctx, c.waprBinary, app.port)
+		p, err = startPairProcesses(ctx, c.waprBinary, app.port, wire)
 	} else {
-		p, err = startPairEmbedded(ctx, app.port)
+		p, err = startPairEmbedded(ctx, app.port, wire)
 	}
 	if err != nil {
 		return result{Name: name, Extra: "sidecars: " + err.Error()}
@@ -234,8 +238,9 @@ spec:
 
 // startPairProcesses runs two `wapr run` processes on free ports, each in
 // an empty temporary folder (so both serve the embedded in-memory defaults),
-// and waits until both answer /v1.0/healthz/outbound with 204.
-func startPairProcesses(ctx context.Context, bin string, appPort int) (*sidecarPair, error) {
+// and waits until both answer /v1.0/healthz/outbound with 204. A wire other
+// than "" is passed to both as --sidecar-wire.
+func startPairProcesses(ctx context.Context, bin string, appPort int, wire string) (*sidecarPair, error) {
 	ports := make([]int, 4) // caller HTTP, caller internal, callee HTTP, callee internal
 	for i := range ports {
 		p, err := freePort()
@@ -278,6 +283,9 @@ func startPairProcesses(ctx context.Context, bin string, appPort int) (*sidecarP
 			"--config", cfg, "--log-level", "warn"}
 		if id == "callee" {
 			args = append(args, "--app-port", strconv.Itoa(appPort))
+		}
+		if wire != "" {
+			args = append(args, "--sidecar-wire", wire)
 		}
 		p, err := startSidecarProcess(ctx, bin, id, args, dir)
 		if err != nil {
@@ -386,7 +394,7 @@ func (p *sidecarProcess) logTail() string {
 // registry `wapr run` would need here (in-memory defaults, static resolver).
 // They share this process's scheduler with the load and the app, so the
 // figure is lower than with separate processes.
-func startPairEmbedded(ctx context.Context, appPort int) (*sidecarPair, error) {
+func startPairEmbedded(ctx context.Context, appPort int, wire string) (*sidecarPair, error) {
 	var lns []net.Listener // caller API, caller internal, callee API, callee internal
 	closeAll := func() {
 		for _, ln := range lns {
@@ -430,7 +438,7 @@ func startPairEmbedded(ctx context.Context, appPort int) (*sidecarPair, error) {
 		return errors.Join(errs...)
 	})
 	for i, id := range []string{"caller", "callee"} {
-		o := host.Options{AppID: id, Listener: lns[2*i], InternalListener: lns[2*i+1], ConfigFile: cfg, Registry: reg, Logger: logger}
+		o := host.Options{AppID: id, Listener: lns[2*i], InternalListener: lns[2*i+1], ConfigFile: cfg, Registry: reg, Logger: logger, SidecarWire: wire}
 		if id == "callee" {
 			o.AppPort = appPort
 		}

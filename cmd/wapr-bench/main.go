@@ -17,7 +17,9 @@
 // (invoke-direct, the reference, run first unless listed on its own) and
 // through two wapr sidecars joined by the static resolver
 // (load → caller's sidecar → callee's sidecar → app): two `wapr run`
-// processes with --wapr, else two hosts in this process.
+// processes with --wapr, else two hosts in this process. With
+// --sidecar-wire http,grpc it is measured once per wire between the two
+// sidecars (invoke-http, invoke-grpc).
 package main
 
 import (
@@ -70,6 +72,10 @@ type config struct {
 	waprBinary string
 	// bodySize is the size of each invoke request body.
 	bodySize int
+	// sidecarWires are the wires between the invoke scenario's sidecars,
+	// each measured in turn as invoke-<wire>; none: the sidecars' default,
+	// measured as invoke.
+	sidecarWires []string
 }
 
 func main() {
@@ -97,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.wasmEngine, "wasm-engine", "", "with --embedded: the Wasm engine, wazero or wasmtime (a wapr-bench built with -tags wasmtime); default wazero")
 	fs.IntVar(&c.pubsubConcurrency, "pubsub-concurrency", 0, "with --embedded: pubsub.redis's concurrency metadata, deliveries in flight per subscription (0: its default, 10 as in Dapr)")
 	fs.StringVar(&c.waprBinary, "wapr", "", "the wapr `binary` the startup scenario starts on its embedded defaults, and invoke runs two of (without it, invoke runs two hosts in this process)")
+	wires := fs.String("sidecar-wire", "", "wires between the invoke scenario's two sidecars (wapr run --sidecar-wire), comma-separated, each measured in turn as invoke-<wire>, e.g. http,grpc (default: the sidecars' default, as invoke)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -112,6 +119,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		c.waprBinary = bin
+	}
+	for w := range strings.SplitSeq(*wires, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			c.sidecarWires = append(c.sidecarWires, w)
+		}
 	}
 	c.bodySize = 1024
 	fs.Visit(func(f *flag.Flag) {
@@ -218,7 +230,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "invoke-direct":
 			r = invokeDirect(c)
 		case "invoke":
-			r = invokeScenario(ctx, c)
+			// One result per wire, printed as each ends.
+			wires := c.sidecarWires
+			if len(wires) == 0 {
+				wires = []string{""} // the sidecars' default
+			}
+			for _, w := range wires {
+				r = invokeScenario(ctx, c, w)
+				results = append(results, r)
+				if !c.asJSON {
+					fmt.Fprintln(stdout, r)
+				}
+			}
+			continue
 		default:
 			fmt.Fprintf(stderr, "wapr-bench: unknown scenario %q\n", s)
 			return 2
@@ -327,13 +351,19 @@ func ratios(rs []result) []ratio {
 	add("Wasm state GET / builtin state GET", "wasm state get", "state get")
 	add("Wasm state SAVE / builtin state SAVE", "wasm state save", "state save")
 	// Targets: throughput at least 0.30 of the direct call's, p99 at most
-	// 3 times its p99.
-	add("invoke / invoke-direct throughput", "invoke", "invoke-direct")
-	if n, d := by["invoke"], by["invoke-direct"]; n.Name != "" && d.Name != "" {
-		np, errN := time.ParseDuration(n.P99)
-		dp, errD := time.ParseDuration(d.P99)
-		if errN == nil && errD == nil && dp > 0 {
-			out = append(out, ratio{"invoke / invoke-direct p99", float64(np) / float64(dp)})
+	// 3 times its p99. One pair per invoke result (invoke, or
+	// invoke-<wire> for each --sidecar-wire).
+	for _, r := range rs {
+		if !strings.HasPrefix(r.Name, "invoke") || r.Name == "invoke-direct" {
+			continue
+		}
+		add(r.Name+" / invoke-direct throughput", r.Name, "invoke-direct")
+		if d := by["invoke-direct"]; d.Name != "" {
+			np, errN := time.ParseDuration(r.P99)
+			dp, errD := time.ParseDuration(d.P99)
+			if errN == nil && errD == nil && dp > 0 {
+				out = append(out, ratio{r.Name + " / invoke-direct p99", float64(np) / float64(dp)})
+			}
 		}
 	}
 	return out
