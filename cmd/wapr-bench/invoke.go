@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,12 +39,12 @@ import (
 
 // invokeDirect measures the echo app called directly.
 func invokeDirect(c config) result {
-	app, err := startEchoApp(c.bodySize)
+	app, err := startApp(c)
 	if err != nil {
 		return result{Name: "invoke-direct", Extra: "echo app: " + err.Error()}
 	}
 	defer app.stop()
-	return driveEcho("invoke-direct", "app called directly", c, "http://"+app.addr+"/echo", "load, app", nil)
+	return driveEcho("invoke-direct", "app called directly"+app.where(), c, "http://"+app.addr+"/echo", app.self("load"), app.procs(nil))
 }
 
 // invokeScenario measures the same call through a caller's and a callee's
@@ -53,7 +55,7 @@ func invokeScenario(ctx context.Context, c config, wire string) result {
 	if wire != "" {
 		name += "-" + wire
 	}
-	app, err := startEchoApp(c.bodySize)
+	app, err := startApp(c)
 	if err != nil {
 		return result{Name: name, Extra: "echo app: " + err.Error()}
 	}
@@ -72,7 +74,12 @@ func invokeScenario(ctx context.Context, c config, wire string) result {
 	if err := warmUp(url, c.bodySize, 10*time.Second); err != nil {
 		return result{Name: name, Errors: 1, Extra: "no call went through: " + err.Error() + p.logTail()}
 	}
-	r := driveEcho(name, p.what, c, url, p.self, p.procs)
+	self := p.self
+	if app.proc != nil {
+		parts := strings.Split(self, ", ")
+		self = strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "app" }), ", ")
+	}
+	r := driveEcho(name, p.what+app.where(), c, url, self, app.procs(p.procs))
 	// They log at warn level: anything there is worth showing.
 	r.Extra += p.logTail()
 	if err := p.stop(); err != nil {
@@ -169,6 +176,108 @@ func warmUp(url string, size int, limit time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// echoCommand is the hidden first argument that makes wapr-bench the echo
+// app alone (--app-process): wapr-bench echo-app <body size>.
+const echoAppCommand = "echo-app"
+
+// runningApp is the echo app, in this process or in its own.
+type runningApp struct {
+	addr string
+	port int
+	proc *sidecarProcess // nil when in this process
+	stop func()
+}
+
+// startApp starts the echo app as c asks.
+func startApp(c config) (*runningApp, error) {
+	if !c.appProcess {
+		app, err := startEchoApp(c.bodySize)
+		if err != nil {
+			return nil, err
+		}
+		return &runningApp{addr: app.addr, port: app.port, stop: app.stop}, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, echoAppCommand, strconv.Itoa(c.bodySize))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe() // the app stops when this closes
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &sidecarProcess{appID: "app", cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	stop := func() {
+		stdin.Close()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	var addr string
+	if _, err := fmt.Fscanln(out, &addr); err != nil {
+		stop()
+		return nil, fmt.Errorf("the echo app process did not say where it listens: %w", err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return &runningApp{addr: addr, port: n, proc: p, stop: stop}, nil
+}
+
+// where says where the app runs, for the report.
+func (a *runningApp) where() string {
+	if a.proc != nil {
+		return ", app in its own process"
+	}
+	return ""
+}
+
+// self names what runs in this process beside load.
+func (a *runningApp) self(load string) string {
+	if a.proc != nil {
+		return load
+	}
+	return load + ", app"
+}
+
+// procs appends the app's process, if any, to others.
+func (a *runningApp) procs(others []*sidecarProcess) []*sidecarProcess {
+	if a.proc == nil {
+		return others
+	}
+	return append(append([]*sidecarProcess(nil), others...), a.proc)
+}
+
+// serveEchoProcess is the echo app alone: it prints its address, then
+// serves until its standard input closes.
+func serveEchoProcess(size string) int {
+	n, err := strconv.Atoi(size)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo-app: body size:", err)
+		return 2
+	}
+	app, err := startEchoApp(n)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo-app:", err)
+		return 1
+	}
+	fmt.Println(app.addr)
+	io.Copy(io.Discard, os.Stdin)
+	app.stop()
+	return 0
 }
 
 // echoApp is the app of the invoke scenarios: POST /echo answers 200 with

@@ -72,6 +72,9 @@ type config struct {
 	waprBinary string
 	// bodySize is the size of each invoke request body.
 	bodySize int
+	// appProcess runs the invoke scenarios' echo app in a process of its
+	// own, as the target app of a real call is.
+	appProcess bool
 	// sidecarWires are the wires between the invoke scenario's sidecars,
 	// each measured in turn as invoke-<wire>; none: the sidecars' default,
 	// measured as invoke.
@@ -79,6 +82,9 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == echoAppCommand {
+		os.Exit(serveEchoProcess(os.Args[2]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -103,6 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.wasmEngine, "wasm-engine", "", "with --embedded: the Wasm engine, wazero or wasmtime (a wapr-bench built with -tags wasmtime); default wazero")
 	fs.IntVar(&c.pubsubConcurrency, "pubsub-concurrency", 0, "with --embedded: pubsub.redis's concurrency metadata, deliveries in flight per subscription (0: its default, 10 as in Dapr)")
 	fs.StringVar(&c.waprBinary, "wapr", "", "the wapr `binary` the startup scenario starts on its embedded defaults, and invoke runs two of (without it, invoke runs two hosts in this process)")
+	fs.BoolVar(&c.appProcess, "app-process", false, "run the invoke scenarios' echo app in a process of its own (default: in this one, beside the load)")
 	wires := fs.String("sidecar-wire", "", "wires between the invoke scenario's two sidecars (wapr run --sidecar-wire), comma-separated, each measured in turn as invoke-<wire>, e.g. http,grpc (default: the sidecars' default, as invoke)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
