@@ -458,21 +458,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 			}
 		}
 		if h.server != nil {
-			if err := h.server.Shutdown(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("stopping the HTTP API: %w", err))
-			}
-			// fasthttp's Shutdown does nothing when Serve has not registered
-			// the listener yet (a stop right after Start): closing it
-			// ourselves makes Serve return either way.
-			h.ln.Close()
-			select {
-			case err := <-h.serveErr:
-				if err != nil && !errors.Is(err, net.ErrClosed) {
-					errs = append(errs, err)
-				}
-			case <-ctx.Done():
-				errs = append(errs, fmt.Errorf("the HTTP API did not stop: %w", ctx.Err()))
-			}
+			errs = append(errs, stopServer(ctx, "the HTTP API", h.server, h.ln, h.serveErr)...)
 		}
 		errs = append(errs, h.closeComponents(ctx)...)
 		if h.app != nil {
@@ -480,6 +466,27 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// stopServer stops a server that Serve runs on ln, reporting to serveErr:
+// it waits, until ctx is done, for the requests in flight. The server's own
+// Shutdown may do nothing when Serve has not registered ln yet (a stop right
+// after Start): closing ln makes Serve return either way.
+func stopServer(ctx context.Context, what string, srv interface{ Shutdown(context.Context) error }, ln net.Listener, serveErr <-chan error) []error {
+	var errs []error
+	if err := srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping %s: %w", what, err))
+	}
+	ln.Close()
+	select {
+	case err := <-serveErr:
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("%s did not stop: %w", what, ctx.Err()))
+	}
+	return errs
 }
 
 // wasmCacheDir resolves Options.WasmCacheDir for an engine; the engines'

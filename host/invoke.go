@@ -136,18 +136,7 @@ func (h *Host) stopInvocation(ctx context.Context) []error {
 		}
 	}
 	if h.internal != nil {
-		if err := h.internal.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stopping the sidecar channel: %w", err))
-		}
-		h.internalLn.Close()
-		select {
-		case err := <-h.internalErr:
-			if err != nil && !errors.Is(err, net.ErrClosed) {
-				errs = append(errs, err)
-			}
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("the sidecar channel did not stop: %w", ctx.Err()))
-		}
+		errs = append(errs, stopServer(ctx, "the sidecar channel", h.internal, h.internalLn, h.internalErr)...)
 	}
 	if h.sidecars != nil {
 		h.sidecars.Close()
