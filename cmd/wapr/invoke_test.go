@@ -75,7 +75,7 @@ func nameApp(t *testing.T, name string) int {
 type waprProcess struct {
 	cmd  *exec.Cmd
 	base string
-	out  *strings.Builder
+	out  *lockedWriter // its stdout and stderr
 }
 
 // startWapr runs wapr for appID in front of the app on appPort and waits
@@ -83,7 +83,7 @@ type waprProcess struct {
 func startWapr(t *testing.T, appID string, appPort, internalPort int, config string) *waprProcess {
 	t.Helper()
 	httpPort := freePort(t)
-	p := &waprProcess{base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &strings.Builder{}}
+	p := &waprProcess{base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &lockedWriter{}}
 	args := []string{"run", "--app-id", appID, "--app-port", strconv.Itoa(appPort),
 		"--dapr-http-port", strconv.Itoa(httpPort), "--dapr-internal-grpc-port", strconv.Itoa(internalPort),
 		"--wasm-cache-dir", "-", "--hot-reload=false"}
@@ -92,7 +92,7 @@ func startWapr(t *testing.T, appID string, appPort, internalPort int, config str
 	}
 	p.cmd = exec.Command(waprBinary(t), args...)
 	p.cmd.Dir = t.TempDir() // no ./components: the embedded defaults
-	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{w: p.out}, &lockedWriter{w: p.out}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -119,15 +119,23 @@ func startWapr(t *testing.T, appID string, appPort, internalPort int, config str
 	}
 }
 
+// lockedWriter collects a process's output, written from two copying
+// goroutines (stdout and stderr) and read by the test.
 type lockedWriter struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  strings.Builder
 }
 
 func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(b)
+	return l.b.Write(b)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // invoke calls method on appID through the sidecar at base.
