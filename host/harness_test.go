@@ -76,6 +76,7 @@ type hostConfig struct {
 	internal          net.Listener
 	appToken          string
 	appMaxConcurrency int
+	namespace         string
 }
 
 // sidecar is a running host and a client for it.
@@ -145,6 +146,7 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 		InternalListener:   internal,
 		AppAPIToken:        cfg.appToken,
 		AppMaxConcurrency:  cfg.appMaxConcurrency,
+		Namespace:          cfg.namespace,
 		AppID:              appID,
 		AppPort:            cfg.appPort,
 		Listener:           ln,

@@ -527,3 +527,29 @@ func TestInvokeFailoverOnShutdown(t *testing.T) {
 		t.Errorf("%d of %d calls failed while an instance shut down", failures.Load(), calls.Load())
 	}
 }
+
+// TestInvokeCallerNamespace: a caller in a namespace is named to the target
+// app by dapr-caller-namespace, and its own namespace is the default one of
+// the ids it calls.
+func TestInvokeCallerNamespace(t *testing.T) {
+	m := startMesh(t, func(id string, c *hostConfig) {
+		if id == "orders" {
+			c.namespace = "prod"
+		}
+	})
+	for range 4 {
+		res, body := send(t, "POST", m.ordersCar.base+"/v1.0/invoke/checkout/method/ns", nil, nil)
+		// The static table has checkout.prod: the first instance only.
+		if res.StatusCode != 200 || res.Header.Get("x-instance") != "checkout-1" {
+			t.Fatalf("%d %s from %q, want checkout-1 (checkout.prod)", res.StatusCode, body, res.Header.Get("x-instance"))
+		}
+	}
+	got := m.checkout1.last(t)
+	if v := got.Header.Values("dapr-caller-namespace"); len(v) != 1 || v[0] != "prod" {
+		t.Errorf("dapr-caller-namespace %q, want prod", v)
+	}
+	res, _ := send(t, "POST", m.checkoutCar1.base+"/v1.0/invoke/orders/method/back", nil, nil)
+	if res.StatusCode != 200 || m.orders.last(t).Header.Get("dapr-caller-namespace") != "" {
+		t.Errorf("a caller without a namespace: %d, dapr-caller-namespace %q", res.StatusCode, m.orders.last(t).Header.Get("dapr-caller-namespace"))
+	}
+}

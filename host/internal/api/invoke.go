@@ -32,8 +32,9 @@ type InvokeRequest struct {
 	// and the caller's dapr-api-token before anything leaves the sidecar.
 	Headers []Header
 	Body    []byte
-	// CallerAppID is the calling app's id; Invoke sets it.
-	CallerAppID string
+	// CallerAppID and CallerNamespace name the calling app; Invoke sets
+	// them.
+	CallerAppID, CallerNamespace string
 }
 
 // InvokeResponse is the target app's answer, status, headers and body as the
@@ -106,6 +107,9 @@ func (a *API) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, 
 	req.Headers = forwardable(req.Headers)
 	req.CallerAppID = a.appID
 	inv := a.invocation.Load()
+	if inv != nil {
+		req.CallerNamespace = inv.Namespace
+	}
 	if id == a.appID && (ns == "" || inv == nil || ns == inv.Namespace) {
 		res, err := a.callApp(ctx, req)
 		if err != nil {
@@ -163,6 +167,9 @@ func (a *API) callApp(ctx context.Context, req *InvokeRequest) (*InvokeResponse,
 	headers := append(req.Headers[:len(req.Headers):len(req.Headers)],
 		Header{"dapr-caller-app-id", req.CallerAppID},
 		Header{"dapr-callee-app-id", a.appID})
+	if req.CallerNamespace != "" {
+		headers = append(headers, Header{"dapr-caller-namespace", req.CallerNamespace})
+	}
 	path := "/" + req.Method
 	res, err := app.Call(ctx, &AppRequest{
 		Method: req.Verb, Path: path, Query: req.Query, Header: headers,

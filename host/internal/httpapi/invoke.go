@@ -25,6 +25,7 @@ const MaxResponseBodySize = 64 << 20
 // headerMisrouted when it does not.
 const (
 	headerCaller    = "dapr-caller-app-id"
+	headerCallerNS  = "dapr-caller-namespace"
 	headerCallee    = "dapr-callee-app-id"
 	headerMisrouted = "Wapr-Misrouted" // as fasthttp servers write it
 )
@@ -101,12 +102,13 @@ func (s *Server) invoke(ctx *fasthttp.RequestCtx, appID, method string) {
 // another sidecar forwarded, for this sidecar's app.
 func (s *Server) serveSidecar(ctx *fasthttp.RequestCtx) {
 	req := &api.InvokeRequest{
-		Verb:        string(ctx.Method()),
-		Method:      strings.TrimPrefix(string(ctx.URI().PathOriginal()), "/"),
-		Query:       string(ctx.URI().QueryString()),
-		Headers:     requestHeaders(&ctx.Request.Header),
-		Body:        ctx.PostBody(),
-		CallerAppID: string(ctx.Request.Header.Peek(headerCaller)),
+		Verb:            string(ctx.Method()),
+		Method:          strings.TrimPrefix(string(ctx.URI().PathOriginal()), "/"),
+		Query:           string(ctx.URI().QueryString()),
+		Headers:         requestHeaders(&ctx.Request.Header),
+		Body:            ctx.PostBody(),
+		CallerAppID:     string(ctx.Request.Header.Peek(headerCaller)),
+		CallerNamespace: string(ctx.Request.Header.Peek(headerCallerNS)),
 	}
 	res, err := s.api.InvokeLocal(requestContext(ctx), string(ctx.Request.Header.Peek(headerCallee)), req)
 	if err != nil {
@@ -192,6 +194,9 @@ func (c *SidecarClient) Call(ctx context.Context, addr string, req *api.InvokeRe
 		hreq.Header.Add(h.Key, h.Value)
 	}
 	hreq.Header.Set(headerCaller, req.CallerAppID)
+	if req.CallerNamespace != "" {
+		hreq.Header.Set(headerCallerNS, req.CallerNamespace)
+	}
 	hreq.Header.Set(headerCallee, req.AppID)
 	hreq.SetBody(req.Body)
 	if err := do(ctx, c.client, hreq, hres, release); err != nil {
