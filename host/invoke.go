@@ -11,9 +11,9 @@ import (
 
 	"github.com/wapr-dev/wapr/host/component/nameresolution"
 	"github.com/wapr-dev/wapr/host/internal/api"
-	"github.com/wapr-dev/wapr/host/internal/grpcapi"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
 	"github.com/wapr-dev/wapr/host/internal/resources"
+	"github.com/wapr-dev/wapr/host/internal/sidecargrpc"
 )
 
 // Modes, as daprd's --mode names them; the mode picks the default name
@@ -67,8 +67,8 @@ func (h *Host) startInvocation(ctx context.Context, cfg resources.Configuration)
 	h.internalLn = ln
 	// Both ends of the channel speak Options.SidecarWire.
 	if h.opts.SidecarWire == SidecarWireGRPC {
-		h.internal = grpcapi.NewSidecarServer(h.api, h.opts.MaxRequestBodySize, h.log)
-		h.sidecars = grpcapi.NewSidecarClient()
+		h.internal = sidecargrpc.NewSidecarServer(h.api, h.opts.MaxRequestBodySize, h.log)
+		h.sidecars = sidecargrpc.NewSidecarClient()
 	} else {
 		h.internal = httpapi.New(httpapi.Options{
 			API:                h.api,

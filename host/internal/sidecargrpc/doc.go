@@ -1,4 +1,4 @@
-// Package grpcapi carries service invocation between two wapr sidecars over
+// Package sidecargrpc carries service invocation between two wapr sidecars over
 // gRPC: a unary call per invocation, multiplexed over HTTP/2 connections
 // kept between the two. It is the alternative to package httpapi's
 // HTTP/1.1 wire, chosen with wapr run --sidecar-wire grpc to measure one
@@ -20,4 +20,4 @@
 // but more in user space and had more context switches: about 100 µs of CPU
 // per call in each sidecar against 72 µs, and 0.75 times the throughput.
 // So HTTP/1.1 stays the default.
-package grpcapi
+package sidecargrpc

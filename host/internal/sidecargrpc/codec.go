@@ -1,4 +1,4 @@
-package grpcapi
+package sidecargrpc
 
 import (
 	"encoding/binary"
@@ -53,7 +53,7 @@ const flagMisrouted = 1
 // maxCode bounds the code of a kindError message; codes are small.
 const maxCode = 1 << 16
 
-var errFrame = errors.New("grpcapi: malformed message")
+var errFrame = errors.New("sidecargrpc: malformed message")
 
 // response is the called sidecar's answer: the app's response, or the
 // error InvokeLocal returned (exactly one of the two is set).
@@ -97,10 +97,10 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 		case m.res != nil:
 			kind, headLen, body = kindAnswer, answerHeadLen(m.res), m.res.Body
 		default:
-			return nil, errors.New("grpcapi: empty response")
+			return nil, errors.New("sidecargrpc: empty response")
 		}
 	default:
-		return nil, fmt.Errorf("grpcapi: cannot marshal %T", v)
+		return nil, fmt.Errorf("sidecargrpc: cannot marshal %T", v)
 	}
 	n := 1 + uvarintLen(uint64(headLen)) + headLen
 	var inline []byte
@@ -149,7 +149,7 @@ func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 	case *response:
 		return decodeResponse(data.Materialize(), m)
 	default:
-		return fmt.Errorf("grpcapi: cannot unmarshal into %T", v)
+		return fmt.Errorf("sidecargrpc: cannot unmarshal into %T", v)
 	}
 }
 

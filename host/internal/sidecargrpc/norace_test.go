@@ -1,5 +1,5 @@
 //go:build !race
 
-package grpcapi
+package sidecargrpc
 
 const raceEnabled = false

@@ -1,4 +1,4 @@
-package grpcapi_test
+package sidecargrpc_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/wapr-dev/wapr/host/component/nameresolution"
 	"github.com/wapr-dev/wapr/host/internal/api"
-	"github.com/wapr-dev/wapr/host/internal/grpcapi"
+	"github.com/wapr-dev/wapr/host/internal/sidecargrpc"
 )
 
 // echoApp is the called app: it answers 201 with the request's body and
@@ -64,7 +64,7 @@ func (a *echoApp) seen() (*api.AppRequest, int) {
 
 // startCallee serves the sidecar of app "callee" (whose app is app, none
 // when nil) on a random loopback port and returns its address.
-func startCallee(t *testing.T, app api.AppChannel, maxBody int) (string, *grpcapi.SidecarServer) {
+func startCallee(t *testing.T, app api.AppChannel, maxBody int) (string, *sidecargrpc.SidecarServer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,13 +73,13 @@ func startCallee(t *testing.T, app api.AppChannel, maxBody int) (string, *grpcap
 	return ln.Addr().String(), serveCallee(t, ln, app, maxBody)
 }
 
-func serveCallee(t *testing.T, ln net.Listener, app api.AppChannel, maxBody int) *grpcapi.SidecarServer {
+func serveCallee(t *testing.T, ln net.Listener, app api.AppChannel, maxBody int) *sidecargrpc.SidecarServer {
 	t.Helper()
 	a := api.New("callee", api.RuntimeInfo{})
 	if app != nil {
 		a.SetAppChannel(app)
 	}
-	srv := grpcapi.NewSidecarServer(a, maxBody, slog.New(slog.DiscardHandler))
+	srv := sidecargrpc.NewSidecarServer(a, maxBody, slog.New(slog.DiscardHandler))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -93,8 +93,8 @@ func serveCallee(t *testing.T, ln net.Listener, app api.AppChannel, maxBody int)
 	return srv
 }
 
-func newClient(t *testing.T) *grpcapi.SidecarClient {
-	c := grpcapi.NewSidecarClient()
+func newClient(t *testing.T) *sidecargrpc.SidecarClient {
+	c := sidecargrpc.NewSidecarClient()
 	t.Cleanup(c.Close)
 	return c
 }

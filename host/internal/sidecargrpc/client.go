@@ -1,4 +1,4 @@
-package grpcapi
+package sidecargrpc
 
 import (
 	"context"
@@ -82,7 +82,7 @@ func (s *connSet) idle() bool {
 
 var _ api.SidecarChannel = (*SidecarClient)(nil)
 
-var errClosed = errors.New("grpcapi: the sidecar client is closed")
+var errClosed = errors.New("sidecargrpc: the sidecar client is closed")
 
 // NewSidecarClient returns a client with no connection yet.
 func NewSidecarClient() *SidecarClient { return &SidecarClient{} }

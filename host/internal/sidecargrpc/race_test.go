@@ -1,6 +1,6 @@
 //go:build race
 
-package grpcapi
+package sidecargrpc
 
 // raceEnabled: the race detector changes allocation counts, so allocation
 // budgets are checked only without it.

@@ -1,4 +1,4 @@
-package grpcapi
+package sidecargrpc
 
 import (
 	"context"
@@ -78,7 +78,7 @@ func NewSidecarServer(a *api.API, maxBody int, log *slog.Logger) *SidecarServer 
 				return s.invoke(ctx, req), nil
 			},
 		}},
-		Metadata: "host/internal/grpcapi",
+		Metadata: "host/internal/sidecargrpc",
 	}, nil)
 	return s
 }
