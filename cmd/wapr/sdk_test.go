@@ -180,8 +180,9 @@ func startGoSDKApp(t *testing.T, calls *sdkCalls) int {
 }
 
 // jsSDK returns the absolute path of testdata/jssdk with its node_modules
-// installed from package-lock.json (npm ci) when they are missing. Without
-// node and npm the test is skipped, or fails under WAPR_REQUIRE_BACKENDS=1.
+// installed from package-lock.json when they are missing (npm ci, without
+// install scripts: the SDK needs none). Without node and npm the test is
+// skipped, or fails under WAPR_REQUIRE_BACKENDS=1.
 func jsSDK(t *testing.T) string {
 	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
@@ -203,7 +204,7 @@ func jsSDK(t *testing.T) string {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
