@@ -553,3 +553,41 @@ func TestInvokeCallerNamespace(t *testing.T) {
 		t.Errorf("a caller without a namespace: %d, dapr-caller-namespace %q", res.StatusCode, m.orders.last(t).Header.Get("dapr-caller-namespace"))
 	}
 }
+
+// BenchmarkInvoke is one invocation through two sidecars in this process,
+// from a caller to an app answering at once, with 8 headers and a 1 KiB
+// body; allocations are the two sidecars' and the clients'.
+func BenchmarkInvoke(b *testing.B) {
+	app := startEchoApp(b, "checkout")
+	lnC, lnO := listen(b), listen(b)
+	cfg := staticConfig(map[string][]string{"checkout": {lnC.Addr().String()}, "orders": {lnO.Addr().String()}})
+	orders := startSidecarWith(b, hostConfig{appID: "orders", config: cfg, internal: lnO}, withStatic)
+	startSidecarWith(b, hostConfig{appID: "checkout", appPort: app.port, config: cfg, internal: lnC}, withStatic)
+	url := orders.base + "/v1.0/invoke/checkout/method/items/1?expand=true"
+	body := bytes.Repeat([]byte("x"), 1024)
+	header := http.Header{"Content-Type": {"application/json"}}
+	for i := range 7 {
+		header.Set(fmt.Sprintf("X-Header-%d", i), "some value of a header")
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+			req.Header = header.Clone()
+			res, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				b.Errorf("status %d", res.StatusCode)
+				return
+			}
+		}
+	})
+}

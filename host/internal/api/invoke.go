@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,8 +278,11 @@ func (s *instances) order(appID string, addrs []string) []string {
 		ctr, _ = s.next.LoadOrStore(appID, new(atomic.Uint32))
 	}
 	start := int((ctr.(*atomic.Uint32).Add(1) - 1) % uint32(len(addrs)))
-	out := make([]string, 0, len(addrs))
-	out = append(append(out, addrs[start:]...), addrs[:start]...)
+	// Rotate left by start, in place: addrs[start:] then addrs[:start].
+	slices.Reverse(addrs[:start])
+	slices.Reverse(addrs[start:])
+	slices.Reverse(addrs)
+	out := addrs
 	if s.anyDown.Load() == 0 {
 		return out
 	}
