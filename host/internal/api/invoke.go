@@ -226,7 +226,8 @@ func isHopByHop(key string) bool { return containsFold(hopByHop, key) }
 
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
-		if strings.EqualFold(x, s) {
+		// EqualFold compares rune by rune before it looks at lengths.
+		if len(x) == len(s) && strings.EqualFold(x, s) {
 			return true
 		}
 	}
