@@ -190,11 +190,11 @@ func splitAppID(s string) (id, namespace string) {
 	return s, ""
 }
 
-// hopByHop are the headers that belong to one connection, never forwarded;
-// dapr-api-token and dapr-app-id are the caller's credentials and routing,
-// not the target's business; the caller and callee headers are the
-// sidecars' to set, never an app's.
-var hopByHop = []string{
+// notForwarded are the headers a sidecar never passes on: the hop-by-hop
+// ones, which belong to one connection; dapr-api-token and dapr-app-id, the
+// caller's credentials and routing, not the target's business; and the
+// caller and callee headers, the sidecars' to set, never an app's.
+var notForwarded = []string{
 	"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
 	"proxy-authorization", "te", "trailer", "transfer-encoding",
 	"upgrade", "content-length", "host", "dapr-api-token", "dapr-app-id",
@@ -214,15 +214,13 @@ func forwardable(h []Header) []Header {
 	}
 	out := h[:0]
 	for _, kv := range h {
-		if isHopByHop(kv.Key) || containsFold(named, kv.Key) {
+		if containsFold(notForwarded, kv.Key) || containsFold(named, kv.Key) {
 			continue
 		}
 		out = append(out, kv)
 	}
 	return out
 }
-
-func isHopByHop(key string) bool { return containsFold(hopByHop, key) }
 
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
@@ -234,11 +232,13 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
-// ResponseHeaders drops the hop-by-hop headers of a response, in place.
+// ResponseHeaders drops the headers of a response a sidecar does not pass
+// on (see notForwarded) and Date, which the answering server sets, in
+// place.
 func ResponseHeaders(h []Header) []Header {
 	out := h[:0]
 	for _, kv := range h {
-		if !isHopByHop(kv.Key) && !strings.EqualFold(kv.Key, "date") {
+		if !containsFold(notForwarded, kv.Key) && !strings.EqualFold(kv.Key, "date") {
 			out = append(out, kv)
 		}
 	}

@@ -47,19 +47,9 @@ var _ api.AppChannel = (*AppChannel)(nil)
 
 // Call sends req to the app and returns its answer.
 func (c *AppChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppResponse, error) {
-	hreq := fasthttp.AcquireRequest()
-	hres := fasthttp.AcquireResponse()
-	release := func() {
-		fasthttp.ReleaseRequest(hreq)
-		fasthttp.ReleaseResponse(hres)
-	}
-
+	hreq, hres, release := acquire()
 	hreq.Header.SetMethod(req.Method)
-	if req.Query != "" {
-		hreq.SetRequestURI(c.base + req.Path + "?" + req.Query)
-	} else {
-		hreq.SetRequestURI(c.base + req.Path)
-	}
+	setURI(hreq, c.base+req.Path, req.Query)
 	if req.ContentType != "" {
 		hreq.Header.SetContentType(req.ContentType)
 	}

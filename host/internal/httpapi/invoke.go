@@ -179,8 +179,9 @@ type SidecarClient struct {
 
 var _ api.SidecarChannel = (*SidecarClient)(nil)
 
-// NewSidecarClient returns a client whose requests carry bodies of at most
-// maxBodySize bytes (the request limit of the called sidecars).
+// NewSidecarClient returns a client with no connection yet; it keeps
+// connections to each sidecar it calls. The called sidecar bounds request
+// bodies; answers are bounded by MaxResponseBodySize.
 func NewSidecarClient() *SidecarClient {
 	return &SidecarClient{client: &fasthttp.Client{
 		NoDefaultUserAgentHeader:      true,
@@ -200,18 +201,9 @@ func NewSidecarClient() *SidecarClient {
 
 // Call forwards req to the sidecar at addr.
 func (c *SidecarClient) Call(ctx context.Context, addr string, req *api.InvokeRequest) (*api.InvokeResponse, error) {
-	hreq := fasthttp.AcquireRequest()
-	hres := fasthttp.AcquireResponse()
-	release := func() {
-		fasthttp.ReleaseRequest(hreq)
-		fasthttp.ReleaseResponse(hres)
-	}
+	hreq, hres, release := acquire()
 	hreq.Header.SetMethod(req.Verb)
-	uri := "http://" + addr + "/" + req.Method
-	if req.Query != "" {
-		uri += "?" + req.Query
-	}
-	hreq.SetRequestURI(uri)
+	setURI(hreq, "http://"+addr+"/"+req.Method, req.Query)
 	for _, h := range req.Headers {
 		hreq.Header.Add(h.Key, h.Value)
 	}
@@ -244,6 +236,25 @@ func (c *SidecarClient) Close() { c.client.CloseIdleConnections() }
 func isDialError(err error) bool {
 	var op *net.OpError
 	return errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &op) && op.Op == "dial")
+}
+
+// acquire takes a request and a response from fasthttp's pools; release
+// returns both.
+func acquire() (hreq *fasthttp.Request, hres *fasthttp.Response, release func()) {
+	hreq, hres = fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	return hreq, hres, func() {
+		fasthttp.ReleaseRequest(hreq)
+		fasthttp.ReleaseResponse(hres)
+	}
+}
+
+// setURI sets the request's URI to uri, with query (raw, without '?') when
+// there is one.
+func setURI(hreq *fasthttp.Request, uri, query string) {
+	if query != "" {
+		uri += "?" + query
+	}
+	hreq.SetRequestURI(uri)
 }
 
 // deadlineDoer is a fasthttp client.
