@@ -2,9 +2,10 @@
 // whether a native builtin driver or a sandboxed WebAssembly module.
 //
 // It imports only the standard library. The per-kind interfaces live in the
-// sub-packages state, pubsub and bindings; this package holds what they share:
-// the lifecycle, metadata, features and the error values the HTTP edge maps to
-// Dapr's status codes.
+// sub-packages state, pubsub, bindings, secretstores, configuration, lock and
+// nameresolution; this package holds what they share: the lifecycle,
+// metadata, features and the error values the HTTP edge maps to Dapr's
+// status codes.
 package component
 
 import (
