@@ -45,7 +45,13 @@ func (l *loader) component(d *doc) {
 		}
 	}
 	c.IgnoreErrors = d.boolean(spec, "ignoreErrors", "spec.ignoreErrors")
-	c.Metadata = d.componentMetadata(spec)
+	c.Metadata, c.SecretRefs = d.componentMetadata(spec)
+	_, auth := d.mapping(d.top, "auth", "auth")
+	c.SecretStore = strings.TrimSpace(d.str(auth, "secretStore", "auth.secretStore"))
+	if len(c.SecretRefs) > 0 && c.SecretStore == "" {
+		k, _ := field(spec, "metadata")
+		d.fail(k, "auth.secretStore", "names no secret store, but spec.metadata takes values from secretKeyRef; add auth: {secretStore: <name of a secretstores.* component>}")
+	}
 
 	if l.flush(d) {
 		return
@@ -55,16 +61,18 @@ func (l *loader) component(d *doc) {
 }
 
 // componentMetadata reads spec.metadata, the list of {name, value | envRef |
-// secretKeyRef} items, into a map of strings.
-func (d *doc) componentMetadata(spec *yaml.Node) map[string]string {
+// secretKeyRef} items, into a map of strings and the secret references the
+// host resolves before Init.
+func (d *doc) componentMetadata(spec *yaml.Node) (map[string]string, map[string]SecretRef) {
 	out := map[string]string{}
+	refs := map[string]SecretRef{}
 	k, v := field(spec, "metadata")
 	if v == nil {
-		return out
+		return out, refs
 	}
 	if v.Kind != yaml.SequenceNode {
 		d.fail(k, "spec.metadata", "must be a list of {name, value} items, not %s", describe(v))
-		return out
+		return out, refs
 	}
 	for i, item := range v.Content {
 		item = deref(item)
@@ -77,11 +85,10 @@ func (d *doc) componentMetadata(spec *yaml.Node) map[string]string {
 		if name == "" {
 			continue
 		}
-		if sk, _ := field(item, "secretKeyRef"); sk != nil {
-			// Refuse rather than pass an empty value on: a component that
-			// starts without its password fails later and more obscurely.
-			d.fail(sk, path+".secretKeyRef",
-				"metadata item %q: secretKeyRef is not supported yet (wapr has no secret stores); use value or envRef", name)
+		if sk, sv := field(item, "secretKeyRef"); sk != nil {
+			if ref, ok := d.secretKeyRef(item, sk, sv, path, name); ok {
+				refs[name] = ref
+			}
 			continue
 		}
 		vk, vv := field(item, "value")
@@ -120,5 +127,32 @@ func (d *doc) componentMetadata(spec *yaml.Node) map[string]string {
 			out[name] = s
 		}
 	}
-	return out
+	return out, refs
+}
+
+// secretKeyRef reads an item's secretKeyRef: {name, key}. An empty key means
+// the secret's name, as in Dapr (name/value stores key a secret by its name).
+func (d *doc) secretKeyRef(item, k, v *yaml.Node, path, name string) (SecretRef, bool) {
+	path += ".secretKeyRef"
+	if vk, vv := field(item, "value"); vk != nil && !isNull(vv) {
+		d.fail(k, path, "metadata item %q: set value or secretKeyRef, not both", name)
+		return SecretRef{}, false
+	}
+	if ek, _ := field(item, "envRef"); ek != nil {
+		d.fail(k, path, "metadata item %q: set envRef or secretKeyRef, not both", name)
+		return SecretRef{}, false
+	}
+	if v == nil || v.Kind != yaml.MappingNode {
+		d.fail(k, path, "metadata item %q: must be a mapping {name, key}, not %s", name, describe(v))
+		return SecretRef{}, false
+	}
+	n := len(d.errs)
+	ref := SecretRef{
+		Name: strings.TrimSpace(d.required(v, "name", path+".name", k)),
+		Key:  strings.TrimSpace(d.str(v, "key", path+".key")),
+	}
+	if ref.Key == "" {
+		ref.Key = ref.Name
+	}
+	return ref, len(d.errs) == n
 }

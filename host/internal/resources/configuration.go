@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -18,6 +19,8 @@ type Configuration struct {
 	// NameResolution is spec.nameResolution; its Component is empty when
 	// the file does not choose a resolver.
 	NameResolution NameResolution
+	// SecretScopes is spec.secrets.scopes, in file order.
+	SecretScopes []SecretScope
 	// File is the file the configuration was read from, for messages.
 	File string
 }
@@ -30,6 +33,16 @@ type NameResolution struct {
 	// Configuration is spec.nameResolution.configuration decoded from YAML
 	// (map[string]any, []any and scalars); nil when absent.
 	Configuration map[string]any
+}
+
+// SecretScope is one entry of spec.secrets.scopes: which secrets of the
+// store StoreName the app may read through the secrets API.
+type SecretScope struct {
+	StoreName string
+	// DefaultAccess is "allow" or "deny" (lower-cased); empty means allow.
+	DefaultAccess  string
+	AllowedSecrets []string
+	DeniedSecrets  []string
 }
 
 // LoadConfiguration reads the Configuration resource in file. The file may
@@ -106,6 +119,7 @@ func (d *doc) configuration() (Configuration, error) {
 			cfg.NameResolution.Version = "v1"
 		}
 	}
+	cfg.SecretScopes = d.secretScopes(spec)
 	if len(d.errs) > 0 {
 		errs := make([]error, len(d.errs))
 		for i, e := range d.errs {
@@ -114,4 +128,43 @@ func (d *doc) configuration() (Configuration, error) {
 		return Configuration{}, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// secretScopes reads spec.secrets.scopes.
+func (d *doc) secretScopes(spec *yaml.Node) []SecretScope {
+	_, secrets := d.mapping(spec, "secrets", "spec.secrets")
+	k, v := field(secrets, "scopes")
+	if v == nil || isNull(v) {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		d.fail(k, "spec.secrets.scopes", "must be a list of {storeName, defaultAccess, allowedSecrets, deniedSecrets}, not %s", describe(v))
+		return nil
+	}
+	var out []SecretScope
+	seen := map[string]bool{}
+	for i, item := range v.Content {
+		item = deref(item)
+		path := fmt.Sprintf("spec.secrets.scopes[%d]", i)
+		if item.Kind != yaml.MappingNode {
+			d.fail(item, path, "must be a mapping, not %s", describe(item))
+			continue
+		}
+		sc := SecretScope{StoreName: strings.TrimSpace(d.required(item, "storeName", path+".storeName", item))}
+		if seen[sc.StoreName] {
+			d.fail(item, path+".storeName", "store %q is scoped twice", sc.StoreName)
+		}
+		seen[sc.StoreName] = true
+		sc.DefaultAccess = strings.ToLower(strings.TrimSpace(d.str(item, "defaultAccess", path+".defaultAccess")))
+		switch sc.DefaultAccess {
+		case "", "allow", "deny":
+		default:
+			ak, _ := field(item, "defaultAccess")
+			d.fail(ak, path+".defaultAccess", "must be allow or deny, not %q", sc.DefaultAccess)
+		}
+		sc.AllowedSecrets = d.stringList(item, "allowedSecrets", path+".allowedSecrets")
+		sc.DeniedSecrets = d.stringList(item, "deniedSecrets", path+".deniedSecrets")
+		out = append(out, sc)
+	}
+	return out
 }

@@ -43,6 +43,13 @@ type Component struct {
 	// JSON with sorted keys; envRef items hold the environment variable's
 	// value. When a name repeats, the last item wins, as in Dapr. Never nil.
 	Metadata map[string]string
+	// SecretRefs maps the name of each spec.metadata item written with
+	// secretKeyRef to the secret it names; Metadata holds no entry for it
+	// until the host resolves it through SecretStore before Init. Never nil.
+	SecretRefs map[string]SecretRef
+	// SecretStore is auth.secretStore: the secret store SecretRefs are read
+	// from. It is set whenever SecretRefs is not empty.
+	SecretStore string
 	// Annotations is metadata.annotations, where wapr-only settings
 	// (wapr.dev/...) live so that Dapr ignores them. Never nil.
 	Annotations map[string]string
@@ -55,6 +62,13 @@ type Component struct {
 	InitTimeout time.Duration
 	// File is the file the component was read from, for messages.
 	File string
+}
+
+// SecretRef is a metadata item's secretKeyRef: the key Key of the secret
+// Name. Key is never empty (it defaults to Name).
+type SecretRef struct {
+	Name string
+	Key  string
 }
 
 // DefaultInitTimeout is the init timeout of a component that sets none; it is

@@ -35,6 +35,11 @@ func dump(set Set, errs []error) string {
 		}
 		fmt.Fprintf(&b, " file=%s\n", c.File)
 		dumpMap(&b, "metadata", c.Metadata)
+		refs := map[string]string{}
+		for item, r := range c.SecretRefs {
+			refs[item] = c.SecretStore + "/" + r.Name + "/" + r.Key
+		}
+		dumpMap(&b, "secretKeyRef", refs)
 		dumpMap(&b, "annotation", c.Annotations)
 	}
 	for _, s := range set.Subscriptions {
@@ -213,7 +218,7 @@ error c.yaml:13: component "s": spec.metadata[2].envRef: metadata item "c": must
 `,
 		},
 		{
-			name: "secretKeyRef is refused naming the field and item",
+			name: "secretKeyRef names a secret of auth.secretStore; key defaults to name",
 			yaml: `apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
@@ -227,10 +232,41 @@ spec:
     secretKeyRef:
       name: redis-secret
       key: password
+  - name: redisUsername
+    secretKeyRef: {name: redis-user}
 auth:
   secretStore: local-secrets
 `,
-			want: `error c.yaml:11: component "statestore": spec.metadata[1].secretKeyRef: metadata item "redisPassword": secretKeyRef is not supported yet (wapr has no secret stores); use value or envRef
+			want: `component statestore type=state.redis version=v1 file=c.yaml
+  metadata redisHost="localhost:6379"
+  secretKeyRef redisPassword="local-secrets/redis-secret/password"
+  secretKeyRef redisUsername="local-secrets/redis-user/redis-user"
+`,
+		},
+		{
+			name: "secretKeyRef problems, all at once",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.redis
+  metadata:
+  - name: a
+    value: x
+    secretKeyRef: {name: s}
+  - name: b
+    envRef: HOME
+    secretKeyRef: {name: s}
+  - name: c
+    secretKeyRef: s
+  - name: d
+    secretKeyRef: {key: k}
+`,
+			want: `error c.yaml:10: component "statestore": spec.metadata[0].secretKeyRef: metadata item "a": set value or secretKeyRef, not both
+error c.yaml:13: component "statestore": spec.metadata[1].secretKeyRef: metadata item "b": set envRef or secretKeyRef, not both
+error c.yaml:15: component "statestore": spec.metadata[2].secretKeyRef: metadata item "c": must be a mapping {name, key}, not "s"
+error c.yaml:17: component "statestore": spec.metadata[3].secretKeyRef.name: is required
 `,
 		},
 		{
@@ -751,7 +787,7 @@ spec:
 `+"    secretKeyRef: {name: s, key: k}\n"), "")
 	want := []*Error{
 		{File: "components/redis.yaml", Line: 5, Kind: "Component", Name: "statestore", Field: "spec.type"},
-		{File: "components/redis.yaml", Line: 13, Kind: "Component", Name: "statestore", Field: "spec.metadata[2].secretKeyRef"},
+		{File: "components/redis.yaml", Line: 7, Kind: "Component", Name: "statestore", Field: "auth.secretStore"},
 	}
 	if len(errs) != len(want) {
 		t.Fatalf("got %d errors, want %d: %v", len(errs), len(want), errs)

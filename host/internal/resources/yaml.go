@@ -317,6 +317,28 @@ func (d *doc) stringMap(m *yaml.Node, name, path string) map[string]string {
 	return out
 }
 
+// stringList reads an optional list of strings.
+func (d *doc) stringList(m *yaml.Node, name, path string) []string {
+	k, v := field(m, name)
+	if v == nil || isNull(v) {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		d.fail(k, path, "must be a list of strings, not %s", describe(v))
+		return nil
+	}
+	var out []string
+	for i, item := range v.Content {
+		item = deref(item)
+		if item.Kind != yaml.ScalarNode {
+			d.fail(item, fmt.Sprintf("%s[%d]", path, i), "must be a string, not %s", describe(item))
+			continue
+		}
+		out = append(out, item.Value)
+	}
+	return out
+}
+
 // scopes reads the top-level scopes list.
 func (d *doc) scopes() ([]string, bool) {
 	k, v := field(d.top, "scopes")

@@ -1,0 +1,105 @@
+package resources
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseConfiguration(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		want    Configuration
+		wantErr string
+	}{
+		{
+			name: "name resolution and secret scopes",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: appconfig
+spec:
+  nameResolution:
+    component: static
+    configuration:
+      apps: {b: ["127.0.0.1:1"]}
+  secrets:
+    scopes:
+    - storeName: vault
+      defaultAccess: Deny
+      allowedSecrets: ["db-password", "api-key"]
+    - storeName: local
+      deniedSecrets: [root]
+`,
+			want: Configuration{
+				Name: "appconfig",
+				NameResolution: NameResolution{Component: "static", Version: "v1",
+					Configuration: map[string]any{"apps": map[string]any{"b": []any{"127.0.0.1:1"}}}},
+				SecretScopes: []SecretScope{
+					{StoreName: "vault", DefaultAccess: "deny", AllowedSecrets: []string{"db-password", "api-key"}},
+					{StoreName: "local", DeniedSecrets: []string{"root"}},
+				},
+				File: "c.yaml",
+			},
+		},
+		{
+			name: "other documents are skipped",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: x}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: only}
+`,
+			want: Configuration{Name: "only", File: "c.yaml"},
+		},
+		{
+			name: "secret scope problems, all at once",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: appconfig
+spec:
+  secrets:
+    scopes:
+    - defaultAccess: maybe
+      allowedSecrets: a
+    - storeName: s
+      deniedSecrets: [{x: 1}]
+    - storeName: s
+`,
+			wantErr: `c.yaml:8: configuration "appconfig": spec.secrets.scopes[0].storeName: is required
+c.yaml:8: configuration "appconfig": spec.secrets.scopes[0].defaultAccess: must be allow or deny, not "maybe"
+c.yaml:9: configuration "appconfig": spec.secrets.scopes[0].allowedSecrets: must be a list of strings, not "a"
+c.yaml:11: configuration "appconfig": spec.secrets.scopes[1].deniedSecrets[0]: must be a string, not a mapping
+c.yaml:12: configuration "appconfig": spec.secrets.scopes[2].storeName: store "s" is scoped twice`,
+		},
+		{
+			name:    "no Configuration",
+			yaml:    "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x}\n",
+			wantErr: "c.yaml: holds no Configuration resource",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseConfiguration("c.yaml", []byte(tt.yaml))
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("no error; want:\n%s", tt.wantErr)
+				}
+				if g := strings.TrimSpace(err.Error()); g != tt.wantErr {
+					t.Fatalf("error:\n%s\nwant:\n%s", g, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
