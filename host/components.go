@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,7 +17,10 @@ import (
 
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/bindings"
+	"github.com/wapr-dev/wapr/host/component/configuration"
+	"github.com/wapr-dev/wapr/host/component/lock"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/component/secretstores"
 	"github.com/wapr-dev/wapr/host/component/state"
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/resources"
@@ -46,19 +51,19 @@ type loaded struct {
 }
 
 // loadComponents reads the resources folders and initialises every
-// component concurrently. Problems are recorded (log, report, metadata API)
-// and never fatal: one broken file must not stop the rest.
+// component, secret stores first. Problems are recorded (log, report,
+// metadata API) and never fatal: one broken file must not stop the rest.
 func (h *Host) loadComponents(ctx context.Context) error {
 	comps, subs, failed := h.readResources(ctx)
 	h.declared = subs
-	results, fails := h.initAll(ctx, comps)
-	for i, c := range comps {
-		if fails[i] != nil {
-			failed = append(failed, api.FailedComponent{Name: c.Name, Type: c.Type, File: c.File, Error: fails[i].Error()})
-			h.log.Error("component not loaded", "name", c.Name, "type", c.Type, "file", c.File, "error", fails[i])
+	started, fails := h.startChanged(ctx, comps, nil)
+	for _, c := range comps {
+		if err := fails[c.Name]; err != nil {
+			failed = append(failed, api.FailedComponent{Name: c.Name, Type: c.Type, File: c.File, Error: err.Error()})
+			h.log.Error("component not loaded", "name", c.Name, "type", c.Type, "file", c.File, "error", err)
 			continue
 		}
-		h.components = append(h.components, results[i])
+		h.components = append(h.components, started[c.Name])
 	}
 	h.publish(failed)
 	return nil
@@ -90,16 +95,111 @@ func (h *Host) readResources(ctx context.Context) ([]resources.Component, []reso
 	return comps, set.Subscriptions, failed
 }
 
-// initAll initialises components concurrently.
-func (h *Host) initAll(ctx context.Context, comps []resources.Component) ([]*loaded, []error) {
+// isSecretStore reports whether c is a secret store, which loads before the
+// components that take metadata from it.
+func isSecretStore(c resources.Component) bool { return strings.HasPrefix(c.Type, "secretstores.") }
+
+// startChanged initialises the components of comps that current (the
+// components served now, by name; nil at start) lacks or that differ from
+// what it serves. Secret stores go first; then every other component has
+// its secretKeyRef items resolved through the secret stores that will serve
+// (new ones, else the current ones) and starts if new or changed, so a
+// rotated secret restarts the component on the next reload. It returns what
+// started and why each other one did not, by name; a component absent from
+// both is unchanged.
+func (h *Host) startChanged(ctx context.Context, comps []resources.Component, current map[string]*loaded) (map[string]*loaded, map[string]error) {
+	started, fails := map[string]*loaded{}, map[string]error{}
+	needsStart := func(c resources.Component) bool {
+		old := current[c.Name]
+		return old == nil || h.changed(old, c)
+	}
+	var secretStores []resources.Component
+	for _, c := range comps {
+		switch {
+		case !isSecretStore(c):
+		case len(c.SecretRefs) > 0:
+			fails[c.Name] = errors.New("a secret store cannot take metadata from secretKeyRef; use value or envRef")
+		case needsStart(c):
+			secretStores = append(secretStores, c)
+		}
+	}
+	h.initInto(ctx, secretStores, started, fails)
+
+	stores := map[string]secretstores.Store{}
+	var rest []resources.Component
+	for _, c := range comps {
+		if !isSecretStore(c) {
+			continue
+		}
+		l := started[c.Name]
+		if l == nil {
+			l = current[c.Name]
+		}
+		if l != nil {
+			if s, ok := l.impl.(secretstores.Store); ok {
+				stores[c.Name] = s
+			}
+		}
+	}
+	for _, c := range comps {
+		if isSecretStore(c) {
+			continue
+		}
+		rc, err := resolveSecrets(ctx, c, stores)
+		if err != nil {
+			fails[c.Name] = err
+			continue
+		}
+		if needsStart(rc) {
+			rest = append(rest, rc)
+		}
+	}
+	h.initInto(ctx, rest, started, fails)
+	return started, fails
+}
+
+// resolveSecrets returns c with every secretKeyRef item's value read from
+// the secret store auth.secretStore names. Values never appear in errors.
+func resolveSecrets(ctx context.Context, c resources.Component, stores map[string]secretstores.Store) (resources.Component, error) {
+	if len(c.SecretRefs) == 0 {
+		return c, nil
+	}
+	store := stores[c.SecretStore]
+	if store == nil {
+		return c, fmt.Errorf("auth.secretStore: no secret store named %q is loaded", c.SecretStore)
+	}
+	md := maps.Clone(c.Metadata)
+	for _, item := range slices.Sorted(maps.Keys(c.SecretRefs)) {
+		ref := c.SecretRefs[item]
+		rctx, cancel := context.WithTimeout(ctx, c.InitTimeout)
+		v, err := api.ResolveSecret(rctx, store, ref.Name, ref.Key)
+		cancel()
+		if err != nil {
+			return c, fmt.Errorf("metadata item %q: secretKeyRef {name: %s, key: %s} in secret store %s: %w", item, ref.Name, ref.Key, c.SecretStore, err)
+		}
+		md[item] = v
+	}
+	c.Metadata = md
+	return c, nil
+}
+
+// initInto initialises comps concurrently, recording each in started or
+// fails by name.
+func (h *Host) initInto(ctx context.Context, comps []resources.Component, started map[string]*loaded, fails map[string]error) {
 	results := make([]*loaded, len(comps))
-	fails := make([]error, len(comps))
+	errs := make([]error, len(comps))
 	var wg sync.WaitGroup
 	for i := range comps {
-		wg.Go(func() { results[i], fails[i] = h.initComponent(ctx, comps[i]) })
+		wg.Go(func() { results[i], errs[i] = h.initComponent(ctx, comps[i]) })
 	}
 	wg.Wait()
-	return results, fails
+	for i, c := range comps {
+		if errs[i] != nil {
+			fails[c.Name] = errs[i]
+		} else {
+			started[c.Name] = results[i]
+		}
+	}
 }
 
 // publish makes h.components the served set: a new snapshot for the API,
@@ -110,6 +210,10 @@ func (h *Host) publish(failed []api.FailedComponent) {
 		PubSubs: map[string]*api.PubSub{},
 		Outputs: map[string]*api.OutputBinding{},
 		Inputs:  map[string]*api.InputBinding{},
+
+		Secrets:        map[string]*api.SecretStore{},
+		Configurations: map[string]*api.ConfigurationStore{},
+		Locks:          map[string]*api.LockStore{},
 	}
 	var reports []ComponentReport
 	for _, l := range h.components {
@@ -255,13 +359,7 @@ func (h *Host) constructWasm(m *wasmcomp.Module, c resources.Component) (compone
 	return impl, served, err
 }
 
-func (h *Host) hasBuiltin(typ string) bool {
-	r := h.opts.Registry
-	_, s := r.states[typ]
-	_, p := r.pubsubs[typ]
-	_, b := r.bindings[typ]
-	return s || p || b
-}
+func (h *Host) hasBuiltin(typ string) bool { return h.opts.Registry.constructor(typ) != nil }
 
 // loadWasmModules inspects every .wasm file in the resources folders and
 // records which module provides each type (the first, in folder and file
@@ -347,6 +445,13 @@ func (h *Host) addToSnapshot(snap *api.Snapshot, l *loaded) {
 		p := &api.PubSub{Info: info, PubSub: c, Features: c.Features()}
 		p.Bulk, _ = c.(pubsub.BulkPublisher)
 		snap.PubSubs[info.Name] = p
+	case secretstores.Store:
+		snap.Secrets[info.Name] = &api.SecretStore{Info: info, Store: c, Features: c.Features()}
+	case configuration.Store:
+		snap.Configurations[info.Name] = &api.ConfigurationStore{Info: info, Store: c}
+	case lock.Store:
+		strategy, _ := component.Metadata{Properties: l.res.Metadata}.Get("keyPrefix")
+		snap.Locks[info.Name] = &api.LockStore{Info: info, Store: c, Prefix: api.LockPrefix(strategy, h.opts.AppID, l.res.Name)}
 	default:
 		if out, ok := c.(bindings.Output); ok {
 			snap.Outputs[info.Name] = &api.OutputBinding{Info: info, Binding: out}
@@ -405,20 +510,16 @@ func describeServed(s api.Served) string {
 // construct returns a new, uninitialised builtin for typ.
 func (h *Host) construct(typ string) (component.Lifecycle, error) {
 	r := h.opts.Registry
-	if f, ok := r.states[typ]; ok {
-		return f(), nil
-	}
-	if f, ok := r.pubsubs[typ]; ok {
-		return f(), nil
-	}
-	if f, ok := r.bindings[typ]; ok {
-		b := f()
-		_, out := b.(bindings.Output)
-		_, in := b.(bindings.Input)
-		if !out && !in {
-			return nil, fmt.Errorf("builtin for %s is neither an input nor an output binding", typ)
+	if f := r.constructor(typ); f != nil {
+		c := f()
+		if _, ok := r.bindings[typ]; ok {
+			_, out := c.(bindings.Output)
+			_, in := c.(bindings.Input)
+			if !out && !in {
+				return nil, fmt.Errorf("builtin for %s is neither an input nor an output binding", typ)
+			}
 		}
-		return b, nil
+		return c, nil
 	}
 	available := r.Types()
 	for t := range h.wasmModules {

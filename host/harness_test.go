@@ -22,12 +22,15 @@ import (
 	"github.com/wapr-dev/wapr/builtin/pubsub/kafka"
 	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
 	pubsubredis "github.com/wapr-dev/wapr/builtin/pubsub/redis"
+	secretenv "github.com/wapr-dev/wapr/builtin/secretstores/local/env"
+	secretfile "github.com/wapr-dev/wapr/builtin/secretstores/local/file"
 	"github.com/wapr-dev/wapr/builtin/state/aws/dynamodb"
 	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
 	stateredis "github.com/wapr-dev/wapr/builtin/state/redis"
 	"github.com/wapr-dev/wapr/host"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/component/secretstores"
 	"github.com/wapr-dev/wapr/host/component/state"
 )
 
@@ -46,6 +49,8 @@ func testRegistry(rec *keyRecorder) *host.Registry {
 	r.RegisterPubSub("pubsub.kafka", func() pubsub.PubSub { return kafka.New() })
 	r.RegisterBinding("bindings.aws.s3", func() component.Lifecycle { return s3.New() })
 	r.RegisterBinding("bindings.kafka", func() component.Lifecycle { return kafkabinding.New() })
+	r.RegisterSecretStore("secretstores.local.file", func() secretstores.Store { return secretfile.New() })
+	r.RegisterSecretStore("secretstores.local.env", func() secretstores.Store { return secretenv.New() })
 	if rec != nil {
 		r.RegisterStateStore("state.recorder", func() state.Store { return &recordingStore{Store: statememory.New(), rec: rec} })
 	}

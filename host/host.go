@@ -250,6 +250,8 @@ func (h *Host) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	h.api.SetSecretScopes(secretScopes(cfg.SecretScopes))
+	h.api.SetLogger(h.log)
 
 	factory, err := engineFactory(h.opts.WasmEngine, wasmCacheDir(h.opts.WasmCacheDir, h.opts.WasmEngine))
 	if err != nil {
@@ -295,6 +297,20 @@ func (h *Host) Start(ctx context.Context) error {
 	h.api.SetAppChannel(h.appLimit)
 	go h.connectApp(addr)
 	return nil
+}
+
+// secretScopes turns the Configuration's spec.secrets.scopes into the API's
+// rules, by store name.
+func secretScopes(in []resources.SecretScope) map[string]api.SecretScope {
+	out := make(map[string]api.SecretScope, len(in))
+	for _, sc := range in {
+		out[sc.StoreName] = api.SecretScope{
+			DenyByDefault:  sc.DefaultAccess == "deny",
+			AllowedSecrets: sc.AllowedSecrets,
+			DeniedSecrets:  sc.DeniedSecrets,
+		}
+	}
+	return out
 }
 
 // connectApp waits for the app's port, fetches its subscriptions and starts

@@ -83,26 +83,18 @@ func (h *Host) Reload(ctx context.Context) {
 	for _, l := range h.components {
 		current[l.res.Name] = l
 	}
-	var toInit []resources.Component
+	started, fails := h.startChanged(ctx, comps, current)
 	for _, c := range comps {
-		if old := current[c.Name]; old == nil || h.changed(old, c) {
-			toInit = append(toInit, c)
-		}
-	}
-	results, fails := h.initAll(ctx, toInit)
-	started := map[string]*loaded{}
-	for i, c := range toInit {
-		old := current[c.Name]
-		if fails[i] != nil {
-			msg := fails[i].Error()
-			if old != nil {
-				msg = "reload failed (the previous version keeps serving): " + msg
-			}
-			failed = append(failed, api.FailedComponent{Name: c.Name, Type: c.Type, File: c.File, Error: msg})
-			h.log.Error("component change not applied", "name", c.Name, "type", c.Type, "error", fails[i])
+		err := fails[c.Name]
+		if err == nil {
 			continue
 		}
-		started[c.Name] = results[i]
+		msg := err.Error()
+		if current[c.Name] != nil {
+			msg = "reload failed (the previous version keeps serving): " + msg
+		}
+		failed = append(failed, api.FailedComponent{Name: c.Name, Type: c.Type, File: c.File, Error: msg})
+		h.log.Error("component change not applied", "name", c.Name, "type", c.Type, "error", err)
 	}
 	var next, retired []*loaded
 	wanted := map[string]bool{}

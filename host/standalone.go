@@ -64,6 +64,9 @@ func LoadComponentSource(ctx context.Context, src ComponentSource) (*ComponentFa
 	if c == nil {
 		return nil, fmt.Errorf("%s: no component %q", src.ComponentFile, src.Name)
 	}
+	if len(c.SecretRefs) > 0 {
+		return nil, fmt.Errorf("%s: component %s takes metadata from secretKeyRef, which only a running sidecar resolves; give those items a value or an envRef here", src.ComponentFile, c.Name)
+	}
 	f := &ComponentFactory{Metadata: component.Metadata{Name: c.Name, Type: c.Type, Version: c.Version, Properties: c.Metadata}}
 	h := &Host{opts: Options{Registry: src.Registry}, log: src.Logger}
 	if src.WasmFile == "" {

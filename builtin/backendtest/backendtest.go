@@ -56,12 +56,14 @@ type Redis struct {
 	t    testing.TB
 	port int
 	dir  string
+	args []string
 	cmd  *exec.Cmd
 }
 
 // StartRedis starts redis-server on a free port and stops it when the test
-// ends. Without a redis-server binary the test is skipped (failed in CI).
-func StartRedis(t testing.TB) *Redis {
+// ends; args are more server options ("--requirepass", "s3cret"). Without a
+// redis-server binary the test is skipped (failed in CI).
+func StartRedis(t testing.TB, args ...string) *Redis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		msg := "redis-server is not installed (apt-get install -y redis-server)"
@@ -70,7 +72,7 @@ func StartRedis(t testing.TB) *Redis {
 		}
 		t.Skip(msg)
 	}
-	r := &Redis{t: t, port: FreePort(t), dir: t.TempDir()}
+	r := &Redis{t: t, port: FreePort(t), dir: t.TempDir(), args: args}
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
 	r.Start()
 	t.Cleanup(r.Kill)
@@ -81,9 +83,10 @@ func StartRedis(t testing.TB) *Redis {
 // connections.
 func (r *Redis) Start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir,
-		"--logfile", filepath.Join(r.dir, "redis.log"))
+		"--logfile", filepath.Join(r.dir, "redis.log")}, r.args...)
+	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("starting redis-server: %v", err)
 	}

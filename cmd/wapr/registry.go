@@ -10,12 +10,15 @@ import (
 	"github.com/wapr-dev/wapr/builtin/pubsub/kafka"
 	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
 	pubsubredis "github.com/wapr-dev/wapr/builtin/pubsub/redis"
+	secretenv "github.com/wapr-dev/wapr/builtin/secretstores/local/env"
+	secretfile "github.com/wapr-dev/wapr/builtin/secretstores/local/file"
 	"github.com/wapr-dev/wapr/builtin/state/aws/dynamodb"
 	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
 	stateredis "github.com/wapr-dev/wapr/builtin/state/redis"
 	"github.com/wapr-dev/wapr/host"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/component/secretstores"
 	"github.com/wapr-dev/wapr/host/component/state"
 )
 
@@ -32,6 +35,8 @@ func builtins() *host.Registry {
 	r.RegisterBinding("bindings.aws.s3", func() component.Lifecycle { return s3.New() })
 	r.RegisterPubSub("pubsub.kafka", func() pubsub.PubSub { return kafka.New() })
 	r.RegisterBinding("bindings.kafka", func() component.Lifecycle { return kafkabinding.New() })
+	r.RegisterSecretStore("secretstores.local.file", func() secretstores.Store { return secretfile.New() })
+	r.RegisterSecretStore("secretstores.local.env", func() secretstores.Store { return secretenv.New() })
 	r.RegisterNameResolver("mdns", mdns.New)
 	r.RegisterNameResolver("kubernetes", kubernetes.New)
 	r.RegisterNameResolver("static", static.New)

@@ -11,6 +11,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -31,6 +32,10 @@ type API struct {
 	app        atomic.Pointer[appHolder]
 	invocation atomic.Pointer[Invocation]
 	instances  instances
+
+	// secretScopes is set before serving and read-only after.
+	secretScopes map[string]SecretScope
+	log          atomic.Pointer[slog.Logger]
 
 	mu       sync.Mutex
 	extended map[string]string
@@ -54,6 +59,17 @@ func New(appID string, info RuntimeInfo) *API {
 	return a
 }
 
+// SetLogger sets where the API logs what no caller sees (a configuration
+// update the app refused); slog.Default() until set.
+func (a *API) SetLogger(l *slog.Logger) { a.log.Store(l) }
+
+func (a *API) logger() *slog.Logger {
+	if l := a.log.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
 // AppID is the app id this sidecar serves.
 func (a *API) AppID() string { return a.appID }
 
@@ -64,6 +80,10 @@ type Snapshot struct {
 	PubSubs map[string]*PubSub
 	Outputs map[string]*OutputBinding
 	Inputs  map[string]*InputBinding
+
+	Secrets        map[string]*SecretStore
+	Configurations map[string]*ConfigurationStore
+	Locks          map[string]*LockStore
 }
 
 // Served describes what runs a component, for people and the metadata API.
@@ -179,6 +199,20 @@ const (
 	CodeHealthAppIDMismatch
 	CodeDirectInvoke
 	CodeDirectInvokeNoAppID
+	CodeAppChannelNil
+	CodeSecretStoreNotConfigured
+	CodeSecretStoreNotFound
+	CodeSecretPermissionDenied
+	CodeSecretGet
+	CodeConfigurationStoreNotConfigured
+	CodeConfigurationStoreNotFound
+	CodeConfigurationGet
+	CodeConfigurationSubscribe
+	CodeConfigurationUnsubscribe
+	CodeLockStoreNotConfigured
+	CodeLockStoreNotFound
+	CodeTryLock
+	CodeUnlock
 )
 
 // Error is an API failure: what went wrong (Code), a message for people,

@@ -84,6 +84,15 @@ func (a *API) Metadata() *MetadataResponse {
 	for _, p := range snap.PubSubs {
 		out.Components = append(out.Components, componentInfo(p.Info, featureStrings(p.Features)))
 	}
+	for _, s := range snap.Secrets {
+		out.Components = append(out.Components, componentInfo(s.Info, featureStrings(s.Features)))
+	}
+	for _, c := range snap.Configurations {
+		out.Components = append(out.Components, componentInfo(c.Info, nil))
+	}
+	for _, l := range snap.Locks {
+		out.Components = append(out.Components, componentInfo(l.Info, nil))
+	}
 	bindingCaps := map[string][]string{}
 	infos := map[string]Info{}
 	for n, b := range snap.Outputs {

@@ -48,6 +48,24 @@ var errorTable = map[api.Code]daprError{
 	api.CodeHealthAppIDMismatch:        {500, "ERR_HEALTH_APPID_NOT_MATCH"},
 	api.CodeDirectInvoke:               {500, "ERR_DIRECT_INVOKE"},
 	api.CodeDirectInvokeNoAppID:        {404, "ERR_DIRECT_INVOKE"},
+	api.CodeAppChannelNil:              {500, "ERR_APP_CHANNEL_NIL"},
+
+	api.CodeSecretStoreNotConfigured: {500, "ERR_SECRET_STORES_NOT_CONFIGURED"},
+	// daprd answers 401 for an unknown secret store (its docs say 400).
+	api.CodeSecretStoreNotFound:    {401, "ERR_SECRET_STORE_NOT_FOUND"},
+	api.CodeSecretPermissionDenied: {403, "ERR_PERMISSION_DENIED"},
+	api.CodeSecretGet:              {500, "ERR_SECRET_GET"},
+
+	api.CodeConfigurationStoreNotConfigured: {500, "ERR_CONFIGURATION_STORE_NOT_CONFIGURED"},
+	api.CodeConfigurationStoreNotFound:      {400, "ERR_CONFIGURATION_STORE_NOT_FOUND"},
+	api.CodeConfigurationGet:                {500, "ERR_CONFIGURATION_GET"},
+	api.CodeConfigurationSubscribe:          {500, "ERR_CONFIGURATION_SUBSCRIBE"},
+	api.CodeConfigurationUnsubscribe:        {500, "ERR_CONFIGURATION_UNSUBSCRIBE"},
+
+	api.CodeLockStoreNotConfigured: {500, "ERR_LOCK_STORE_NOT_CONFIGURED"},
+	api.CodeLockStoreNotFound:      {400, "ERR_LOCK_STORE_NOT_FOUND"},
+	api.CodeTryLock:                {500, "ERR_TRY_LOCK"},
+	api.CodeUnlock:                 {500, "ERR_UNLOCK"},
 }
 
 // statusFor returns the status and errorCode for e.

@@ -206,11 +206,30 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 				s.onlyMethods(ctx, s.shutdown, "POST")(ctx, "")
 				return
 			}
+		case "secrets":
+			if s.routeSecrets(ctx, rest) {
+				return
+			}
+		case "configuration":
+			if s.routeConfiguration(ctx, rest) {
+				return
+			}
 		}
 	case "v1.0-alpha1":
-		if block == "publish" && len(rest) > 0 && rest[0] == "bulk" {
-			s.routeBulkPublish(ctx, rest[1:])
-			return
+		switch block {
+		case "publish":
+			if len(rest) > 0 && rest[0] == "bulk" {
+				s.routeBulkPublish(ctx, rest[1:])
+				return
+			}
+		case "configuration":
+			if s.routeConfiguration(ctx, rest) {
+				return
+			}
+		case "lock", "unlock":
+			if s.routeLock(ctx, block, rest) {
+				return
+			}
 		}
 	}
 	s.fallback(ctx)
