@@ -4,6 +4,7 @@ import (
 	"github.com/wapr-dev/wapr/builtin/bindings/aws/s3"
 	httpbinding "github.com/wapr-dev/wapr/builtin/bindings/http"
 	kafkabinding "github.com/wapr-dev/wapr/builtin/bindings/kafka"
+	lockredis "github.com/wapr-dev/wapr/builtin/lock/redis"
 	"github.com/wapr-dev/wapr/builtin/nameresolution/kubernetes"
 	"github.com/wapr-dev/wapr/builtin/nameresolution/mdns"
 	"github.com/wapr-dev/wapr/builtin/nameresolution/static"
@@ -17,6 +18,7 @@ import (
 	stateredis "github.com/wapr-dev/wapr/builtin/state/redis"
 	"github.com/wapr-dev/wapr/host"
 	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/lock"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
 	"github.com/wapr-dev/wapr/host/component/secretstores"
 	"github.com/wapr-dev/wapr/host/component/state"
@@ -35,6 +37,7 @@ func builtins() *host.Registry {
 	r.RegisterBinding("bindings.aws.s3", func() component.Lifecycle { return s3.New() })
 	r.RegisterPubSub("pubsub.kafka", func() pubsub.PubSub { return kafka.New() })
 	r.RegisterBinding("bindings.kafka", func() component.Lifecycle { return kafkabinding.New() })
+	r.RegisterLockStore("lock.redis", func() lock.Store { return lockredis.New() })
 	r.RegisterSecretStore("secretstores.local.file", func() secretstores.Store { return secretfile.New() })
 	r.RegisterSecretStore("secretstores.local.env", func() secretstores.Store { return secretenv.New() })
 	r.RegisterNameResolver("mdns", mdns.New)
