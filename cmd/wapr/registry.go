@@ -4,6 +4,7 @@ import (
 	"github.com/wapr-dev/wapr/builtin/bindings/aws/s3"
 	httpbinding "github.com/wapr-dev/wapr/builtin/bindings/http"
 	kafkabinding "github.com/wapr-dev/wapr/builtin/bindings/kafka"
+	configredis "github.com/wapr-dev/wapr/builtin/configuration/redis"
 	lockredis "github.com/wapr-dev/wapr/builtin/lock/redis"
 	"github.com/wapr-dev/wapr/builtin/nameresolution/kubernetes"
 	"github.com/wapr-dev/wapr/builtin/nameresolution/mdns"
@@ -18,6 +19,7 @@ import (
 	stateredis "github.com/wapr-dev/wapr/builtin/state/redis"
 	"github.com/wapr-dev/wapr/host"
 	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/configuration"
 	"github.com/wapr-dev/wapr/host/component/lock"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
 	"github.com/wapr-dev/wapr/host/component/secretstores"
@@ -37,6 +39,7 @@ func builtins() *host.Registry {
 	r.RegisterBinding("bindings.aws.s3", func() component.Lifecycle { return s3.New() })
 	r.RegisterPubSub("pubsub.kafka", func() pubsub.PubSub { return kafka.New() })
 	r.RegisterBinding("bindings.kafka", func() component.Lifecycle { return kafkabinding.New() })
+	r.RegisterConfigurationStore("configuration.redis", func() configuration.Store { return configredis.New() })
 	r.RegisterLockStore("lock.redis", func() lock.Store { return lockredis.New() })
 	r.RegisterSecretStore("secretstores.local.file", func() secretstores.Store { return secretfile.New() })
 	r.RegisterSecretStore("secretstores.local.env", func() secretstores.Store { return secretenv.New() })
