@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wapr-dev/wapr/builtin/bindings/cron"
-	"github.com/wapr-dev/wapr/host/component"
 )
 
 // TestCronBindingHTTP: bindings.cron fires into a real HTTP app. With
@@ -72,15 +70,13 @@ spec:
 		}
 		return y
 	}
-	s := startSidecarWith(t, hostConfig{
+	s := startSidecar(t, hostConfig{
 		appPort: app.Listener.Addr().(*net.TCPAddr).Port,
 		yaml: map[string]string{
 			"ticker.yaml":   cronYAML("ticker", "input"),
 			"declined.yaml": cronYAML("declined", ""),
 			"probed.yaml":   cronYAML("probed", ""),
 		},
-	}, func(r *hostRegistry) {
-		r.RegisterBinding("bindings.cron", func() component.Lifecycle { return cron.New() })
 	})
 	ready := time.Now()
 	if got := s.h.Report().InputBindings; !slices.Equal(got, []string{"probed", "ticker"}) {

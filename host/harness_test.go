@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wapr-dev/wapr/builtin/bindings/aws/s3"
+	"github.com/wapr-dev/wapr/builtin/bindings/cron"
 	httpbinding "github.com/wapr-dev/wapr/builtin/bindings/http"
 	kafkabinding "github.com/wapr-dev/wapr/builtin/bindings/kafka"
 	configredis "github.com/wapr-dev/wapr/builtin/configuration/redis"
@@ -53,6 +54,7 @@ func testRegistry(rec *keyRecorder) *host.Registry {
 	r.RegisterPubSub("pubsub.kafka", func() pubsub.PubSub { return kafka.New() })
 	r.RegisterBinding("bindings.aws.s3", func() component.Lifecycle { return s3.New() })
 	r.RegisterBinding("bindings.kafka", func() component.Lifecycle { return kafkabinding.New() })
+	r.RegisterBinding("bindings.cron", func() component.Lifecycle { return cron.New() })
 	r.RegisterConfigurationStore("configuration.redis", func() configuration.Store { return configredis.New() })
 	r.RegisterLockStore("lock.redis", func() lock.Store { return lockredis.New() })
 	r.RegisterSecretStore("secretstores.local.file", func() secretstores.Store { return secretfile.New() })
