@@ -9,7 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // TestCronBindingHTTP: bindings.cron fires into a real HTTP app. With
