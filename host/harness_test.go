@@ -96,7 +96,9 @@ type hostConfig struct {
 type sidecar struct {
 	h    *host.Host
 	base string
-	dir  string // the resources folder, if any
+	// grpcAddr is where its gRPC API listens.
+	grpcAddr string
+	dir      string // the resources folder, if any
 	// portable, opaqueETags: see hostConfig.
 	portable, opaqueETags bool
 }
@@ -154,7 +156,12 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 			t.Fatal(err)
 		}
 	}
+	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := host.New(host.Options{
+		GRPCListener:       grpcLn,
 		ConfigFile:         configFile,
 		InternalListener:   internal,
 		AppAPIToken:        cfg.appToken,
@@ -194,7 +201,7 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 			t.Fatal("host not ready after 10s")
 		}
 	}
-	return &sidecar{h: h, base: "http://" + ln.Addr().String(), dir: dir, portable: cfg.portable, opaqueETags: cfg.opaqueETags}
+	return &sidecar{h: h, base: "http://" + ln.Addr().String(), grpcAddr: grpcLn.Addr().String(), dir: dir, portable: cfg.portable, opaqueETags: cfg.opaqueETags}
 }
 
 // step is one HTTP request of a transcript.

@@ -21,6 +21,7 @@ import (
 	"github.com/wapr-dev/wapr/host/component/nameresolution"
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/delivery"
+	"github.com/wapr-dev/wapr/host/internal/grpcapi"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
@@ -47,6 +48,11 @@ type Options struct {
 	// Listener, when set, is used instead.
 	HTTPAddress string
 	Listener    net.Listener
+	// GRPCAddress is where Dapr's gRPC API listens (cmd/wapr's
+	// --dapr-grpc-port); GRPCListener, when set, is used instead. With
+	// neither, the gRPC API is off.
+	GRPCAddress  string
+	GRPCListener net.Listener
 
 	// ResourcesPaths are the folders holding component YAML. With none, or
 	// when they hold no Component at all, the embedded defaults are served.
@@ -112,6 +118,10 @@ type Host struct {
 	appLimit api.AppChannel // app, bounded by AppMaxConcurrency
 	delivery *delivery.Manager
 
+	grpc    *grpcapi.Server
+	grpcLn  net.Listener
+	grpcErr chan error
+
 	internal    sidecarServer // the sidecar-to-sidecar channel
 	internalLn  net.Listener
 	internalErr chan error
@@ -142,6 +152,8 @@ type Host struct {
 // Report is what a person needs to know once the host has started.
 type Report struct {
 	Address string
+	// GRPCAddress is where the gRPC API listens ("" when it is off).
+	GRPCAddress string
 	// InternalAddress is where other sidecars call this one;
 	// NameResolution names the resolver that finds them.
 	InternalAddress string
@@ -265,6 +277,7 @@ func (h *Host) Start(ctx context.Context) error {
 		return err
 	}
 
+	h.startAppChannel()
 	h.server = httpapi.New(httpapi.Options{
 		API:                h.api,
 		MaxRequestBodySize: h.opts.MaxRequestBodySize,
@@ -273,6 +286,12 @@ func (h *Host) Start(ctx context.Context) error {
 		Logger:             h.log,
 	})
 	if err := h.startInvocation(ctx, cfg); err != nil {
+		ln.Close()
+		h.stopInvocation(context.Background())
+		h.closeComponents(context.Background())
+		return err
+	}
+	if err := h.startGRPC(); err != nil {
 		ln.Close()
 		h.stopInvocation(context.Background())
 		h.closeComponents(context.Background())
@@ -291,12 +310,57 @@ func (h *Host) Start(ctx context.Context) error {
 		h.startDelivery(nil)
 		return nil
 	}
-	addr := net.JoinHostPort(h.opts.AppChannelAddress, strconv.Itoa(h.opts.AppPort))
-	h.app = httpapi.NewAppChannel(addr, h.opts.AppID, h.opts.AppAPIToken, 0)
-	h.appLimit = api.LimitApp(h.app, h.opts.AppMaxConcurrency)
-	h.api.SetAppChannel(h.appLimit)
-	go h.connectApp(addr)
+	go h.connectApp(h.appAddress())
 	return nil
+}
+
+// startGRPC serves Dapr's gRPC API when an address or listener is given.
+func (h *Host) startGRPC() error {
+	ln := h.opts.GRPCListener
+	if ln == nil {
+		if h.opts.GRPCAddress == "" {
+			return nil
+		}
+		var err error
+		if ln, err = net.Listen("tcp", h.opts.GRPCAddress); err != nil {
+			return fmt.Errorf("listening for the gRPC API: %w", err)
+		}
+	}
+	h.grpcLn = ln
+	h.report.GRPCAddress = ln.Addr().String()
+	h.grpc = grpcapi.New(grpcapi.Options{
+		API:            h.api,
+		APIToken:       h.opts.APIToken,
+		MaxMessageSize: h.opts.MaxRequestBodySize,
+		OnShutdown:     h.requestShutdown,
+		Logger:         h.log,
+	})
+	h.grpcErr = make(chan error, 1)
+	go func() { h.grpcErr <- h.grpc.Serve(ln) }()
+	return nil
+}
+
+func (h *Host) appAddress() string {
+	return net.JoinHostPort(h.opts.AppChannelAddress, strconv.Itoa(h.opts.AppPort))
+}
+
+// startAppChannel sets up the app channel, when there is an app, and the
+// delivery manager, which also runs streaming subscriptions (those need no
+// app channel). Both exist before any API serves, so a request never finds
+// them half made.
+func (h *Host) startAppChannel() {
+	if h.opts.AppPort != 0 {
+		h.app = httpapi.NewAppChannel(h.appAddress(), h.opts.AppID, h.opts.AppAPIToken, 0)
+		h.appLimit = api.LimitApp(h.app, h.opts.AppMaxConcurrency)
+		h.api.SetAppChannel(h.appLimit)
+	}
+	h.delivery = delivery.New(h.api, h.appLimit, h.log)
+	h.api.SetStreamer(func(in *api.StreamSubscription, ch api.AppChannel) (func(), error) {
+		return h.delivery.Stream(delivery.Subscription{Subscription: resources.Subscription{
+			PubsubName: in.PubSub, Topic: in.Topic, Metadata: in.Metadata,
+			DeadLetterTopic: in.DeadLetterTopic, DefaultPath: "/",
+		}}, ch)
+	})
 }
 
 // secretScopes turns the Configuration's spec.secrets.scopes into the API's
@@ -330,7 +394,7 @@ func (h *Host) connectApp(addr string) {
 	for attempt := 0; ; attempt++ {
 		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var err error
-		subs, err = h.delivery0().FetchProgrammatic(callCtx)
+		subs, err = h.delivery.FetchProgrammatic(callCtx)
 		cancel()
 		if err == nil {
 			break
@@ -345,13 +409,6 @@ func (h *Host) connectApp(addr string) {
 		}
 	}
 	h.startDelivery(subs)
-}
-
-func (h *Host) delivery0() *delivery.Manager {
-	if h.delivery == nil {
-		h.delivery = delivery.New(h.api, h.appLimit, h.log)
-	}
-	return h.delivery
 }
 
 func (h *Host) startDelivery(programmatic []delivery.Subscription) {
@@ -369,7 +426,7 @@ func (h *Host) startDelivery(programmatic []delivery.Subscription) {
 	var problems, inputs []string
 	var infos []api.SubscriptionInfo
 	if h.app != nil {
-		for _, err := range h.delivery0().Start(all) {
+		for _, err := range h.delivery.Start(all) {
 			h.log.Warn("subscription not started", "error", err)
 			problems = append(problems, err.Error())
 		}
@@ -475,6 +532,9 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		}
 		if h.server != nil {
 			errs = append(errs, stopServer(ctx, "the HTTP API", h.server, h.ln, h.serveErr)...)
+		}
+		if h.grpc != nil {
+			errs = append(errs, stopServer(ctx, "the gRPC API", h.grpc, h.grpcLn, h.grpcErr)...)
 		}
 		errs = append(errs, h.closeComponents(ctx)...)
 		if h.app != nil {

@@ -63,7 +63,7 @@ func startOnce(ctx context.Context, bin string) (time.Duration, int64, error) {
 		return 0, 0, err
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.CommandContext(ctx, bin, "run", "--app-id", "wapr-bench-startup", "--dapr-http-port", strconv.Itoa(port))
+	cmd := exec.CommandContext(ctx, bin, "run", "--app-id", "wapr-bench-startup", "--dapr-http-port", strconv.Itoa(port), "--dapr-grpc-port", "0")
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

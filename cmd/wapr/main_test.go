@@ -123,6 +123,10 @@ func startRun(t *testing.T, args ...string) (string, func() string, <-chan int) 
 	if !slices.Contains(args, "--config") {
 		args = append(args, "--config", writeConfig(t, "    component: static\n    configuration:\n      apps: {}\n"))
 	}
+	if !slices.Contains(args, "--dapr-grpc-port") {
+		// Tests run many sidecars at once: not on daprd's fixed 50001.
+		args = append(args, "--dapr-grpc-port", "0")
+	}
 	pr, pw := io.Pipe()
 	var (
 		mu        sync.Mutex

@@ -37,6 +37,7 @@ type runFlags struct {
 	appPort, appMaxConcurrency     int
 	httpPort, internalPort         int
 	listenAddress                  string
+	grpcPort                       int
 	configFile, mode               string
 	resourcesPaths                 stringList
 	logLevel                       string
@@ -59,6 +60,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.appAddress, "app-channel-address", "127.0.0.1", "the app's host")
 	fs.IntVar(&f.appMaxConcurrency, "app-max-concurrency", -1, "most concurrent calls to the app, deliveries and invocations together (-1: unlimited)")
 	fs.IntVar(&f.httpPort, "dapr-http-port", 3500, "port of the Dapr HTTP API")
+	fs.IntVar(&f.grpcPort, "dapr-grpc-port", 50001, "port of the Dapr gRPC API (0: a free port; -1: off)")
 	fs.StringVar(&f.listenAddress, "dapr-listen-addresses", "127.0.0.1", "address the HTTP API listens on")
 	fs.IntVar(&f.internalPort, "dapr-internal-grpc-port", 0, "port other sidecars call this one on, every interface (0: a free port; 50002 in kubernetes mode)")
 	fs.StringVar(&f.configFile, "config", "", "a Dapr Configuration resource (spec.nameResolution picks the name resolver)")
@@ -136,6 +138,7 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		AppChannelAddress:  f.appAddress,
 		AppMaxConcurrency:  f.appMaxConcurrency,
 		HTTPAddress:        net.JoinHostPort(f.listenAddress, strconv.Itoa(f.httpPort)),
+		GRPCAddress:        grpcAddress(f),
 		InternalAddress:    ":" + strconv.Itoa(f.internalPort),
 		ConfigFile:         f.configFile,
 		Mode:               f.mode,
@@ -190,9 +193,20 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// grpcAddress is where the gRPC API listens; "" turns it off.
+func grpcAddress(f *runFlags) string {
+	if f.grpcPort < 0 {
+		return ""
+	}
+	return net.JoinHostPort(f.listenAddress, strconv.Itoa(f.grpcPort))
+}
+
 func printStart(w io.Writer, version string, r host.Report, f *runFlags) {
 	fmt.Fprintf(w, "%s\n", version)
 	fmt.Fprintf(w, "Dapr HTTP API listening on http://%s (app id %q)\n", r.Address, f.appID)
+	if r.GRPCAddress != "" {
+		fmt.Fprintf(w, "Dapr gRPC API listening on %s\n", r.GRPCAddress)
+	}
 	fmt.Fprintf(w, "other sidecars call this one on %s (name resolution: %s)\n", r.InternalAddress, r.NameResolution)
 	if f.appPort > 0 {
 		fmt.Fprintf(w, "app: http://%s:%d (waiting for it before delivering messages)\n", f.appAddress, f.appPort)

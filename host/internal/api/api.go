@@ -31,6 +31,7 @@ type API struct {
 
 	app        atomic.Pointer[appHolder]
 	invocation atomic.Pointer[Invocation]
+	streamer   atomic.Pointer[streamerHolder]
 	instances  instances
 
 	// secretScopes is set before serving and read-only after.

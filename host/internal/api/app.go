@@ -5,8 +5,39 @@ import (
 	"fmt"
 )
 
+// AppCall says what a call to the app is for. An HTTP app channel ignores
+// it (method and path say it all); the gRPC app channel makes the matching
+// AppCallback call instead, from the fields that kind of call sets.
+type AppCall int
+
+// Kinds of calls to the app.
+const (
+	// AppCallInvoke is a service invocation: Method is the verb, Path the
+	// method (and Query its query string).
+	AppCallInvoke AppCall = iota
+	// AppCallSubscriptions asks for the app's programmatic subscriptions
+	// (GET /dapr/subscribe).
+	AppCallSubscriptions
+	// AppCallTopicEvent delivers one pub/sub message (a CloudEvent in Body)
+	// of PubSub/Topic to Path.
+	AppCallTopicEvent
+	// AppCallBindingProbe asks whether the app takes events of the input
+	// binding Binding (OPTIONS /<route>).
+	AppCallBindingProbe
+	// AppCallBindingEvent delivers one event of the input binding Binding.
+	AppCallBindingEvent
+	// AppCallConfigurationUpdate delivers a configuration change.
+	AppCallConfigurationUpdate
+)
+
 // AppRequest is a call from the sidecar to the app.
 type AppRequest struct {
+	// Call is what the call is for; the zero value is an invocation.
+	Call AppCall
+	// PubSub and Topic are set for AppCallTopicEvent; Binding for the
+	// binding calls.
+	PubSub, Topic, Binding string
+
 	Method string
 	Path   string // absolute path, may carry a query
 	// Query, when set, is appended to Path after a '?'.

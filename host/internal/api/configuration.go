@@ -135,7 +135,7 @@ func (a *API) deliverConfiguration(ctx context.Context, store string, u *configu
 	for key := range u.Items {
 		path := (&url.URL{Path: "/configuration/" + store + "/" + key}).EscapedPath()
 		callCtx, cancel := context.WithTimeout(ctx, configurationUpdateTimeout)
-		res, err := app.Call(callCtx, &AppRequest{Method: "POST", Path: path, ContentType: "application/json", Body: body})
+		res, err := app.Call(callCtx, &AppRequest{Call: AppCallConfigurationUpdate, Method: "POST", Path: path, ContentType: "application/json", Body: body})
 		cancel()
 		switch {
 		case err != nil:

@@ -372,3 +372,23 @@ func (a *API) Transaction(ctx context.Context, in *TransactionRequest) error {
 	}
 	return nil
 }
+
+// BulkDeleteState removes several keys of one store, one at a time (no
+// store offers a native bulk delete); every failure is reported.
+func (a *API) BulkDeleteState(ctx context.Context, store string, reqs []DeleteStateRequest) error {
+	var errs []error
+	for i := range reqs {
+		reqs[i].Store = store
+		if err := a.DeleteState(ctx, &reqs[i]); err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.Code != CodeStateDelete {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return errorf(CodeStateDelete, err, "failed deleting state in state store %s: %v", store, err)
+	}
+	return nil
+}

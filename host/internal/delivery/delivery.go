@@ -30,6 +30,9 @@ import (
 const (
 	TypeDeclarative  = "DECLARATIVE"
 	TypeProgrammatic = "PROGRAMMATIC"
+	// TypeStreaming is a subscription an app opened over a gRPC stream
+	// (SubscribeTopicEventsAlpha1): its messages go to that stream.
+	TypeStreaming = "STREAMING"
 )
 
 // Subscription is one topic the app consumes.
@@ -47,15 +50,18 @@ type Manager struct {
 	mu       sync.Mutex
 	ctx      context.Context // lives until Stop
 	cancel   context.CancelFunc
+	started  bool // Start was called: the app's subscriptions run
 	inflight sync.WaitGroup
 	active   []*running
 }
 
-// New returns a Manager delivering through app. The app channel bounds
-// concurrent calls to the app (see api.LimitApp), deliveries and
+// New returns a Manager delivering through app, which may be nil when there
+// is no app (only streaming subscriptions can run then). The app channel
+// bounds concurrent calls to the app (see api.LimitApp), deliveries and
 // invocations together, as daprd's --app-max-concurrency does.
 func New(a *api.API, app api.AppChannel, log *slog.Logger) *Manager {
-	return &Manager{api: a, app: app, log: log}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{api: a, app: app, log: log, ctx: ctx, cancel: cancel}
 }
 
 // appSubscription is one element of the app's /dapr/subscribe answer, in
@@ -80,7 +86,7 @@ type appRoutes struct {
 // FetchProgrammatic asks the app for its subscriptions. A 404 or an empty
 // body means none.
 func (m *Manager) FetchProgrammatic(ctx context.Context) ([]Subscription, error) {
-	res, err := m.app.Call(ctx, &api.AppRequest{Method: "GET", Path: "/dapr/subscribe", ContentType: "application/json"})
+	res, err := m.app.Call(ctx, &api.AppRequest{Call: api.AppCallSubscriptions, Method: "GET", Path: "/dapr/subscribe", ContentType: "application/json"})
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +128,44 @@ func (m *Manager) FetchProgrammatic(ctx context.Context) ([]Subscription, error)
 // Start subscribes to every subscription whose pubsub is served and returns
 // the problems with the others. It must be called once, before Replace.
 func (m *Manager) Start(subs []Subscription) []error {
-	ctx, cancel := context.WithCancel(context.Background())
 	m.mu.Lock()
-	m.ctx, m.cancel = ctx, cancel
+	m.started = true
 	m.mu.Unlock()
 	return m.startAll(subs)
+}
+
+// Stream starts a streaming subscription: s's messages go to ch, the app's
+// stream, instead of the app channel, with the same routing, retry, drop
+// and dead-letter rules. A subscription to a topic that already has one is
+// refused. stop ends it (messages not acknowledged stay with the broker);
+// a hot reload that replaces the broker moves it to the new one.
+func (m *Manager) Stream(s Subscription, ch api.AppChannel) (stop func(), err error) {
+	s.Type = TypeStreaming
+	m.mu.Lock()
+	for _, r := range m.active {
+		if r.PubsubName == s.PubsubName && r.Topic == s.Topic {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("topic %s on pubsub %s already has a %s subscription", s.Topic, s.PubsubName, strings.ToLower(r.Type))
+		}
+	}
+	m.mu.Unlock()
+	r, err := m.startOne(s, ch)
+	if err != nil {
+		return nil, err
+	}
+	m.api.SetSubscriptions(m.Info())
+	return func() {
+		m.mu.Lock()
+		r.cancel()
+		for i, a := range m.active {
+			if a == r {
+				m.active = append(m.active[:i:i], m.active[i+1:]...)
+				break
+			}
+		}
+		m.mu.Unlock()
+		m.api.SetSubscriptions(m.Info())
+	}, nil
 }
 
 func (m *Manager) startAll(subs []Subscription) []error {
@@ -143,7 +182,7 @@ func (m *Manager) startAll(subs []Subscription) []error {
 			errs = append(errs, fmt.Errorf("subscription to topic %s on pubsub %s (%s) duplicates an earlier one; ignored", s.Topic, s.PubsubName, strings.ToLower(s.Type)))
 			continue
 		}
-		if err := m.startOne(s); err != nil {
+		if _, err := m.startOne(s, m.app); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -153,60 +192,73 @@ func (m *Manager) startAll(subs []Subscription) []error {
 	return errs
 }
 
-// startOne subscribes s on the pubsub of the current snapshot.
-func (m *Manager) startOne(s Subscription) error {
+// startOne subscribes s on the pubsub of the current snapshot, delivering
+// through app.
+func (m *Manager) startOne(s Subscription, app api.AppChannel) (*running, error) {
 	ps, ok := m.api.Snapshot().PubSubs[s.PubsubName]
 	if !ok {
-		return fmt.Errorf("subscription to topic %s: pubsub %s is not loaded", s.Topic, s.PubsubName)
+		return nil, fmt.Errorf("subscription to topic %s: pubsub %s is not loaded", s.Topic, s.PubsubName)
 	}
 	router, err := routing.New(s.Rules, s.DefaultPath)
 	if err != nil {
-		return fmt.Errorf("subscription to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err)
+		return nil, fmt.Errorf("subscription to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err)
 	}
-	m.mu.Lock()
-	parent := m.ctx
-	m.mu.Unlock()
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancel(m.ctx)
 	raw := strings.EqualFold(s.Metadata["rawPayload"], "true")
-	d := &deliverer{m: m, sub: s, router: router, hasRules: len(s.Rules) > 0, raw: raw, ps: ps}
+	d := &deliverer{m: m, app: app, sub: s, router: router, hasRules: len(s.Rules) > 0, raw: raw, ps: ps}
 	if err := ps.PubSub.Subscribe(ctx, pubsub.SubscribeRequest{Topic: s.Topic, Metadata: s.Metadata}, d.handle); err != nil {
 		cancel()
-		return fmt.Errorf("subscribing to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err)
+		return nil, fmt.Errorf("subscribing to topic %s on pubsub %s: %w", s.Topic, s.PubsubName, err)
 	}
+	r := &running{Subscription: s, cancel: cancel, app: app}
 	m.mu.Lock()
-	m.active = append(m.active, &running{Subscription: s, cancel: cancel})
+	m.active = append(m.active, r)
 	m.mu.Unlock()
-	return nil
+	return r, nil
 }
 
 // running is an active subscription and how to stop it.
 type running struct {
 	Subscription
 	cancel context.CancelFunc
+	app    api.AppChannel // where messages go
 }
 
 // Replace stops the subscriptions for which stop returns true (each stops
 // at its broker's next poll boundary; unacknowledged messages stay with the
 // broker) and starts subs, against the current snapshot. Hot reload uses it
 // when a pubsub component or the declared subscriptions change.
+// A stopped streaming subscription is started again on the new snapshot
+// with its stream; if that fails, its stream gets no more messages.
 func (m *Manager) Replace(stop func(Subscription) bool, subs []Subscription) []error {
 	m.mu.Lock()
-	if m.ctx == nil {
-		// Not started yet: Start will see the new configuration.
-		m.mu.Unlock()
-		return nil
-	}
 	kept := m.active[:0:0]
+	var streams []*running
 	for _, r := range m.active {
 		if stop(r.Subscription) {
 			r.cancel()
+			if r.Type == TypeStreaming {
+				streams = append(streams, r)
+			}
 			continue
 		}
 		kept = append(kept, r)
 	}
 	m.active = kept
+	started := m.started
 	m.mu.Unlock()
-	return m.startAll(subs)
+	var errs []error
+	for _, r := range streams {
+		if _, err := m.startOne(r.Subscription, r.app); err != nil {
+			errs = append(errs, fmt.Errorf("streaming %w", err))
+		}
+	}
+	if !started {
+		// Not started yet: Start will see the new configuration.
+		m.api.SetSubscriptions(m.Info())
+		return errs
+	}
+	return append(errs, m.startAll(subs)...)
 }
 
 // Active returns the subscriptions running now.
@@ -269,6 +321,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 // deliverer delivers the messages of one subscription.
 type deliverer struct {
 	m        *Manager
+	app      api.AppChannel
 	sub      Subscription
 	router   *routing.Router
 	hasRules bool
@@ -313,8 +366,8 @@ func (d *deliverer) handle(ctx context.Context, msg *pubsub.Message) error {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	res, err := d.m.app.Call(ctx, &api.AppRequest{
-		Method: "POST", Path: path, ContentType: api.ContentTypeCloudEvent, Headers: headers, Body: event,
+	res, err := d.app.Call(ctx, &api.AppRequest{
+		Call: api.AppCallTopicEvent, PubSub: d.sub.PubsubName, Topic: d.sub.Topic, Method: "POST", Path: path, ContentType: api.ContentTypeCloudEvent, Headers: headers, Body: event,
 	})
 	if err != nil {
 		d.m.log.Warn("delivery to the app failed; will retry", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic, "path", path, "error", err)

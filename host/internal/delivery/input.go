@@ -19,9 +19,9 @@ import (
 // and the problems with the others. Call it after Start.
 func (m *Manager) StartInputs(probeCtx context.Context) ([]string, []error) {
 	m.mu.Lock()
-	ctx := m.ctx
+	ctx, started := m.ctx, m.started
 	m.mu.Unlock()
-	if ctx == nil {
+	if !started {
 		return nil, []error{fmt.Errorf("delivery: StartInputs before Start")}
 	}
 	inputs := m.api.Snapshot().Inputs
@@ -35,7 +35,7 @@ func (m *Manager) StartInputs(probeCtx context.Context) ([]string, []error) {
 	for _, name := range names {
 		in := inputs[name]
 		if !in.SkipProbe {
-			res, err := m.app.Call(probeCtx, &api.AppRequest{Method: "OPTIONS", Path: in.Route})
+			res, err := m.app.Call(probeCtx, &api.AppRequest{Call: api.AppCallBindingProbe, Binding: name, Method: "OPTIONS", Path: in.Route})
 			if err != nil {
 				errs = append(errs, fmt.Errorf("input binding %s: asking the app about %s: %w", name, in.Route, err))
 				continue
@@ -72,7 +72,7 @@ func (m *Manager) deliverEvent(ctx context.Context, name, route string, ev *bind
 		}
 	}
 	res, err := m.app.Call(ctx, &api.AppRequest{
-		Method: "POST", Path: route, ContentType: "application/json", Headers: headers, Body: ev.Data,
+		Call: api.AppCallBindingEvent, Binding: name, Method: "POST", Path: route, ContentType: "application/json", Headers: headers, Body: ev.Data,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("delivering an event of input binding %s: %w", name, err)

@@ -12,68 +12,66 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/api"
 )
 
-// daprError is a row of the table: the status and errorCode Dapr answers with.
+// httpStatus maps every api failure to the HTTP status daprd 1.18 answers
+// with; the errorCode is the Code's Reason.
+// statusFor refines a few rows by the component error behind them, as daprd
+// does.
+var httpStatus = map[api.Code]int{
+	api.CodeInternal:                        500,
+	api.CodeMalformedRequest:                400,
+	api.CodeStateStoreNotConfigured:         500,
+	api.CodeStateStoreNotFound:              400,
+	api.CodeStateGet:                        500,
+	api.CodeStateSave:                       500,
+	api.CodeStateDelete:                     500,
+	api.CodeStateBulkGet:                    500,
+	api.CodeStateTransaction:                500,
+	api.CodeStateNotSupported:               500,
+	api.CodeStateTooManyTransactions:        400,
+	api.CodeStateOperationNotSupported:      400,
+	api.CodePubSubNotConfigured:             400,
+	api.CodePubSubNotFound:                  404,
+	api.CodePubSubEmpty:                     404,
+	api.CodeTopicEmpty:                      404,
+	api.CodePubSubMetadata:                  400,
+	api.CodePubSubCloudEvents:               500,
+	api.CodePubSubPublish:                   500,
+	api.CodeBulkPublish:                     500,
+	api.CodeBindingInvoke:                   500,
+	api.CodeHealthNotReady:                  500,
+	api.CodeOutboundHealthNotReady:          500,
+	api.CodeHealthAppIDMismatch:             500,
+	api.CodeDirectInvoke:                    500,
+	api.CodeDirectInvokeNoAppID:             404,
+	api.CodeAppChannelNil:                   500,
+	api.CodeSecretStoreNotConfigured:        500,
+	api.CodeSecretStoreNotFound:             401, // daprd's code answers 401 (its docs say 400)
+	api.CodeSecretPermissionDenied:          403,
+	api.CodeSecretGet:                       500,
+	api.CodeConfigurationStoreNotConfigured: 500,
+	api.CodeConfigurationStoreNotFound:      400,
+	api.CodeConfigurationGet:                500,
+	api.CodeConfigurationSubscribe:          500,
+	api.CodeConfigurationUnsubscribe:        500,
+	api.CodeLockStoreNotConfigured:          500,
+	api.CodeLockStoreNotFound:               400,
+	api.CodeTryLock:                         500,
+	api.CodeUnlock:                          500,
+}
+
+// daprError is the status and errorCode of an answer.
 type daprError struct {
 	status int
 	code   string
 }
 
-// errorTable maps every api failure to Dapr's answer (daprd 1.18 behaviour,
-// see reference/dapr-api.md). It is the only such table; statusFor refines a
-// few rows by the component error behind them, as daprd does.
-var errorTable = map[api.Code]daprError{
-	api.CodeInternal:                   {500, "ERROR"},
-	api.CodeMalformedRequest:           {400, "ERR_MALFORMED_REQUEST"},
-	api.CodeStateStoreNotConfigured:    {500, "ERR_STATE_STORE_NOT_CONFIGURED"},
-	api.CodeStateStoreNotFound:         {400, "ERR_STATE_STORE_NOT_FOUND"},
-	api.CodeStateGet:                   {500, "ERR_STATE_GET"},
-	api.CodeStateSave:                  {500, "ERR_STATE_SAVE"},
-	api.CodeStateDelete:                {500, "ERR_STATE_DELETE"},
-	api.CodeStateBulkGet:               {500, "ERR_STATE_BULK_GET"},
-	api.CodeStateTransaction:           {500, "ERR_STATE_TRANSACTION"},
-	api.CodeStateNotSupported:          {500, "ERR_STATE_STORE_NOT_SUPPORTED"},
-	api.CodeStateTooManyTransactions:   {400, "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS"},
-	api.CodeStateOperationNotSupported: {400, "ERR_NOT_SUPPORTED_STATE_OPERATION"},
-	api.CodePubSubNotConfigured:        {400, "ERR_PUBSUB_NOT_CONFIGURED"},
-	api.CodePubSubNotFound:             {404, "ERR_PUBSUB_NOT_FOUND"},
-	api.CodePubSubEmpty:                {404, "ERR_PUBSUB_EMPTY"},
-	api.CodeTopicEmpty:                 {404, "ERR_TOPIC_NAME_EMPTY"},
-	api.CodePubSubMetadata:             {400, "ERR_PUBSUB_REQUEST_METADATA"},
-	api.CodePubSubCloudEvents:          {500, "ERR_PUBSUB_CLOUD_EVENTS_SER"},
-	api.CodePubSubPublish:              {500, "ERR_PUBSUB_PUBLISH_MESSAGE"},
-	api.CodeBulkPublish:                {500, "ERR_PUBSUB_PUBLISH_MESSAGE"},
-	api.CodeBindingInvoke:              {500, "ERR_INVOKE_OUTPUT_BINDING"},
-	api.CodeHealthNotReady:             {500, "ERR_HEALTH_NOT_READY"},
-	api.CodeOutboundHealthNotReady:     {500, "ERR_OUTBOUND_HEALTH_NOT_READY"},
-	api.CodeHealthAppIDMismatch:        {500, "ERR_HEALTH_APPID_NOT_MATCH"},
-	api.CodeDirectInvoke:               {500, "ERR_DIRECT_INVOKE"},
-	api.CodeDirectInvokeNoAppID:        {404, "ERR_DIRECT_INVOKE"},
-	api.CodeAppChannelNil:              {500, "ERR_APP_CHANNEL_NIL"},
-
-	api.CodeSecretStoreNotConfigured: {500, "ERR_SECRET_STORES_NOT_CONFIGURED"},
-	// daprd answers 401 for an unknown secret store (its docs say 400).
-	api.CodeSecretStoreNotFound:    {401, "ERR_SECRET_STORE_NOT_FOUND"},
-	api.CodeSecretPermissionDenied: {403, "ERR_PERMISSION_DENIED"},
-	api.CodeSecretGet:              {500, "ERR_SECRET_GET"},
-
-	api.CodeConfigurationStoreNotConfigured: {500, "ERR_CONFIGURATION_STORE_NOT_CONFIGURED"},
-	api.CodeConfigurationStoreNotFound:      {400, "ERR_CONFIGURATION_STORE_NOT_FOUND"},
-	api.CodeConfigurationGet:                {500, "ERR_CONFIGURATION_GET"},
-	api.CodeConfigurationSubscribe:          {500, "ERR_CONFIGURATION_SUBSCRIBE"},
-	api.CodeConfigurationUnsubscribe:        {500, "ERR_CONFIGURATION_UNSUBSCRIBE"},
-
-	api.CodeLockStoreNotConfigured: {500, "ERR_LOCK_STORE_NOT_CONFIGURED"},
-	api.CodeLockStoreNotFound:      {400, "ERR_LOCK_STORE_NOT_FOUND"},
-	api.CodeTryLock:                {500, "ERR_TRY_LOCK"},
-	api.CodeUnlock:                 {500, "ERR_UNLOCK"},
-}
-
 // statusFor returns the status and errorCode for e.
 func statusFor(e *api.Error) daprError {
-	row, ok := errorTable[e.Code]
+	status, ok := httpStatus[e.Code]
 	if !ok {
-		row = errorTable[api.CodeInternal]
+		status = 500
 	}
+	row := daprError{status: status, code: e.Code.Reason()}
 	switch e.Code {
 	case api.CodeStateSave, api.CodeStateDelete:
 		// An ETag conflict is 409 and a malformed ETag 400 on single

@@ -1,0 +1,133 @@
+// Package grpcapi serves Dapr's gRPC API (dapr.proto.runtime.v1.Dapr) with
+// the generated code Dapr publishes in github.com/dapr/dapr/pkg/proto. It is
+// a thin adapter like package httpapi: each RPC decodes its request, calls
+// the transport-neutral operation in package api, and encodes the result, so
+// a rule (a validation, an error, an ETag check) is written once and both
+// transports show it. errors.go holds the one table that maps api failures
+// to daprd's gRPC codes.
+//
+// RPCs of building blocks wapr does not have (actors, workflows, crypto,
+// jobs, conversation, state query) answer Unimplemented.
+package grpcapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net"
+
+	runtimev1pb "github.com/dapr/dapr/pkg/proto/runtime/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/wapr-dev/wapr/host/internal/api"
+)
+
+// DefaultMaxMessageSize bounds request messages, as daprd's default
+// --dapr-http-max-request-size does for HTTP bodies (4 MiB).
+const DefaultMaxMessageSize = 4 << 20
+
+// Options configure a Server.
+type Options struct {
+	API *api.API
+	// APIToken, when set, must arrive in the dapr-api-token metadata of
+	// every call.
+	APIToken string
+	// MaxMessageSize bounds received messages; zero means
+	// DefaultMaxMessageSize.
+	MaxMessageSize int
+	// OnShutdown is called (in its own goroutine) after the Shutdown RPC
+	// has been answered.
+	OnShutdown func()
+	Logger     *slog.Logger
+}
+
+// Server is Dapr's gRPC API: a gRPC server and the service it serves.
+type Server struct {
+	svc *service
+	srv *grpc.Server
+}
+
+// service implements dapr.proto.runtime.v1.Dapr. It is apart from Server
+// because the API has an RPC named Shutdown.
+type service struct {
+	runtimev1pb.UnimplementedDaprServer
+
+	api        *api.API
+	token      []byte
+	onShutdown func()
+	log        *slog.Logger
+}
+
+// New returns a Server; Serve starts it.
+func New(o Options) *Server {
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	svc := &service{api: o.API, onShutdown: o.OnShutdown, log: o.Logger}
+	if o.APIToken != "" {
+		svc.token = []byte(o.APIToken)
+	}
+	s := &Server{svc: svc}
+	s.srv = grpc.NewServer(
+		grpc.MaxRecvMsgSize(o.MaxMessageSize),
+		grpc.UnaryInterceptor(svc.authorizeUnary),
+		grpc.StreamInterceptor(svc.authorizeStream),
+	)
+	runtimev1pb.RegisterDaprServer(s.srv, svc)
+	return s
+}
+
+// Serve answers calls on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting calls and waits, until ctx is done, for calls in
+// flight to finish; then it closes what is left (open streams included).
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.srv.Stop()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// authorized checks dapr-api-token as daprd does: Unauthenticated when it
+// is missing or wrong.
+func (s *service) authorized(ctx context.Context) error {
+	if s.token == nil {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	got := md.Get("dapr-api-token")
+	if len(got) == 0 {
+		return status.Error(codes.Unauthenticated, "missing api token in request metadata")
+	}
+	if subtle.ConstantTimeCompare([]byte(got[0]), s.token) != 1 {
+		return status.Error(codes.Unauthenticated, "authentication error: api token mismatch")
+	}
+	return nil
+}
+
+func (s *service) authorizeUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := s.authorized(ctx); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (s *service) authorizeStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := s.authorized(ss.Context()); err != nil {
+		return err
+	}
+	return h(srv, ss)
+}
