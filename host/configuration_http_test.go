@@ -2,7 +2,6 @@ package host_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,19 +14,7 @@ import (
 
 // configurationYAML is the Dapr docs' configuration.redis component.
 func configurationYAML(name, addr string) string {
-	return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %s
-spec:
-  type: configuration.redis
-  version: v1
-  metadata:
-  - name: redisHost
-    value: %s
-  - name: redisPassword
-    value: ""
-`, name, addr)
+	return redisComponentYAML(name, "configuration.redis", addr)
 }
 
 // TestConfigurationHTTP records the answers of the configuration API, both

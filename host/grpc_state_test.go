@@ -109,15 +109,4 @@ func TestGRPCStateSDK(t *testing.T) {
 }
 
 // redisStateYAML declares a state.redis store name on the Redis at addr.
-func redisStateYAML(name, addr string) string {
-	return `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: ` + name + `
-spec:
-  type: state.redis
-  version: v1
-  metadata:
-  - name: redisHost
-    value: ` + addr + "\n"
-}
+func redisStateYAML(name, addr string) string { return redisComponentYAML(name, "state.redis", addr) }

@@ -12,21 +12,7 @@ import (
 )
 
 // lockYAML is the Dapr docs' lock.redis component.
-func lockYAML(name, addr string) string {
-	return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %s
-spec:
-  type: lock.redis
-  version: v1
-  metadata:
-  - name: redisHost
-    value: %s
-  - name: redisPassword
-    value: ""
-`, name, addr)
-}
+func lockYAML(name, addr string) string { return redisComponentYAML(name, "lock.redis", addr) }
 
 // TestLockHTTP records every answer of the lock API, errors included.
 func TestLockHTTP(t *testing.T) {
