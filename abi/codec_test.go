@@ -37,7 +37,7 @@ var golden = []struct {
 	{"state_bulk_get", &StateBulkGetRequest{Requests: []StateGetRequest{{Key: "a"}, {Key: "b"}}}, func() message { return new(StateBulkGetRequest) }},
 	{"state_bulk_get_response", &StateBulkGetResponse{Items: []StateBulkGetItem{{Key: "a", Found: true, Data: []byte("1"), ETag: "1"}, {Key: "b"}}}, func() message { return new(StateBulkGetResponse) }},
 	{"state_bulk_set", &StateBulkSetRequest{Requests: []StateSetRequest{{Key: "a", Value: []byte("1")}}}, func() message { return new(StateBulkSetRequest) }},
-	{"bulk_result", &BulkResult{Errors: []ItemError{{Key: "b", Status: StatusETagMismatch, Message: "etag mismatch"}}}, func() message { return new(BulkResult) }},
+	{"bulk_result", &BulkResult{Errors: []ItemError{{Key: "b", Status: StatusETagMismatch, Message: "etag mismatch", Index: 0, HasIndex: true}}}, func() message { return new(BulkResult) }},
 	{"state_transact", &StateTransactRequest{Operations: []StateOperation{{Set: &StateSetRequest{Key: "a", Value: []byte("1")}}, {Delete: &StateDeleteRequest{Key: "b"}}}}, func() message { return new(StateTransactRequest) }},
 	{"publish", &PublishRequest{Topic: "orders", Data: []byte(`{"id":1}`), ContentType: "application/cloudevents+json"}, func() message { return new(PublishRequest) }},
 	{"poll", &PollRequest{Topic: "orders", MaxMessages: 10, MaxWaitMillis: 100}, func() message { return new(PollRequest) }},
