@@ -90,6 +90,8 @@ type hostConfig struct {
 	appToken          string
 	appMaxConcurrency int
 	namespace         string
+	// appProtocol is --app-protocol ("http" when empty).
+	appProtocol string
 }
 
 // sidecar is a running host and a client for it.
@@ -169,6 +171,7 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 		Namespace:          cfg.namespace,
 		AppID:              appID,
 		AppPort:            cfg.appPort,
+		AppProtocol:        cfg.appProtocol,
 		Listener:           ln,
 		ResourcesPaths:     paths,
 		Registry:           reg,

@@ -36,7 +36,8 @@ type Options struct {
 	// AppPort is where the app listens; 0 means there is no app to call
 	// (no subscriptions are delivered).
 	AppPort int
-	// AppProtocol must be "http" (the only protocol served so far).
+	// AppProtocol is how the app is called: "http" (the default) or
+	// "grpc", for an app serving Dapr's AppCallback service.
 	AppProtocol string
 	// AppChannelAddress is the app's host; default 127.0.0.1.
 	AppChannelAddress string
@@ -114,7 +115,7 @@ type Host struct {
 	server   *httpapi.Server
 	ln       net.Listener
 	serveErr chan error
-	app      *httpapi.AppChannel
+	app      appChannel
 	appLimit api.AppChannel // app, bounded by AppMaxConcurrency
 	delivery *delivery.Manager
 
@@ -192,8 +193,12 @@ func New(o Options) (*Host, error) {
 	if o.Registry == nil {
 		return nil, errors.New("host: Options.Registry is required")
 	}
-	if o.AppProtocol != "" && o.AppProtocol != "http" {
-		return nil, fmt.Errorf("host: app protocol %q is not supported (only http)", o.AppProtocol)
+	switch o.AppProtocol {
+	case "":
+		o.AppProtocol = "http"
+	case "http", "grpc":
+	default:
+		return nil, fmt.Errorf("host: app protocol %q is not supported (http or grpc)", o.AppProtocol)
 	}
 	if o.AppChannelAddress == "" {
 		o.AppChannelAddress = "127.0.0.1"
@@ -232,7 +237,7 @@ func New(o Options) (*Host, error) {
 	}
 	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
 	h.api = api.New(o.AppID, api.RuntimeInfo{
-		Version: Version, AppPort: o.AppPort, Protocol: "http", Address: o.AppChannelAddress,
+		Version: Version, AppPort: o.AppPort, Protocol: o.AppProtocol, Address: o.AppChannelAddress,
 	})
 	return h, nil
 }
@@ -350,7 +355,11 @@ func (h *Host) appAddress() string {
 // them half made.
 func (h *Host) startAppChannel() {
 	if h.opts.AppPort != 0 {
-		h.app = httpapi.NewAppChannel(h.appAddress(), h.opts.AppID, h.opts.AppAPIToken, 0)
+		if h.opts.AppProtocol == "grpc" {
+			h.app = grpcapi.NewAppChannel(h.appAddress(), h.opts.AppID, h.opts.AppAPIToken)
+		} else {
+			h.app = httpapi.NewAppChannel(h.appAddress(), h.opts.AppID, h.opts.AppAPIToken, 0)
+		}
 		h.appLimit = api.LimitApp(h.app, h.opts.AppMaxConcurrency)
 		h.api.SetAppChannel(h.appLimit)
 	}
@@ -361,6 +370,13 @@ func (h *Host) startAppChannel() {
 			DeadLetterTopic: in.DeadLetterTopic, DefaultPath: "/",
 		}}, ch)
 	})
+}
+
+// appChannel is the channel to the app, over HTTP or gRPC; Close releases
+// its connections at Shutdown.
+type appChannel interface {
+	api.AppChannel
+	Close()
 }
 
 // secretScopes turns the Configuration's spec.secrets.scopes into the API's

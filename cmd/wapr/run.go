@@ -56,7 +56,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.appID, "app-id", "", "the app's id (used in state key prefixes and as CloudEvent source)")
 	fs.IntVar(&f.appPort, "app-port", 0, "the port the app listens on (0: no app)")
-	fs.StringVar(&f.appProtocol, "app-protocol", "http", "protocol to talk to the app: http")
+	fs.StringVar(&f.appProtocol, "app-protocol", "http", "protocol to talk to the app: http or grpc")
 	fs.StringVar(&f.appAddress, "app-channel-address", "127.0.0.1", "the app's host")
 	fs.IntVar(&f.appMaxConcurrency, "app-max-concurrency", -1, "most concurrent calls to the app, deliveries and invocations together (-1: unlimited)")
 	fs.IntVar(&f.httpPort, "dapr-http-port", 3500, "port of the Dapr HTTP API")
