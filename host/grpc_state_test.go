@@ -1,7 +1,6 @@
 package host_test
 
 import (
-	"errors"
 	"testing"
 
 	dapr "github.com/dapr/go-sdk/client"
@@ -25,10 +24,8 @@ func grpcClient(t *testing.T, s *sidecar) dapr.Client {
 
 // reasonOf returns the gRPC code of err and the reason of its ErrorInfo.
 func reasonOf(err error) (codes.Code, string) {
-	st, ok := status.FromError(errors.Unwrap(err))
-	if !ok {
-		st, _ = status.FromError(err)
-	}
+	// FromError finds a status wrapped anywhere in err's chain.
+	st, _ := status.FromError(err)
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok {
 			return st.Code(), info.Reason

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -373,4 +374,26 @@ func streamingSubscriptions(t *testing.T, s *sidecar) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestGRPCStreamEndsOnShutdown: an open streaming subscription does not
+// hold the sidecar's shutdown up; the stream ends with Unavailable.
+func TestGRPCStreamEndsOnShutdown(t *testing.T) {
+	s := startSidecar(t, hostConfig{})
+	c := grpcClient(t, s)
+	sub := openStream(t, c, dapr.SubscriptionOptions{PubsubName: "pubsub", Topic: "open"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.h.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with an open stream: %v (after %s)", err, time.Since(start))
+	}
+	select {
+	case err := <-sub.end:
+		if code, _ := reasonOf(err); code != codes.Unavailable {
+			t.Fatalf("the stream ended with %v, want Unavailable", err)
+		}
+	case <-time.After(streamWait):
+		t.Fatal("the stream did not end")
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net"
+	"sync"
 
 	runtimev1pb "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"google.golang.org/grpc"
@@ -59,6 +60,10 @@ type service struct {
 	token      []byte
 	onShutdown func()
 	log        *slog.Logger
+	// closing is closed when the server shuts down: long-lived streams
+	// (subscriptions) end on it, since GracefulStop waits for every RPC.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns a Server; Serve starts it.
@@ -69,7 +74,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	svc := &service{api: o.API, onShutdown: o.OnShutdown, log: o.Logger}
+	svc := &service{api: o.API, onShutdown: o.OnShutdown, log: o.Logger, closing: make(chan struct{})}
 	if o.APIToken != "" {
 		svc.token = []byte(o.APIToken)
 	}
@@ -87,8 +92,10 @@ func New(o Options) *Server {
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
 // Shutdown stops accepting calls and waits, until ctx is done, for calls in
-// flight to finish; then it closes what is left (open streams included).
+// flight to finish; then it closes what is left. Open streams
+// (subscriptions) are told to end first: they end with Unavailable.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.svc.closeOnce.Do(func() { close(s.svc.closing) })
 	done := make(chan struct{})
 	go func() { s.srv.GracefulStop(); close(done) }()
 	select {

@@ -86,6 +86,8 @@ func (s *service) SubscribeTopicEventsAlpha1(stream runtimev1pb.Dapr_SubscribeTo
 		return err
 	case <-stream.Context().Done():
 		return stream.Context().Err()
+	case <-s.closing:
+		return status.Error(codes.Unavailable, "the sidecar is shutting down")
 	}
 }
 
