@@ -397,3 +397,18 @@ func TestGRPCStreamEndsOnShutdown(t *testing.T) {
 		t.Fatal("the stream did not end")
 	}
 }
+
+// TestGRPCStreamTwoOnOneTopic: as in daprd, two streams may subscribe to
+// one topic; on the in-memory broker each gets every message.
+func TestGRPCStreamTwoOnOneTopic(t *testing.T) {
+	s := startSidecar(t, hostConfig{})
+	c := grpcClient(t, s)
+	a := openStream(t, c, dapr.SubscriptionOptions{PubsubName: "pubsub", Topic: "shared"})
+	b := openStream(t, c, dapr.SubscriptionOptions{PubsubName: "pubsub", Topic: "shared"})
+	publishJSON(t, s, "pubsub", "shared", `{"n":1}`)
+	for _, sub := range []*streamSub{a, b} {
+		m := sub.next(t)
+		wantEvent(t, m, "pubsub", "shared", `{"n":1}`)
+		ack(t, m, m.Success)
+	}
+}

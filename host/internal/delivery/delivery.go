@@ -136,14 +136,16 @@ func (m *Manager) Start(subs []Subscription) []error {
 
 // Stream starts a streaming subscription: s's messages go to ch, the app's
 // stream, instead of the app channel, with the same routing, retry, drop
-// and dead-letter rules. A subscription to a topic that already has one is
-// refused. stop ends it (messages not acknowledged stay with the broker);
-// a hot reload that replaces the broker moves it to the new one.
+// and dead-letter rules. Several streams may subscribe to one topic, as in
+// daprd (each is its own consumer of the broker; with a shared consumer
+// group they share the messages); a topic the app subscribed to otherwise
+// is refused. stop ends it (messages not acknowledged stay with the
+// broker); a hot reload that replaces the broker moves it to the new one.
 func (m *Manager) Stream(s Subscription, ch api.AppChannel) (stop func(), err error) {
 	s.Type = TypeStreaming
 	m.mu.Lock()
 	for _, r := range m.active {
-		if r.PubsubName == s.PubsubName && r.Topic == s.Topic {
+		if r.PubsubName == s.PubsubName && r.Topic == s.Topic && r.Type != TypeStreaming {
 			m.mu.Unlock()
 			return nil, fmt.Errorf("topic %s on pubsub %s already has a %s subscription", s.Topic, s.PubsubName, strings.ToLower(r.Type))
 		}
@@ -173,7 +175,9 @@ func (m *Manager) startAll(subs []Subscription) []error {
 	seen := map[string]bool{}
 	m.mu.Lock()
 	for _, r := range m.active {
-		seen[r.PubsubName+"\x00"+r.Topic] = true
+		if r.Type != TypeStreaming { // streams never keep the app's own subscriptions out
+			seen[r.PubsubName+"\x00"+r.Topic] = true
+		}
 	}
 	m.mu.Unlock()
 	for _, s := range subs {
