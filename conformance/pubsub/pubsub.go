@@ -26,7 +26,8 @@
 // Config.ConsumerIDKey set to a consumer ID of the suite's choosing: the
 // main instance and each "app" a case simulates get their own, and a
 // restarted subscriber reuses its predecessor's. Every topic starts with
-// TopicPrefix and a random run identifier, so runs may share a broker.
+// TopicPrefix and a random run identifier, so runs may share a broker; with
+// Config.DeleteTopics the caller removes them when the run ends.
 //
 // Messages carry JSON naming the run, the case and a sequence number; the
 // handler checks each delivery's data, topic, content type and metadata
@@ -84,7 +85,9 @@ package pubsub
 import (
 	"context"
 	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wapr-dev/wapr/conformance"
@@ -140,6 +143,14 @@ type Config struct {
 	// message was published with (Dapr's Redis streams layout keeps only
 	// the data), so deliveries are not checked for it.
 	IgnoresMetadata bool
+
+	// DeleteTopics, when set, is called once at the very end of Run, after
+	// every instance was closed, with every topic the suite used (sorted),
+	// to remove them and whatever the broker keeps with them (consumer
+	// groups, offsets) from a shared broker. The pubsub contract cannot
+	// delete a topic, so only the caller, who knows the broker, can. An
+	// error fails the run; ctx is bounded by CallTimeout.
+	DeleteTopics func(ctx context.Context, topics []string) error
 }
 
 // Defaults for Config's zero fields.
@@ -194,6 +205,9 @@ type checker struct {
 	ps        contract.PubSub // the main instance
 	closed    bool            // lifecycle/close ran on ps
 	bulk      bool            // BULK_PUBSUB declared
+
+	mu     sync.Mutex
+	topics map[string]bool // every topic handed out by topic
 }
 
 // Run runs the suite against brokers made by newPubSub; see the package
@@ -206,8 +220,23 @@ type checker struct {
 func Run(t conformance.T, newPubSub func() contract.PubSub, cfg Config) []conformance.FeatureResult {
 	t.Helper()
 	cfg = cfg.withDefaults()
-	c := &checker{cfg: cfg, run: suite.RunID(), newPubSub: newPubSub}
+	c := &checker{cfg: cfg, run: suite.RunID(), newPubSub: newPubSub, topics: map[string]bool{}}
 	t.Logf("pubsub conformance run %s, topics prefixed %q", c.run, cfg.TopicPrefix+c.run+"-")
+	if cfg.DeleteTopics != nil {
+		// Registered first, so it runs last: after the main instance and
+		// every case's instances were closed.
+		t.Cleanup(func() {
+			topics := c.usedTopics()
+			if len(topics) == 0 {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.CallTimeout)
+			defer cancel()
+			if err := cfg.DeleteTopics(ctx, topics); err != nil {
+				t.Errorf("Config.DeleteTopics of the %d topics of run %s: %v", len(topics), c.run, err)
+			}
+		})
+	}
 
 	var features []component.Feature
 	initOK := conformance.Run(t, "init", func(t conformance.T) {
@@ -324,5 +353,16 @@ func (c *checker) topic(t conformance.T, name string) string {
 	if len(parts) > 2 {
 		parts = parts[len(parts)-2:]
 	}
-	return c.cfg.TopicPrefix + c.run + "-" + strings.Join(parts, ".") + "-" + name
+	topic := c.cfg.TopicPrefix + c.run + "-" + strings.Join(parts, ".") + "-" + name
+	c.mu.Lock()
+	c.topics[topic] = true
+	c.mu.Unlock()
+	return topic
+}
+
+// usedTopics returns every topic handed out so far, sorted.
+func (c *checker) usedTopics() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Sorted(maps.Keys(c.topics))
 }

@@ -1,6 +1,8 @@
 package pubsub_test
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/wapr-dev/wapr/conformance"
 	"github.com/wapr-dev/wapr/conformance/internal/broken"
 	pubsubsuite "github.com/wapr-dev/wapr/conformance/pubsub"
+	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
 )
 
@@ -124,5 +127,47 @@ func TestNilPubSub(t *testing.T) {
 	})
 	if !r.Failed() {
 		t.Error("a nil broker passed")
+	}
+}
+
+// TestDeleteTopics: Config.DeleteTopics gets every topic of the run, once,
+// after the instances were closed, and its error fails the run.
+func TestDeleteTopics(t *testing.T) {
+	var (
+		calls  int
+		topics []string
+	)
+	var made []*memory.PubSub
+	cfg := pubsubsuite.Config{
+		Type: "pubsub.in-memory", MessageCount: 5,
+		DeleteTopics: func(ctx context.Context, ts []string) error {
+			calls++
+			topics = ts
+			for _, ps := range made {
+				if err := ps.Publish(ctx, &pubsub.PublishRequest{Topic: "x", Data: []byte("{}")}); !errors.Is(err, component.ErrClosed) {
+					t.Errorf("DeleteTopics ran while an instance was open (Publish: %v)", err)
+				}
+			}
+			return errors.New("broker said no")
+		},
+	}
+	var r conformance.Runner
+	r.Run(t.Context(), "pubsub", func(ct conformance.T) {
+		pubsubsuite.Run(ct, func() pubsub.PubSub { ps := memory.New(); made = append(made, ps); return ps }, cfg)
+	})
+	if calls != 1 {
+		t.Fatalf("DeleteTopics called %d times, want once", calls)
+	}
+	if len(topics) < 5 || !slices.IsSorted(topics) {
+		t.Errorf("topics %q: want every topic of the run, sorted", topics)
+	}
+	for _, topic := range topics {
+		if !strings.HasPrefix(topic, pubsubsuite.DefaultTopicPrefix) {
+			t.Errorf("topic %q does not start with the prefix", topic)
+		}
+	}
+	res := r.Results()
+	if top := res[0]; top.Name != "pubsub" || top.Status != conformance.StatusFail || !strings.Contains(top.Reason, "broker said no") {
+		t.Errorf("top-level result %+v, want a failure naming the DeleteTopics error", top)
 	}
 }

@@ -54,6 +54,20 @@ func (c *checker) crud(t conformance.T, g *suite.Group) {
 			t.Errorf("Get reports content type %q, want %q (or none)", res.ContentType, ct)
 		}
 	})
+	g.Case(t, "content-type-field-wins", func(t conformance.T) {
+		// The content type field is authoritative; a contentType metadata
+		// entry is passed through, not read (abi/SPEC.md §7.2).
+		k := c.newKey(t, "k")
+		const ct = "application/json"
+		req := &contract.SetRequest{Key: k, Value: []byte(`{"a":1}`), ContentType: ct, Metadata: map[string]string{"contentType": "text/plain"}}
+		if err := c.set(t, req); err != nil {
+			t.Fatalf("Set with a content type and a different contentType metadata entry: %v", err)
+		}
+		res := c.wantValue(t, k, []byte(`{"a":1}`))
+		if res.ContentType != "" && res.ContentType != ct {
+			t.Errorf("Get reports content type %q, want %q from SetRequest.ContentType (or none), not the metadata's", res.ContentType, ct)
+		}
+	})
 	g.Case(t, "get-returns-a-copy", func(t conformance.T) {
 		k := c.newKey(t, "k")
 		c.mustSet(t, k, []byte("original"))

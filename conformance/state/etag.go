@@ -108,6 +108,19 @@ func (c *checker) etagCases(t conformance.T, g *suite.Group) {
 		err := c.del(t, &contract.DeleteRequest{Key: k, ETag: ptr(c.etagOf(t, donor))})
 		c.wantETagError(t, "Delete of a missing key with an ETag", err, contract.ETagMismatch)
 	})
+	// A malformed ETag is refused for what it is before the key is looked
+	// up (abi/SPEC.md §7.2, "Which error wins").
+	g.Case(t, "set-missing-key-with-invalid-etag", func(t conformance.T) {
+		k := c.newKey(t, "k")
+		err := c.set(t, &contract.SetRequest{Key: k, Value: []byte("v"), ETag: ptr(c.cfg.BadETag)})
+		c.wantETagError(t, fmt.Sprintf("Set of a missing key with the invalid ETag %q", c.cfg.BadETag), err, contract.ETagInvalid)
+		c.wantMissing(t, k, "after a Set with an invalid ETag")
+	})
+	g.Case(t, "delete-missing-key-with-invalid-etag", func(t conformance.T) {
+		k := c.newKey(t, "k")
+		err := c.del(t, &contract.DeleteRequest{Key: k, ETag: ptr(c.cfg.BadETag)})
+		c.wantETagError(t, fmt.Sprintf("Delete of a missing key with the invalid ETag %q", c.cfg.BadETag), err, contract.ETagInvalid)
+	})
 
 	firstWrite := contract.Options{Concurrency: contract.FirstWrite}
 	g.Case(t, "first-write-absent-key", func(t conformance.T) {

@@ -31,12 +31,15 @@
 //	crud/…                     set-get, overwrite, get-missing (an error
 //	                           wrapping component.ErrNotFound), delete,
 //	                           delete-missing (no error), content-type,
-//	                           get-returns-a-copy
+//	                           content-type-field-wins, get-returns-a-copy
 //	values/…                   bytes-with-zeros, all-byte-values, json-object,
 //	                           json-string, json-number, text, empty (present,
 //	                           not missing), large-1MiB (unless SkipLarge)
 //	keys/…                     unicode, spaces, slashes, pipes (Dapr's "||"
 //	                           prefix separator), punctuation, long (200 bytes)
+//	instances/shared-state     Config.Instances >= 2: a value written through
+//	                           one instance is read, overwritten and deleted
+//	                           through another (a second store from newStore)
 //	concurrency/parallel-keys  8 goroutines writing and reading their own keys
 //	bulk/…                     set, get (request order, missing keys have nil
 //	                           Data), get-empty-value, delete; only when the
@@ -47,7 +50,9 @@
 //	                           invalid-etag (ETagInvalid), set-missing-key-with-
 //	                           etag, empty-etag-is-none, delete-with-stale-etag,
 //	                           delete-with-invalid-etag, delete-with-matching-
-//	                           etag, delete-missing-key-with-etag, first-write-
+//	                           etag, delete-missing-key-with-etag, set-missing-
+//	                           key-with-invalid-etag and delete-missing-key-
+//	                           with-invalid-etag (ETagInvalid wins), first-write-
 //	                           absent-key, first-write-existing-key, first-
 //	                           write-with-etag, concurrent-writers (8 writers,
 //	                           one etag, exactly one wins, 5 rounds), bulk-set-
@@ -60,7 +65,8 @@
 //	                           ETAG). Not declared: refused-cleanly
 //	ttl/…                      TTL declared: expires, expire-time-reported,
 //	                           no-expire-time-without-ttl, minus-one-clears-
-//	                           ttl, invalid-ttl, bulk-get-expire-time,
+//	                           ttl, write-without-ttl-clears-ttl, number-
+//	                           syntax, invalid-ttl, bulk-get-expire-time,
 //	                           in-transaction. Not declared: ignored-or-refused
 //	lifecycle/…                close, operations-after-close (errors wrapping
 //	                           component.ErrClosed)
@@ -121,6 +127,16 @@ type Config struct {
 	// smaller value limit).
 	SkipLarge bool
 
+	// Instances is how many instances of the component serve it at once,
+	// each initialised with the same metadata and sharing nothing but the
+	// backend: for a Wasm component the pool it is served with
+	// (wapr.dev/pool-size, default 8), for a native driver in one sidecar 1.
+	// With 2 or more, instances/shared-state makes a second store with
+	// newStore (to the component, another instance) and checks that what
+	// one writes the other reads, so a component that keeps its data in
+	// instance memory fails every time instead of by chance. 0 means 1.
+	Instances int
+
 	// CallTimeout bounds every single call to the store; default 10s.
 	CallTimeout time.Duration
 	// TTLWait is how long ttl/expires waits for a value written with
@@ -169,15 +185,19 @@ const (
 	// FeatureBulkStore is the optional state.BulkStore interface; it is
 	// claimed by implementing it.
 	FeatureBulkStore = "state.BulkStore"
+	// FeatureSharedState is the claim that instances share the store's
+	// data; Run reports it, claimed, when Config.Instances is 2 or more.
+	FeatureSharedState = "shared-state"
 )
 
 // checker is one run of the suite against one store.
 type checker struct {
-	cfg   Config
-	run   string
-	store contract.Store
-	bulk  contract.BulkStore     // nil when not implemented or not supported
-	tx    contract.Transactional // set when TRANSACTIONAL is declared and implemented
+	cfg      Config
+	run      string
+	newStore func() contract.Store
+	store    contract.Store
+	bulk     contract.BulkStore     // nil when not implemented or not supported
+	tx       contract.Transactional // set when TRANSACTIONAL is declared and implemented
 
 	etag, transactional, ttl bool // declared
 	closed                   bool // lifecycle/close ran
@@ -193,7 +213,7 @@ type checker struct {
 func Run(t conformance.T, newStore func() contract.Store, cfg Config) []conformance.FeatureResult {
 	t.Helper()
 	cfg = cfg.withDefaults()
-	c := &checker{cfg: cfg, run: suite.RunID()}
+	c := &checker{cfg: cfg, run: suite.RunID(), newStore: newStore}
 	t.Logf("state conformance run %s, keys prefixed %q", c.run, c.key(""))
 
 	store := newStore()
@@ -239,6 +259,7 @@ func Run(t conformance.T, newStore func() contract.Store, cfg Config) []conforma
 	}
 
 	suite.RunGroup(t, "crud", c.crud)
+	shared := suite.RunGroup(t, "instances", c.instanceCases)
 	suite.RunGroup(t, "values", c.values)
 	suite.RunGroup(t, "keys", c.keys)
 	suite.RunGroup(t, "concurrency", c.concurrency)
@@ -253,6 +274,9 @@ func Run(t conformance.T, newStore func() contract.Store, cfg Config) []conforma
 		tx.Result(string(contract.FeatureTransactional), c.transactional),
 		ttl.Result(string(contract.FeatureTTL), c.ttl),
 		bulk.Result(FeatureBulkStore, isBulk),
+	}
+	if cfg.Instances > 1 {
+		out = append(out, shared.Result(FeatureSharedState, true))
 	}
 	return append(out, unchecked(features)...)
 }

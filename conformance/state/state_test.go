@@ -131,11 +131,13 @@ func TestBrokenStoresFail(t *testing.T) {
 				"etag/bulk-set-with-stale-etag",
 				"etag/concurrent-writers",
 				"etag/delete-missing-key-with-etag",
+				"etag/delete-missing-key-with-invalid-etag",
 				"etag/delete-with-invalid-etag",
 				"etag/delete-with-stale-etag",
 				"etag/first-write-existing-key",
 				"etag/first-write-with-etag",
 				"etag/set-missing-key-with-etag",
+				"etag/set-missing-key-with-invalid-etag",
 				"etag/set-with-invalid-etag",
 				"etag/set-with-stale-etag",
 				"transactions/atomic-on-etag-mismatch",
@@ -195,4 +197,56 @@ func TestNilStore(t *testing.T) {
 	if !r.Failed() {
 		t.Error("a nil store passed")
 	}
+}
+
+// TestInstances: with Config.Instances >= 2 a store whose instances share a
+// backend passes instances/shared-state, and one whose instances keep
+// their own data fails exactly that case, naming the cause.
+func TestInstances(t *testing.T) {
+	t.Parallel()
+	cfg := quick
+	cfg.Instances = 8
+	t.Run("shared", func(t *testing.T) {
+		t.Parallel()
+		var first *broken.Store
+		results, features := runRecorded(t, func() state.Store {
+			if first == nil {
+				first = broken.NewStore(broken.StoreFaults{})
+				return first
+			}
+			return first.Twin()
+		}, cfg)
+		if failed := failedCases(results); len(failed) > 0 {
+			t.Errorf("failed %v", failed)
+		}
+		if res := results["state/instances/shared-state"]; res.Status != conformance.StatusPass {
+			t.Errorf("instances/shared-state = %+v, want a pass", res)
+		}
+		if got := features[statesuite.FeatureSharedState]; !got.Claimed || got.Status != conformance.StatusPass {
+			t.Errorf("verdict %+v, want claimed and verified", got)
+		}
+	})
+	t.Run("instance-local", func(t *testing.T) {
+		t.Parallel()
+		results, features := runRecorded(t, func() state.Store { return broken.NewStore(broken.StoreFaults{}) }, cfg)
+		if got, want := failedCases(results), []string{"instances/shared-state"}; !slices.Equal(got, want) {
+			t.Errorf("failed cases %v, want %v", got, want)
+		}
+		reason := results["state/instances/shared-state"].Reason
+		for _, want := range []string{"instance-local state", "8 instances", "wapr.dev/pool-size"} {
+			if !strings.Contains(reason, want) {
+				t.Errorf("the failure does not say %q: %s", want, reason)
+			}
+		}
+		if got := features[statesuite.FeatureSharedState]; got.Status != conformance.StatusFail {
+			t.Errorf("verdict %+v, want a failure", got)
+		}
+	})
+	t.Run("one-instance", func(t *testing.T) {
+		t.Parallel()
+		results, _ := runRecorded(t, func() state.Store { return broken.NewStore(broken.StoreFaults{}) }, quick)
+		if res := results["state/instances"]; res.Status != conformance.StatusSkip {
+			t.Errorf("instances = %+v, want skipped with one instance", res)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wapr-dev/wapr/conformance"
@@ -72,9 +73,36 @@ func (c *checker) ttlCases(t conformance.T, g *suite.Group) {
 		}
 		c.wantSurvives(t, k, "a value whose TTL was cleared with ttlInSeconds=-1")
 	})
+	g.Case(t, "write-without-ttl-clears-ttl", func(t conformance.T) {
+		// The last write defines the TTL (abi/SPEC.md §7.2).
+		if v, ok := (component.Metadata{Properties: c.cfg.Metadata}).Get(contract.MetadataTTL); ok && v != "0" && v != "-1" {
+			t.Skipf("the component's metadata sets a default %s=%s, which a write without one applies", contract.MetadataTTL, v)
+		}
+		k := c.newKey(t, "k")
+		if err := c.set(t, &contract.SetRequest{Key: k, Value: []byte("v1"), Metadata: ttlMD("1")}); err != nil {
+			t.Fatalf("Set with ttlInSeconds=1: %v", err)
+		}
+		c.mustSet(t, k, []byte("v2"))
+		if v, ok := c.wantValue(t, k, []byte("v2")).Metadata[contract.MetadataTTLExpireTime]; ok {
+			t.Errorf("after a write without ttlInSeconds, Get reports %s=%q, want none: the write must clear the earlier TTL", contract.MetadataTTLExpireTime, v)
+		}
+		c.wantSurvives(t, k, "a value rewritten without a TTL after one with ttlInSeconds=1")
+	})
+	g.Case(t, "number-syntax", func(t conformance.T) {
+		// ttlInSeconds is [+-]?[0-9]+ (abi/SPEC.md §7.2).
+		for _, v := range []string{"+3600", "03600"} {
+			k := c.newKey(t, "k"+v)
+			start := time.Now()
+			if err := c.set(t, &contract.SetRequest{Key: k, Value: []byte("v"), Metadata: ttlMD(v)}); err != nil {
+				t.Errorf("Set with ttlInSeconds=%q: %v, want it read as 3600", v, err)
+				continue
+			}
+			c.wantExpireTime(t, fmt.Sprintf("Get after ttlInSeconds=%q", v), c.mustGet(t, k).Metadata, start, time.Now(), time.Hour)
+		}
+	})
 	g.Case(t, "invalid-ttl", func(t conformance.T) {
 		k := c.newKey(t, "k")
-		for _, v := range []string{"abc", "-2"} {
+		for _, v := range []string{"abc", "-2", "0", "", " 60", "60 ", "1.5", "1e3", "60s", "0x3c", "1_000"} {
 			err := c.set(t, &contract.SetRequest{Key: k, Value: []byte("v"), Metadata: ttlMD(v)})
 			if !errors.Is(err, component.ErrInvalidArgument) {
 				t.Errorf("Set with ttlInSeconds=%q: %v, want an error wrapping component.ErrInvalidArgument", v, err)

@@ -51,11 +51,16 @@ type StoreFaults struct {
 // for concurrent use.
 type Store struct {
 	faults StoreFaults
+	*data
+	closed bool // guarded by mu
+}
 
+// data is what a Store keeps; Twin shares it between two Stores, as two
+// instances of one component share their backend.
+type data struct {
 	mu      sync.Mutex
 	items   map[string]item
 	version uint64
-	closed  bool
 }
 
 type item struct {
@@ -72,7 +77,14 @@ var (
 )
 
 // NewStore returns a Store with faults f.
-func NewStore(f StoreFaults) *Store { return &Store{faults: f, items: map[string]item{}} }
+func NewStore(f StoreFaults) *Store {
+	return &Store{faults: f, data: &data{items: map[string]item{}}}
+}
+
+// Twin returns another Store with s's faults and s's data: what one writes
+// the other reads, as two instances of a component on one backend. Closing
+// one leaves the other open.
+func (s *Store) Twin() *Store { return &Store{faults: s.faults, data: s.data} }
 
 var errStoreClosed = fmt.Errorf("broken store: %w", component.ErrClosed)
 
