@@ -1,11 +1,9 @@
 package grpcapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -24,7 +22,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
 )
@@ -201,98 +198,6 @@ func (c *AppChannel) subscriptions(ctx context.Context) (*api.AppResponse, error
 	return &api.AppResponse{Status: http.StatusOK, ContentType: "application/json", Body: body}, nil
 }
 
-// appCloudEventCore are the CloudEvent attributes TopicEventRequest has fields
-// for; every other attribute is an extension (as daprd splits them).
-var appCloudEventCore = []string{"id", "source", "type", "specversion", "datacontenttype", "data", "data_base64"}
-
-// appTopicEventRequest takes the CloudEvent apart into OnTopicEvent's request
-// as daprd does. An error means the message cannot be delivered as it is;
-// daprd retries it.
-func appTopicEventRequest(req *api.AppRequest) (*runtimev1pb.TopicEventRequest, error) {
-	var ce map[string]json.RawMessage
-	if err := json.Unmarshal(req.Body, &ce); err != nil {
-		return nil, fmt.Errorf("the message is not a CloudEvent: %w", err)
-	}
-	str := func(k string) string {
-		var s string
-		if json.Unmarshal(ce[k], &s) != nil {
-			return ""
-		}
-		return s
-	}
-	path := req.Path
-	if path == appRootPath {
-		path = ""
-	}
-	out := &runtimev1pb.TopicEventRequest{
-		Id: str("id"), Source: str("source"), Type: str("type"),
-		SpecVersion: str("specversion"), DataContentType: str("datacontenttype"),
-		Topic: req.Topic, PubsubName: req.PubSub, Path: path,
-	}
-	if raw, ok := ce["data_base64"]; ok && !appJSONNull(raw) {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, errors.New("the CloudEvent's data_base64 is not a string")
-		}
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return nil, fmt.Errorf("the CloudEvent's data_base64: %w", err)
-		}
-		out.Data = b
-	} else if raw, ok := ce["data"]; ok && !appJSONNull(raw) {
-		ct := out.DataContentType
-		switch {
-		case appIsStringContentType(ct):
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, fmt.Errorf("the CloudEvent's data is not a string though its content type is %s", ct)
-			}
-			out.Data = []byte(s)
-		case appIsContentType(ct, "application/json"), appIsContentType(ct, api.ContentTypeCloudEvent):
-			// daprd re-encodes the decoded value; the JSON text as
-			// published is the same value, without float rounding.
-			var b bytes.Buffer
-			if err := json.Compact(&b, raw); err != nil {
-				return nil, err
-			}
-			out.Data = b.Bytes()
-		}
-		// daprd passes no data for other content types.
-	}
-	ext := make(map[string]any, len(ce))
-	for k, raw := range ce {
-		if slices.Contains(appCloudEventCore, k) {
-			continue
-		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, err
-		}
-		ext[k] = v
-	}
-	var err error
-	if out.Extensions, err = structpb.NewStruct(ext); err != nil {
-		return nil, fmt.Errorf("the CloudEvent's extensions: %w", err)
-	}
-	return out, nil
-}
-
-func appJSONNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
-
-// appIsContentType and appIsStringContentType match media types as daprd does
-// (components-contrib's contenttype package).
-func appIsContentType(ct, want string) bool {
-	ct = strings.ToLower(ct)
-	if i := strings.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
-	}
-	return ct == want
-}
-
-func appIsStringContentType(ct string) bool {
-	return strings.HasPrefix(strings.ToLower(ct), "text/") || appIsContentType(ct, "application/xml")
-}
-
 // Answers to a topic event in the shape package delivery reads.
 var (
 	appTopicSuccess = []byte(`{"status":"SUCCESS"}`)
@@ -301,7 +206,11 @@ var (
 )
 
 func (c *AppChannel) topicEvent(ctx context.Context, req *api.AppRequest) (*api.AppResponse, error) {
-	in, err := appTopicEventRequest(req)
+	path := req.Path
+	if path == appRootPath {
+		path = ""
+	}
+	in, err := topicEventRequest(req, path)
 	if err != nil {
 		return nil, fmt.Errorf("delivering a message of topic %s on pubsub %s: %w", req.Topic, req.PubSub, err)
 	}

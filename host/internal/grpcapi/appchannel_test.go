@@ -166,7 +166,7 @@ func TestAppChannelTopicEventRequest(t *testing.T) {
 		{"not json", `nope`, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := appTopicEventRequest(&api.AppRequest{Body: []byte(tc.event)})
+			got, err := topicEventRequest(&api.AppRequest{Body: []byte(tc.event)}, "")
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error %v, want error %v", err, tc.wantErr)
 			}
@@ -176,9 +176,9 @@ func TestAppChannelTopicEventRequest(t *testing.T) {
 		})
 	}
 
-	got, err := appTopicEventRequest(&api.AppRequest{PubSub: "ps", Topic: "t", Path: "/orders", Body: []byte(
+	got, err := topicEventRequest(&api.AppRequest{PubSub: "ps", Topic: "t", Body: []byte(
 		`{"specversion":"1.0","id":"i","source":"s","type":"ty","datacontenttype":"text/plain","data":"d",` +
-			`"topic":"t","pubsubname":"ps","traceparent":"tp","myext":{"n":2},"subject":7}`)})
+			`"topic":"t","pubsubname":"ps","traceparent":"tp","myext":{"n":2},"subject":7}`)}, "/orders")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +194,6 @@ func TestAppChannelTopicEventRequest(t *testing.T) {
 		t.Errorf("extensions %v\nwant %v", ext, wantExt)
 	}
 
-	// The root path stands for daprd's empty path.
-	if got, _ := appTopicEventRequest(&api.AppRequest{Path: "/", Body: []byte(`{}`)}); got.Path != "" {
-		t.Errorf("path %q for /", got.Path)
-	}
 }
 
 func TestAppChannelTopicEvent(t *testing.T) {

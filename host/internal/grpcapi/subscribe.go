@@ -1,21 +1,16 @@
 package grpcapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 
 	runtimev1pb "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
 )
@@ -153,7 +148,7 @@ func (c *streamChannel) Call(ctx context.Context, req *api.AppRequest) (*api.App
 	if req.Call != api.AppCallTopicEvent {
 		return nil, fmt.Errorf("a subscription stream carries topic events only")
 	}
-	ev, err := topicEvent(req)
+	ev, err := topicEventRequest(req, req.Path)
 	if err != nil {
 		// It can never be delivered: drop it (to the dead-letter topic, if
 		// any) rather than redeliver it forever, as delivery does with a
@@ -289,99 +284,4 @@ func appResponse(r *runtimev1pb.TopicEventResponse) *api.AppResponse {
 		s = `{"status":"DROP"}`
 	}
 	return &api.AppResponse{Status: 200, ContentType: "application/json", Body: []byte(s)}
-}
-
-// cloudEventAttributes are the CloudEvent fields a TopicEventRequest has
-// fields for; every other one is an extension.
-var cloudEventAttributes = map[string]bool{
-	"id": true, "source": true, "type": true, "specversion": true, "datacontenttype": true, "data": true, "data_base64": true,
-}
-
-// topicEvent converts the CloudEvent of a delivery to the event message of a
-// stream, as daprd does: the attributes go to their fields, data_base64 is
-// decoded, the other fields (topic, pubsubname, traceparent, time, …) are
-// extensions, and topic, pubsub name and path are the subscription's.
-//
-// data is carried as bytes: a JSON string is its characters unless
-// datacontenttype is JSON (or absent, which means JSON), in which case, and
-// for any other JSON value, it is the compact JSON text. daprd re-encodes
-// JSON data (rounding numbers through float64, sorting keys); wapr keeps the
-// published text. daprd also sends no data at all when the content type is
-// neither text nor JSON (application/octet-stream data in "data", a custom
-// type) and fails the delivery for a non-string value under a text type;
-// wapr sends the data in both cases.
-func topicEvent(req *api.AppRequest) (*runtimev1pb.TopicEventRequest, error) {
-	var ce map[string]json.RawMessage
-	if err := json.Unmarshal(req.Body, &ce); err != nil {
-		return nil, fmt.Errorf("the message is not a CloudEvent: %w", err)
-	}
-	if ce == nil {
-		return nil, errors.New("the message is not a CloudEvent: not a JSON object")
-	}
-	ev := &runtimev1pb.TopicEventRequest{
-		Id:              stringField(ce, "id"),
-		Source:          stringField(ce, "source"),
-		Type:            stringField(ce, "type"),
-		SpecVersion:     stringField(ce, "specversion"),
-		DataContentType: stringField(ce, "datacontenttype"),
-		Topic:           req.Topic,
-		PubsubName:      req.PubSub,
-		Path:            req.Path,
-	}
-	if raw, ok := ce["data_base64"]; ok && !isNull(raw) {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, errors.New("data_base64 is not a string")
-		}
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return nil, fmt.Errorf("data_base64: %w", err)
-		}
-		ev.Data = b
-	} else if raw, ok := ce["data"]; ok && !isNull(raw) {
-		ct := ev.DataContentType
-		if raw[0] == '"' && ct != "" && !api.IsJSONContentType(ct) {
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, fmt.Errorf("data: %w", err)
-			}
-			ev.Data = []byte(s)
-		} else {
-			var b bytes.Buffer
-			if err := json.Compact(&b, raw); err != nil {
-				return nil, fmt.Errorf("data: %w", err)
-			}
-			ev.Data = b.Bytes()
-		}
-	}
-	ext := make(map[string]any, len(ce))
-	for k, raw := range ce {
-		if cloudEventAttributes[k] {
-			continue
-		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("extension %s: %w", k, err)
-		}
-		ext[k] = v
-	}
-	var err error
-	if ev.Extensions, err = structpb.NewStruct(ext); err != nil {
-		return nil, fmt.Errorf("extensions: %w", err)
-	}
-	return ev, nil
-}
-
-// stringField returns a string field of a CloudEvent; a missing field or one
-// of another type is empty, as in daprd.
-func stringField(ce map[string]json.RawMessage, k string) string {
-	var s string
-	if raw, ok := ce[k]; ok && json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return ""
-}
-
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || strings.TrimSpace(string(raw)) == "null"
 }

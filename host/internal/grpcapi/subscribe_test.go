@@ -300,8 +300,8 @@ func TestStreamTopicEvent(t *testing.T) {
 		{name: "json string", body: `{"id":"1","datacontenttype":"application/json","data":"hi"}`, data: `"hi"`, ext: map[string]any{}},
 		{name: "text", body: `{"id":"1","datacontenttype":"text/plain; charset=utf-8","data":"hi \"there\""}`, data: `hi "there"`, ext: map[string]any{}},
 		{name: "no content type", body: `{"id":"1","data":[1, 2]}`, data: `[1,2]`, ext: map[string]any{}},
-		{name: "custom type", body: `{"id":"1","datacontenttype":"application/x-thing","data":"raw"}`, data: `raw`, ext: map[string]any{}},
-		{name: "object under a text type", body: `{"id":"1","datacontenttype":"text/plain","data":{"a":1}}`, data: `{"a":1}`, ext: map[string]any{}},
+		{name: "custom type: no data, as daprd", body: `{"id":"1","datacontenttype":"application/x-thing","data":"raw"}`, data: ``, ext: map[string]any{}},
+		{name: "object under a text type", body: `{"id":"1","datacontenttype":"text/plain","data":{"a":1}}`, bad: true},
 		{name: "base64", body: `{"id":"1","datacontenttype":"application/octet-stream","data_base64":"AAH/"}`, data: "\x00\x01\xff", ext: map[string]any{}},
 		{name: "null data", body: `{"id":"1","data":null,"subject":"x","n":3}`, data: "", ext: map[string]any{"subject": "x", "n": 3.0}},
 		{name: "bad base64", body: `{"id":"1","data_base64":"%%"}`, bad: true},
@@ -309,7 +309,7 @@ func TestStreamTopicEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := topicEvent(&api.AppRequest{PubSub: "ps", Topic: "orders", Path: "/", Body: []byte(tt.body)})
+			ev, err := topicEventRequest(&api.AppRequest{PubSub: "ps", Topic: "orders", Body: []byte(tt.body)}, "/")
 			if tt.bad {
 				if err == nil {
 					t.Fatalf("accepted: %v", ev)
@@ -333,7 +333,7 @@ func TestStreamTopicEvent(t *testing.T) {
 			}
 		})
 	}
-	ev, _ := topicEvent(&api.AppRequest{Body: []byte(`{"id":"1","source":"s","type":"t","specversion":"1.0","datacontenttype":"text/plain"}`)})
+	ev, _ := topicEventRequest(&api.AppRequest{Body: []byte(`{"id":"1","source":"s","type":"t","specversion":"1.0","datacontenttype":"text/plain"}`)}, "")
 	if ev.GetSource() != "s" || ev.GetType() != "t" || ev.GetSpecVersion() != "1.0" || ev.GetDataContentType() != "text/plain" {
 		t.Fatalf("attributes: %v", ev)
 	}
