@@ -209,7 +209,7 @@ func printStart(w io.Writer, version string, r host.Report, f *runFlags) {
 	}
 	fmt.Fprintf(w, "other sidecars call this one on %s (name resolution: %s)\n", r.InternalAddress, r.NameResolution)
 	if f.appPort > 0 {
-		fmt.Fprintf(w, "app: http://%s:%d (waiting for it before delivering messages)\n", f.appAddress, f.appPort)
+		fmt.Fprintf(w, "app: %s://%s:%d (waiting for it before delivering messages)\n", f.appProtocol, f.appAddress, f.appPort)
 	} else {
 		fmt.Fprintln(w, "app: none (--app-port not set; no messages are delivered)")
 	}
