@@ -3,8 +3,11 @@ package conformance_test
 import (
 	"context"
 	"fmt"
-	"github.com/wapr-dev/wapr/conformance/internal/bindingtest"
+	"maps"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +25,9 @@ import (
 	"github.com/wapr-dev/wapr/builtin/state/aws/dynamodb"
 	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
 	stateredis "github.com/wapr-dev/wapr/builtin/state/redis"
+	"github.com/wapr-dev/wapr/conformance"
 	bindingsuite "github.com/wapr-dev/wapr/conformance/bindings"
+	"github.com/wapr-dev/wapr/conformance/internal/bindingtest"
 	pubsubsuite "github.com/wapr-dev/wapr/conformance/pubsub"
 	statesuite "github.com/wapr-dev/wapr/conformance/state"
 	"github.com/wapr-dev/wapr/host/component/bindings"
@@ -38,10 +43,12 @@ type cell struct {
 }
 
 // TestMatrix runs the conformance suite of its kind against every builtin
-// driver and every reference Wasm component, each on a real backend (a
-// private redis-server, DynamoDB Local, in-process Kafka and S3, httptest
-// servers), as TestMatrix/<kind>/<type>/<native|wasm>. Each cell also
-// asserts the verdicts conformance/README.md's results table reports.
+// driver and every reference Wasm component, as
+// TestMatrix/<kind>/<type>/<native|wasm>: on the real server where one runs
+// here (a private redis-server, DynamoDB Local), on in-process fakes where
+// none does (kfake for Kafka, gofakes3 for S3), on httptest servers for
+// HTTP. Each cell asserts its verdicts in matrixVerdicts, which
+// TestResultsTable holds conformance/README.md's results table to.
 //
 // Configs claim only what the component does with the metadata given here;
 // see each driver's package comment. Missing backends skip the cell, or
@@ -114,9 +121,62 @@ func stateTimings(cfg statesuite.Config) statesuite.Config {
 // operations verifies.
 var allState = map[string]bool{"ETAG": true, "TRANSACTIONAL": true, "TTL": true, statesuite.FeatureBulkStore: true}
 
+// matrixVerdicts is what each cell of TestMatrix must verify, keyed
+// "<type>/<runtime>": a feature mapped to true is claimed and works, one
+// mapped to false is not claimed and is refused cleanly (verdicts).
+// Features not listed may be skipped (not claimed, nothing to check), never
+// fail. conformance/README.md's results table lists exactly these
+// (TestResultsTable).
+var matrixVerdicts = map[string]map[string]bool{
+	"state.in-memory/native":    allState,
+	"state.redis/native":        allState,
+	"state.redis/wasm":          with(allState, statesuite.FeatureSharedState, true),
+	"state.aws.dynamodb/native": allState,
+	"state.example-memory/wasm": {"ETAG": true, "TRANSACTIONAL": true, "TTL": false, statesuite.FeatureBulkStore: true},
+	"pubsub.in-memory/native":   {pubsubsuite.FeatureAtLeastOnce: true, "BULK_PUBSUB": true},
+	"pubsub.redis/native":       redisPubSub,
+	"pubsub.redis/wasm":         redisPubSub,
+	"pubsub.kafka/native": {
+		pubsubsuite.FeatureAtLeastOnce: true, "BULK_PUBSUB": true, pubsubsuite.FeatureDurable: true,
+		pubsubsuite.FeatureFanOutAcrossInstances: true, pubsubsuite.FeatureOrderedPerKey: true,
+	},
+	"bindings.http/native":   httpOperations,
+	"bindings.http/wasm":     httpOperations,
+	"bindings.aws.s3/native": operationVerdicts("create", "get", "list", "presign", "delete"),
+	"bindings.kafka/native":  with(operationVerdicts("create"), bindingsuite.FeatureInput, true),
+}
+
+var (
+	redisPubSub = map[string]bool{
+		pubsubsuite.FeatureAtLeastOnce: true, "BULK_PUBSUB": false,
+		pubsubsuite.FeatureDurable: true, pubsubsuite.FeatureFanOutAcrossInstances: true,
+	}
+	httpOperations = operationVerdicts("post", "get", "put", "delete", "create", "patch", "head", "options", "trace")
+)
+
+// with returns a copy of m with feature set to claimed.
+func with(m map[string]bool, feature string, claimed bool) map[string]bool {
+	out := maps.Clone(m)
+	out[feature] = claimed
+	return out
+}
+
+// cellVerdicts checks what the suite of the running cell returned against
+// matrixVerdicts.
+func cellVerdicts(t *testing.T, got []conformance.FeatureResult) {
+	t.Helper()
+	parts := strings.Split(t.Name(), "/")
+	key := strings.Join(parts[len(parts)-2:], "/")
+	want, ok := matrixVerdicts[key]
+	if !ok {
+		t.Fatalf("matrixVerdicts has no entry %q", key)
+	}
+	verdicts(t, got, want)
+}
+
 func stateInMemory(t *testing.T) {
 	got := statesuite.Run(t, func() state.Store { return statememory.New() }, stateTimings(statesuite.Config{Type: "state.in-memory"}))
-	verdicts(t, got, allState)
+	cellVerdicts(t, got)
 }
 
 func stateRedis(wasm bool) func(t *testing.T) {
@@ -128,9 +188,12 @@ func stateRedis(wasm bool) func(t *testing.T) {
 		if wasm {
 			f := wasmComponent(t, "./components-wasm/state-redis", "state.redis", nil, md)
 			cfg.Name, cfg.Version, cfg.Metadata = f.Metadata.Name, f.Metadata.Version, f.Metadata.Properties
+			// Served with the default pool of 8, as wapr conformance
+			// drives it: instances must share the data.
+			cfg.Instances = 8
 			newStore = newFrom[state.Store](t, f)
 		}
-		verdicts(t, statesuite.Run(t, newStore, cfg), allState)
+		cellVerdicts(t, statesuite.Run(t, newStore, cfg))
 	}
 }
 
@@ -148,7 +211,7 @@ func stateDynamoDB(t *testing.T) {
 	})
 	// Expiries are whole Unix seconds: a 1 s TTL may last up to 2 s.
 	cfg.TTLHold = 2500 * time.Millisecond
-	verdicts(t, statesuite.Run(t, func() state.Store { return dynamodb.New() }, cfg), allState)
+	cellVerdicts(t, statesuite.Run(t, func() state.Store { return dynamodb.New() }, cfg))
 }
 
 // stateExampleMemory runs the SDK's teaching example. Each instance keeps
@@ -161,7 +224,7 @@ func stateExampleMemory(t *testing.T) {
 		Name: f.Metadata.Name, Type: f.Metadata.Type, Version: f.Metadata.Version, Metadata: f.Metadata.Properties,
 	}))
 	// No TTL: a TTL must be ignored or refused, and is.
-	verdicts(t, got, map[string]bool{"ETAG": true, "TRANSACTIONAL": true, "TTL": false, statesuite.FeatureBulkStore: true})
+	cellVerdicts(t, got)
 }
 
 // --- pubsub --------------------------------------------------------------
@@ -179,7 +242,7 @@ func pubsubInMemory(t *testing.T) {
 	// not Durable, no FanOutAcrossInstances. Order holds only with one
 	// delivery in flight (subscription concurrency 1), not by default.
 	got := pubsubsuite.Run(t, func() pubsub.PubSub { return pubsubmemory.New() }, pubsubTimings(pubsubsuite.Config{Type: "pubsub.in-memory"}))
-	verdicts(t, got, map[string]bool{pubsubsuite.FeatureAtLeastOnce: true, "BULK_PUBSUB": true})
+	cellVerdicts(t, got)
 }
 
 func pubsubRedis(wasm bool) func(t *testing.T) {
@@ -201,10 +264,7 @@ func pubsubRedis(wasm bool) func(t *testing.T) {
 			newPubSub = newFrom[pubsub.PubSub](t, f)
 		}
 		got := pubsubsuite.Run(suiteT(t, bugs), newPubSub, cfg)
-		verdicts(t, got, map[string]bool{
-			pubsubsuite.FeatureAtLeastOnce: true, "BULK_PUBSUB": false,
-			pubsubsuite.FeatureDurable: true, pubsubsuite.FeatureFanOutAcrossInstances: true,
-		})
+		cellVerdicts(t, got)
 	}
 }
 
@@ -223,10 +283,7 @@ func pubsubKafka(t *testing.T) {
 		OrderedPerKey:         true,
 		IgnoresContentType:    true,
 	}))
-	verdicts(t, got, map[string]bool{
-		pubsubsuite.FeatureAtLeastOnce: true, "BULK_PUBSUB": true, pubsubsuite.FeatureDurable: true,
-		pubsubsuite.FeatureFanOutAcrossInstances: true, pubsubsuite.FeatureOrderedPerKey: true,
-	})
+	cellVerdicts(t, got)
 }
 
 // --- bindings ------------------------------------------------------------
@@ -270,7 +327,7 @@ func bindingsHTTP(wasm bool) func(t *testing.T) {
 		}
 		got := bindingsuite.Run(t, newOutput, cfg)
 		// An output binding only: no input side to check.
-		verdicts(t, got, operationVerdicts("post", "get", "put", "delete", "create", "patch", "head", "options", "trace"))
+		cellVerdicts(t, got)
 	}
 }
 
@@ -302,7 +359,7 @@ func bindingsS3(t *testing.T) {
 			}},
 		},
 	})
-	verdicts(t, got, operationVerdicts("create", "get", "list", "presign", "delete"))
+	cellVerdicts(t, got)
 }
 
 func bindingsKafka(t *testing.T) {
@@ -335,7 +392,76 @@ func bindingsKafka(t *testing.T) {
 			},
 		},
 	})
-	want := operationVerdicts("create")
-	want[bindingsuite.FeatureInput] = true
-	verdicts(t, got, want)
+	cellVerdicts(t, got)
+}
+
+// TestResultsTable holds the results table of conformance/README.md to
+// matrixVerdicts: each row's "verified" column must list exactly the
+// features its cell claims and verifies, the "refused cleanly" column
+// exactly those it does not claim and checks are refused, and every cell
+// must have a row.
+func TestResultsTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "\n| component | runtime | backend | verified | refused cleanly | notes |\n")
+	if !ok {
+		t.Fatal("README.md has no results table (header: | component | runtime | backend | verified | refused cleanly | notes |)")
+	}
+	ticked := regexp.MustCompile("`([^`]+)`")
+	names := func(cell string) []string {
+		var out []string
+		for _, m := range ticked.FindAllStringSubmatch(cell, -1) {
+			out = append(out, m[1])
+		}
+		slices.Sort(out)
+		return out
+	}
+	seen := map[string]bool{}
+	for i, line := range strings.Split(table, "\n") {
+		if i == 0 {
+			continue // the separator row
+		}
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		if len(cells) != 6 {
+			t.Errorf("README.md results row has %d cells, want 6: %s", len(cells), line)
+			continue
+		}
+		typ, _, _ := strings.Cut(strings.TrimSpace(cells[0]), " ")
+		key := typ + "/" + strings.TrimSpace(cells[1])
+		want, ok := matrixVerdicts[key]
+		if !ok {
+			t.Errorf("README.md has a row for %s, which TestMatrix does not run", key)
+			continue
+		}
+		if seen[key] {
+			t.Errorf("README.md has two rows for %s", key)
+		}
+		seen[key] = true
+		var verified, refused []string
+		for f, claimed := range want {
+			if claimed {
+				verified = append(verified, f)
+			} else {
+				refused = append(refused, f)
+			}
+		}
+		slices.Sort(verified)
+		slices.Sort(refused)
+		if got := names(cells[3]); !slices.Equal(got, verified) {
+			t.Errorf("README.md row %s: verified %q, but TestMatrix verifies %q", key, got, verified)
+		}
+		if got := names(cells[4]); !slices.Equal(got, refused) {
+			t.Errorf("README.md row %s: refused cleanly %q, but TestMatrix checks %q", key, got, refused)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(matrixVerdicts)) {
+		if !seen[key] {
+			t.Errorf("README.md's results table has no row for %s", key)
+		}
+	}
 }
