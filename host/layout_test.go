@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -18,27 +19,65 @@ type listedPackage struct {
 	Standard   bool
 }
 
-// TestDependencyRules enforces DESIGN.md §2: who may import whom. It fails
+// TestDependencyRules enforces docs/architecture.md ("Packages and who may
+// import whom"), in the default build and in the wasmtime build. It fails
 // naming the package and the import that breaks a rule.
 func TestDependencyRules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list over the module")
 	}
-	cmd := exec.Command("go", "list", "-json", "-deps=false", module+"/...")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
+	for _, build := range []struct{ name, tags string }{{"default", ""}, {"wasmtime", "wasmtime"}} {
+		t.Run(build.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"list", "-json", "-deps=false"}
+			if build.tags != "" {
+				args = append(args, "-tags", build.tags)
+			}
+			cmd := exec.Command("go", append(args, module+"/...")...)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go %s: %v", strings.Join(args, " "), err)
+			}
+			pkgs := decodePackages(t, out)
+			if len(pkgs) < 5 {
+				t.Fatalf("go list found only %d packages", len(pkgs))
+			}
+			for _, p := range pkgs {
+				rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+				for _, v := range violations(rel, p) {
+					t.Errorf("%s: %s", p.ImportPath, v)
+				}
+			}
+		})
 	}
-	pkgs := decodePackages(t, out)
-	if len(pkgs) < 5 {
-		t.Fatalf("go list found only %d packages", len(pkgs))
-	}
-	for _, p := range pkgs {
-		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
-		for _, v := range violations(rel, p) {
-			t.Errorf("%s: %s", p.ImportPath, v)
+}
+
+// wasmPackages are the packages that run WebAssembly: the API layer and
+// the transports must not depend on them.
+var wasmPackages = []string{
+	module + "/host/internal/wasmcomp",
+	module + "/host/internal/engine",
+	"github.com/tetratelabs/wazero",
+	"github.com/bytecodealliance/wasmtime-go",
+}
+
+func isWasmPackage(path string) bool {
+	for _, w := range wasmPackages {
+		if path == w || strings.HasPrefix(path, w+"/") {
+			return true
 		}
 	}
+	return false
+}
+
+// grpcapiThirdParty are the third-party imports host/internal/grpcapi may
+// have: grpc, Dapr's generated packages, and the protobuf packages they are
+// built on.
+var grpcapiThirdParty = []string{
+	"google.golang.org/grpc",
+	"google.golang.org/protobuf/",
+	"google.golang.org/genproto/googleapis/rpc/",
+	"github.com/dapr/dapr/pkg/proto/",
 }
 
 func decodePackages(t *testing.T, out []byte) []listedPackage {
@@ -88,7 +127,30 @@ func violations(rel string, p listedPackage) []string {
 			}
 		}
 	}
+	// The API layer and its transports work the same whoever serves a
+	// component: they must not depend on the Wasm packages, in any build.
+	if within(rel, "host/internal/api") || within(rel, "host/internal/httpapi") || within(rel, "host/internal/grpcapi") {
+		for _, d := range p.Deps {
+			if isWasmPackage(d) {
+				out = append(out, "the API layer and its transports may not depend on the Wasm packages, found "+d)
+			}
+		}
+	}
 	for _, imp := range p.Imports {
+		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && !strings.HasPrefix(imp, "github.com/dapr/dapr/pkg/proto/") {
+			out = append(out, "only Dapr's generated pkg/proto packages may be imported from github.com/dapr/dapr, found "+imp)
+		}
+		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && within(rel, "host") && !within(rel, "host/internal/grpcapi") {
+			out = append(out, "in the host only host/internal/grpcapi may import Dapr's generated packages, found "+imp)
+		}
+		if within(rel, "host/internal/grpcapi") && !isStd(imp) {
+			if _, isOurs := ours(imp); !isOurs && !slices.ContainsFunc(grpcapiThirdParty, func(pfx string) bool { return strings.HasPrefix(imp, pfx) }) {
+				out = append(out, "host/internal/grpcapi may import grpc, protobuf and Dapr's pkg/proto packages only, found "+imp)
+			}
+		}
+		if within(rel, "host/internal/api") && (strings.HasPrefix(imp, "google.golang.org/grpc") || strings.HasPrefix(imp, "github.com/valyala/fasthttp")) {
+			out = append(out, "host/internal/api is transport-neutral: it may not import "+imp)
+		}
 		// The load harness is a client, not part of the sidecar: it uses
 		// fasthttp's client so the load generator costs little CPU.
 		if strings.HasPrefix(imp, "github.com/valyala/fasthttp") && !within(rel, "host/internal/httpapi") && !within(rel, "cmd/wapr-bench") {
@@ -117,6 +179,10 @@ func violations(rel string, p listedPackage) []string {
 		case within(rel, "conformance"):
 			if !within(dep, "host/component") && !within(dep, "conformance") {
 				out = append(out, "conformance may import host/component only, found "+imp)
+			}
+		case within(rel, "host/internal/api"), within(rel, "host/internal/httpapi"), within(rel, "host/internal/grpcapi"):
+			if !within(dep, "host/internal/api") && !within(dep, "host/component") {
+				out = append(out, "the API layer and its transports may import host/internal/api and host/component only, found "+imp)
 			}
 		case within(rel, "host/internal"):
 			if !within(dep, "host") && !within(dep, "abi") {
@@ -150,6 +216,14 @@ func TestDependencyRulesCatch(t *testing.T) {
 		{"host/internal/api", listedPackage{Imports: []string{module + "/builtin/state/memory"}}},
 		{"sdk-guest", listedPackage{Imports: []string{module + "/host/component"}}},
 		{"conformance/state", listedPackage{Imports: []string{module + "/host/internal/api"}}},
+		{"host/internal/api", listedPackage{Deps: []string{module + "/host/internal/wasmcomp"}}},
+		{"host/internal/httpapi", listedPackage{Deps: []string{"github.com/tetratelabs/wazero/api"}}},
+		{"host/internal/grpcapi", listedPackage{Deps: []string{"github.com/bytecodealliance/wasmtime-go/v39"}}},
+		{"host/internal/grpcapi", listedPackage{Imports: []string{module + "/host/internal/wasmcomp"}}},
+		{"host/internal/grpcapi", listedPackage{Imports: []string{"github.com/dapr/dapr/pkg/runtime"}}},
+		{"host/internal/grpcapi", listedPackage{Imports: []string{"github.com/valyala/fasthttp"}}},
+		{"host/internal/httpapi", listedPackage{Imports: []string{"github.com/dapr/dapr/pkg/proto/runtime/v1"}}},
+		{"host/internal/api", listedPackage{Imports: []string{"google.golang.org/grpc"}}},
 	}
 	for _, b := range bad {
 		if v := violations(b.rel, b.pkg); len(v) == 0 {
@@ -158,5 +232,13 @@ func TestDependencyRulesCatch(t *testing.T) {
 	}
 	if v := violations("host/internal/httpapi", listedPackage{Imports: []string{"github.com/valyala/fasthttp", module + "/host/internal/api"}}); len(v) != 0 {
 		t.Errorf("allowed imports reported: %v", v)
+	}
+	grpcOK := listedPackage{Imports: []string{
+		module + "/host/internal/api", module + "/host/component/state", "google.golang.org/grpc/codes",
+		"github.com/dapr/dapr/pkg/proto/runtime/v1", "google.golang.org/protobuf/types/known/anypb",
+		"google.golang.org/genproto/googleapis/rpc/errdetails",
+	}}
+	if v := violations("host/internal/grpcapi", grpcOK); len(v) != 0 {
+		t.Errorf("allowed grpcapi imports reported: %v", v)
 	}
 }
