@@ -102,21 +102,61 @@ type SubscribeConfigurationRequest struct {
 // subscription's id. Every change is POSTed to the app at
 // /configuration/{store}/{key}, once per changed key, as daprd does.
 func (a *API) SubscribeConfiguration(ctx context.Context, in *SubscribeConfigurationRequest) (string, error) {
+	store := in.Store
+	_, id, err := a.subscribeConfiguration(ctx, in, true,
+		func(ctx context.Context, u *configuration.Update) error { return a.deliverConfiguration(ctx, store, u) })
+	return id, err
+}
+
+// ConfigurationUpdateFunc receives the changes of a subscription made with
+// SubscribeConfigurationFunc: the subscription's id and the changed items
+// (a deleted key has an empty value and version). It is called from one
+// goroutine per subscription, never concurrently with itself; ctx ends
+// when the subscription does. The items are the callee's to keep.
+type ConfigurationUpdateFunc func(ctx context.Context, id string, items map[string]*ConfigurationItem) error
+
+// SubscribeConfigurationFunc starts watching items as SubscribeConfiguration
+// does, but hands every change to fn instead of POSTing it to the app, so
+// it needs no app channel: the gRPC API streams the changes to its caller.
+// It returns the subscription's id and stop, which ends the subscription on
+// the store instance that took it (still the right one after a reload
+// replaced the store in the snapshot); once stop returns, fn is not called
+// again. ctx bounds the subscribing only.
+func (a *API) SubscribeConfigurationFunc(ctx context.Context, in *SubscribeConfigurationRequest, fn ConfigurationUpdateFunc) (id string, stop func(context.Context) error, err error) {
+	s, id, err := a.subscribeConfiguration(ctx, in, false,
+		func(ctx context.Context, u *configuration.Update) error {
+			return fn(ctx, u.ID, configurationItems(u.Items))
+		})
+	if err != nil {
+		return "", nil, err
+	}
+	stop = func(ctx context.Context) error {
+		if err := s.Store.Unsubscribe(ctx, id); err != nil {
+			return errorf(CodeConfigurationUnsubscribe, err, "failed to unsubscribe to configuration request %s: %v", id, err)
+		}
+		return nil
+	}
+	return id, stop, nil
+}
+
+// subscribeConfiguration checks a subscription as daprd does (stores
+// configured, the store known, then, when the changes go to the app, an
+// app channel) and subscribes h on the store. It returns the store that
+// took the subscription.
+func (a *API) subscribeConfiguration(ctx context.Context, in *SubscribeConfigurationRequest, toApp bool, h configuration.UpdateHandler) (*ConfigurationStore, string, error) {
 	s, e := a.configurationStore(in.Store)
 	if e != nil {
-		return "", e
+		return nil, "", e
 	}
 	defer s.Gate.Leave()
-	if a.appChannel() == nil {
-		return "", errorf(CodeAppChannelNil, nil, "app channel is not initialized. cannot subscribe to configuration updates")
+	if toApp && a.appChannel() == nil {
+		return nil, "", errorf(CodeAppChannelNil, nil, "app channel is not initialized. cannot subscribe to configuration updates")
 	}
-	store := in.Store
-	id, err := s.Store.Subscribe(ctx, &configuration.SubscribeRequest{Keys: in.Keys, Metadata: in.Metadata},
-		func(ctx context.Context, u *configuration.Update) error { return a.deliverConfiguration(ctx, store, u) })
+	id, err := s.Store.Subscribe(ctx, &configuration.SubscribeRequest{Keys: in.Keys, Metadata: in.Metadata}, h)
 	if err != nil {
-		return "", errorf(CodeConfigurationSubscribe, err, "failed to subscribe %v from Configuration store %s: %v", keysText(in.Keys), in.Store, err)
+		return nil, "", errorf(CodeConfigurationSubscribe, err, "failed to subscribe %v from Configuration store %s: %v", keysText(in.Keys), in.Store, err)
 	}
-	return id, nil
+	return s, id, nil
 }
 
 // deliverConfiguration POSTs an update to the app, once per changed key,
