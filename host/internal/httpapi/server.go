@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -51,12 +52,44 @@ type Server struct {
 	onShutdown func()
 	log        *slog.Logger
 	srv        *fasthttp.Server
+	handler    fasthttp.RequestHandler
 
-	// fresh are connections accepted that have not sent a request yet;
-	// Shutdown closes them at once (fasthttp would wait 5 s for them).
-	connMu sync.Mutex
-	fresh  map[net.Conn]struct{}
+	// draining is set once Shutdown has stopped accepting connections:
+	// every response from then on carries Connection: close.
+	draining atomic.Bool
+
+	mu      sync.Mutex
+	ln      *drainListener // set by Serve
+	closing bool           // Shutdown has begun
+	// conns are the connections being served and their state (see
+	// trackConn); Shutdown waits for them.
+	conns map[net.Conn]connState
+	// changed is signalled (without blocking) when a connection changes
+	// state during Shutdown.
+	changed chan struct{}
 }
+
+// connState is what trackConn knows of a connection.
+type connState struct {
+	state fasthttp.ConnState
+	since time.Time // when it became new or idle
+}
+
+// stateClosing marks a connection Shutdown has closed and fasthttp has not
+// reported closed yet.
+const stateClosing fasthttp.ConnState = -1
+
+// Shutdown's timings. A connection idle for drainIdle during shutdown is
+// closed: a client looping requests on a keep-alive connection sends its
+// next one well within that, and gets Connection: close in answer, so only
+// connections nobody is using are closed under their client. The listener
+// closes once no connection has been queued for acceptQuiet, or after
+// acceptDrain under a storm of new connections (see drainListener).
+const (
+	drainIdle   = 250 * time.Millisecond
+	acceptQuiet = 2 * time.Millisecond
+	acceptDrain = 100 * time.Millisecond
+)
 
 // New returns a Server; Serve starts it.
 func New(o Options) *Server {
@@ -66,16 +99,22 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{api: o.API, onShutdown: o.OnShutdown, log: o.Logger}
+	s := &Server{
+		api:        o.API,
+		onShutdown: o.OnShutdown,
+		log:        o.Logger,
+		conns:      map[net.Conn]connState{},
+		changed:    make(chan struct{}, 1),
+	}
 	if o.APIToken != "" {
 		s.token = []byte(o.APIToken)
 	}
-	handler := s.Handle
+	s.handler = s.Handle
 	if o.Sidecar {
-		handler = s.serveSidecar
+		s.handler = s.serveSidecar
 	}
 	s.srv = &fasthttp.Server{
-		Handler:                      handler,
+		Handler:                      s.serve,
 		ErrorHandler:                 s.handleTransportError,
 		MaxRequestBodySize:           o.MaxRequestBodySize,
 		ReadBufferSize:               4096,
@@ -86,49 +125,214 @@ func New(o Options) *Server {
 		Logger:                       fasthttpLogger{o.Logger},
 		ConnState:                    s.trackConn,
 	}
-	s.fresh = map[net.Conn]struct{}{}
 	return s
 }
 
-// Serve answers requests on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+// Serve answers requests on ln until Shutdown, which closes ln. A Server
+// serves one listener; Serve after Shutdown returns net.ErrClosed at once.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	if s.ln != nil {
+		s.mu.Unlock()
+		return errors.New("httpapi: Serve called twice")
+	}
+	dl := newDrainListener(ln)
+	s.ln = dl
+	s.mu.Unlock()
+	defer dl.finish()
+	return s.srv.Serve(dl)
+}
 
-// Shutdown stops accepting connections and waits, until ctx is done, for
-// in-flight requests to finish. Connections that never sent a request are
-// closed at once; idle keep-alive ones are closed by fasthttp.
+// serve runs the route handler; during shutdown it tells the client that
+// the connection ends with this response, and fasthttp closes it once the
+// response is written.
+func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	s.handler(ctx)
+	if s.draining.Load() {
+		ctx.SetConnectionClose()
+	}
+}
+
+// Shutdown stops the server without losing a request that reached it:
+//
+//  1. It stops accepting, after taking the connections already queued
+//     (see drainListener), and closes the listener: from then on a
+//     client's connect is refused, which it can retry elsewhere.
+//  2. Every response from then on carries Connection: close, and the
+//     connection closes once it is written; requests in flight finish.
+//  3. A connection idle (or new and silent) for drainIdle is closed. One
+//     whose client sends a request before that gets its answer, with
+//     Connection: close. fasthttp's own shutdown closes idle keep-alive
+//     connections at once, racing the request a busy client is about to
+//     send on them: the client sees a reset after writing its request.
+//
+// Shutdown returns once every connection is closed, or with ctx's error
+// when ctx is done first; it then closes the idle and new connections and
+// leaves those serving a request to close after their response.
 func (s *Server) Shutdown(ctx context.Context) error {
-	done := make(chan error, 1)
-	go func() { done <- s.srv.ShutdownWithContext(ctx) }()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s.closeFresh()
+	s.mu.Lock()
+	s.closing = true
+	ln := s.ln
+	s.mu.Unlock()
+	if ln != nil {
+		ln.stop()
 		select {
-		case err := <-done:
-			return err
-		case <-tick.C:
+		case <-ln.done:
+		case <-ctx.Done():
+			ln.Listener.Close()
+			<-ln.done
+		}
+	}
+	s.draining.Store(true)
+	timer := time.NewTimer(drainIdle)
+	defer timer.Stop()
+	for {
+		next, open := s.closeIdle(time.Now(), drainIdle)
+		if !open {
+			return nil
+		}
+		if next > 0 {
+			timer.Reset(next)
+		}
+		select {
+		case <-s.changed:
+		case <-timer.C:
+		case <-ctx.Done():
+			s.closeIdle(time.Now(), 0)
+			return ctx.Err()
 		}
 	}
 }
 
-func (s *Server) trackConn(c net.Conn, state fasthttp.ConnState) {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if state == fasthttp.StateNew {
-		s.fresh[c] = struct{}{}
-		return
+// closeIdle closes the connections that have been new or idle for at least
+// grace. It reports whether connections remain and, if some are new or
+// idle, how long until the first of them has been for grace.
+func (s *Server) closeIdle(now time.Time, grace time.Duration) (next time.Duration, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c, cs := range s.conns {
+		if cs.state != fasthttp.StateNew && cs.state != fasthttp.StateIdle {
+			continue
+		}
+		if wait := cs.since.Add(grace).Sub(now); wait > 0 {
+			if next == 0 || wait < next {
+				next = wait
+			}
+			continue
+		}
+		// If a request arrives right now, fasthttp's reader fails on the
+		// closed connection and the client sees it close: after grace of
+		// silence, that is a client that has gone quiet, not a busy one.
+		c.Close()
+		s.conns[c] = connState{state: stateClosing}
 	}
-	delete(s.fresh, c)
+	return next, len(s.conns) > 0
 }
 
-func (s *Server) closeFresh() {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	for c := range s.fresh {
-		c.Close()
-		delete(s.fresh, c)
+// trackConn is fasthttp's ConnState hook, called from its accept loop (new)
+// and from each connection's goroutine (the other states).
+func (s *Server) trackConn(c net.Conn, state fasthttp.ConnState) {
+	s.mu.Lock()
+	switch state {
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		delete(s.conns, c)
+	case fasthttp.StateNew, fasthttp.StateIdle:
+		s.conns[c] = connState{state: state, since: time.Now()}
+	default:
+		s.conns[c] = connState{state: state}
+	}
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
 	}
 }
+
+// drainListener is the listener Serve gives fasthttp. Once stopped it
+// keeps accepting while connections are queued, and closes when the queue
+// has stayed empty for acceptQuiet (or after acceptDrain at most): closing
+// a listener resets the connections the kernel has queued for it, whose
+// clients' connect has succeeded and whose requests may be on the way.
+type drainListener struct {
+	net.Listener
+	stopping  chan struct{}
+	stopOnce  sync.Once
+	stoppedAt time.Time // set before stopping is closed
+	// done is closed when Accept has returned its last error: every
+	// connection accepted has been reported to trackConn as new by then,
+	// since fasthttp does that before it calls Accept again.
+	done       chan struct{}
+	finishOnce sync.Once
+}
+
+type deadliner interface{ SetDeadline(time.Time) error }
+
+func newDrainListener(ln net.Listener) *drainListener {
+	return &drainListener{Listener: ln, stopping: make(chan struct{}), done: make(chan struct{})}
+}
+
+// Accept returns the listener's connections; once stopped, the queued ones,
+// then net.ErrClosed, which fasthttp's Serve takes as the end. fasthttp
+// calls it from one goroutine.
+func (l *drainListener) Accept() (net.Conn, error) {
+	for {
+		select {
+		case <-l.stopping:
+			return l.acceptQueued()
+		default:
+		}
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return c, nil
+		}
+		select {
+		case <-l.stopping:
+			continue // woken by stop's deadline
+		default:
+		}
+		if errors.Is(err, net.ErrClosed) {
+			l.finish()
+		}
+		return nil, err
+	}
+}
+
+// acceptQueued returns a queued connection, waiting acceptQuiet for one,
+// or closes the listener. Each call arms a deadline in the future: with one
+// in the past, the runtime reports the timeout without trying to accept.
+func (l *drainListener) acceptQueued() (net.Conn, error) {
+	if d, ok := l.Listener.(deadliner); ok && time.Since(l.stoppedAt) < acceptDrain {
+		if d.SetDeadline(time.Now().Add(acceptQuiet)) == nil {
+			if c, err := l.Listener.Accept(); err == nil {
+				return c, nil
+			}
+		}
+	}
+	l.Listener.Close()
+	l.finish()
+	return nil, net.ErrClosed
+}
+
+// stop ends accepting (see drainListener). Safe to call more than once.
+func (l *drainListener) stop() {
+	l.stopOnce.Do(func() {
+		l.stoppedAt = time.Now()
+		close(l.stopping)
+		d, ok := l.Listener.(deadliner)
+		if !ok || d.SetDeadline(time.Now()) != nil {
+			l.Listener.Close() // wakes Accept, which finishes
+		}
+	})
+}
+
+func (l *drainListener) finish() { l.finishOnce.Do(func() { close(l.done) }) }
 
 type fasthttpLogger struct{ l *slog.Logger }
 
