@@ -21,6 +21,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -797,4 +798,31 @@ func TestGRPCShutdownSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	receiveWithin(t, s.h.ShutdownRequested(), 5*time.Second, "the shutdown request")
+}
+
+// TestGRPCConfigurationStreamEndsOnShutdown: an open configuration stream
+// does not hold the sidecar's shutdown up; it ends with Unavailable.
+func TestGRPCConfigurationStreamEndsOnShutdown(t *testing.T) {
+	r := backendtest.StartRedis(t)
+	s := startSidecar(t, hostConfig{yaml: map[string]string{"config.yaml": configurationYAML("configstore", r.Addr)}})
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	stream, err := runtimev1pb.NewDaprClient(conn).SubscribeConfiguration(t.Context(), &runtimev1pb.SubscribeConfigurationRequest{StoreName: "configstore"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.h.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with an open configuration stream: %v", err)
+	}
+	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("the stream ended with %v, want Unavailable", err)
+	}
 }

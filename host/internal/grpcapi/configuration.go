@@ -10,6 +10,8 @@ import (
 
 	commonv1pb "github.com/dapr/dapr/pkg/proto/common/v1"
 	runtimev1pb "github.com/dapr/dapr/pkg/proto/runtime/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
 )
@@ -95,7 +97,7 @@ func (s *service) subscribeConfiguration(in *runtimev1pb.SubscribeConfigurationR
 	if err != nil {
 		return statusError(err)
 	}
-	cs := configurationStreams.add(s, id)
+	cs := s.configStreams.add(id)
 	defer func() {
 		mu.Lock()
 		ended = true
@@ -105,7 +107,7 @@ func (s *service) subscribeConfiguration(in *runtimev1pb.SubscribeConfigurationR
 			s.log.Warn("configuration subscription not ended", "store", in.GetStoreName(), "subscription", id, "error", err)
 		}
 		cancel()
-		configurationStreams.remove(s, id)
+		s.configStreams.remove(id)
 		close(cs.done)
 	}()
 	if err := stream.Send(&runtimev1pb.SubscribeConfigurationResponse{Id: id}); err != nil {
@@ -115,6 +117,8 @@ func (s *service) subscribeConfiguration(in *runtimev1pb.SubscribeConfigurationR
 	select {
 	case <-ctx.Done():
 	case <-cs.stop:
+	case <-s.closing:
+		return status.Error(codes.Unavailable, "the sidecar is shutting down")
 	}
 	return nil
 }
@@ -129,7 +133,7 @@ func (s *service) UnsubscribeConfigurationAlpha1(ctx context.Context, in *runtim
 // error. Unlike daprd it answers once the stream has left the store (or
 // the caller's deadline passed), so no change is sent after it.
 func (s *service) UnsubscribeConfiguration(ctx context.Context, in *runtimev1pb.UnsubscribeConfigurationRequest) (*runtimev1pb.UnsubscribeConfigurationResponse, error) {
-	cs := configurationStreams.take(s, in.GetId())
+	cs := s.configStreams.take(in.GetId())
 	if cs == nil {
 		return &runtimev1pb.UnsubscribeConfigurationResponse{
 			Message: fmt.Sprintf("failed to unsubscribe to configuration request %s: subscription does not exist", in.GetId()),
@@ -143,15 +147,6 @@ func (s *service) UnsubscribeConfiguration(ctx context.Context, in *runtimev1pb.
 	return &runtimev1pb.UnsubscribeConfigurationResponse{Ok: true}, nil
 }
 
-// endConfigurationStreams ends every configuration stream of s; call it
-// before a graceful stop of the server, which waits for open streams, and
-// these end only when told.
-func (s *service) endConfigurationStreams() {
-	for _, cs := range configurationStreams.takeAll(s) {
-		cs.end()
-	}
-}
-
 // configurationStream is one open SubscribeConfiguration stream.
 type configurationStream struct {
 	stop     chan struct{} // closed to end the stream
@@ -161,60 +156,36 @@ type configurationStream struct {
 
 func (cs *configurationStream) end() { cs.stopOnce.Do(func() { close(cs.stop) }) }
 
-// configurationStreams holds the open configuration streams by service and
-// subscription id, for UnsubscribeConfiguration. Keyed by service, two
-// servers in one process (two hosts in a test) never see each other's
-// streams; an entry lives as long as its stream.
-var configurationStreams streamTable
-
+// streamTable holds a service's open configuration streams by
+// subscription id, for UnsubscribeConfiguration; an entry lives as long as
+// its stream. The zero value is ready.
 type streamTable struct {
 	mu sync.Mutex
-	m  map[*service]map[string]*configurationStream
+	m  map[string]*configurationStream
 }
 
-func (t *streamTable) add(s *service, id string) *configurationStream {
+func (t *streamTable) add(id string) *configurationStream {
 	cs := &configurationStream{stop: make(chan struct{}), done: make(chan struct{})}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
-		t.m = map[*service]map[string]*configurationStream{}
+		t.m = map[string]*configurationStream{}
 	}
-	if t.m[s] == nil {
-		t.m[s] = map[string]*configurationStream{}
-	}
-	t.m[s][id] = cs
+	t.m[id] = cs
 	return cs
 }
 
-// take removes the stream id of s and returns it, nil when there is none.
-func (t *streamTable) take(s *service, id string) *configurationStream {
+// take removes the stream id and returns it, nil when there is none.
+func (t *streamTable) take(id string) *configurationStream {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cs := t.m[s][id]
-	t.removeLocked(s, id)
+	cs := t.m[id]
+	delete(t.m, id)
 	return cs
 }
 
-func (t *streamTable) remove(s *service, id string) {
+func (t *streamTable) remove(id string) {
 	t.mu.Lock()
-	t.removeLocked(s, id)
+	delete(t.m, id)
 	t.mu.Unlock()
-}
-
-func (t *streamTable) removeLocked(s *service, id string) {
-	delete(t.m[s], id)
-	if len(t.m[s]) == 0 {
-		delete(t.m, s)
-	}
-}
-
-func (t *streamTable) takeAll(s *service) []*configurationStream {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []*configurationStream
-	for _, cs := range t.m[s] {
-		out = append(out, cs)
-	}
-	delete(t.m, s)
-	return out
 }

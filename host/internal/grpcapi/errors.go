@@ -59,7 +59,7 @@ var grpcCode = map[api.Code]codes.Code{
 	api.CodeConfigurationStoreNotConfigured: codes.FailedPrecondition,
 	api.CodeConfigurationStoreNotFound:      codes.InvalidArgument,
 	api.CodeConfigurationGet:                codes.Internal,
-	api.CodeConfigurationSubscribe:          codes.Internal,
+	api.CodeConfigurationSubscribe:          codes.InvalidArgument, // as daprd
 	api.CodeConfigurationUnsubscribe:        codes.Internal,
 
 	api.CodeLockStoreNotConfigured: codes.FailedPrecondition,

@@ -64,6 +64,8 @@ type service struct {
 	// (subscriptions) end on it, since GracefulStop waits for every RPC.
 	closing   chan struct{}
 	closeOnce sync.Once
+	// configStreams are the open SubscribeConfiguration streams.
+	configStreams streamTable
 }
 
 // New returns a Server; Serve starts it.
