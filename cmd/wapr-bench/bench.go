@@ -93,7 +93,7 @@ func (b *bench) stateGet(name, store string) result {
 			return result{Name: name, Extra: "seeding failed: " + err.Error()}
 		}
 	}
-	return drive(name, b.c, func(w, _ int) error {
+	return b.driveCPU(name, func(w, _ int) error {
 		return b.do("GET", "/v1.0/state/"+store+"/"+keys[w], "", nil, 200)
 	})
 }
@@ -105,7 +105,7 @@ func (b *bench) stateSave(name, store string) result {
 	for i, k := range keys {
 		bodies[i] = []byte(`[{"key":"` + k + `","value":` + b.value + `}]`)
 	}
-	return drive(name, b.c, func(w, _ int) error {
+	return b.driveCPU(name, func(w, _ int) error {
 		return b.do("POST", "/v1.0/state/"+store, "application/json", bodies[w], 204)
 	})
 }

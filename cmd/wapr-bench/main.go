@@ -1,8 +1,9 @@
 // Command wapr-bench drives a Dapr-compatible sidecar (wapr, daprd, …) with
 // load and reports throughput, latency percentiles and errors for state
-// get, state save, publish and publish→app delivery, together with a raw
-// go-redis baseline measured in the same run, so every figure can be read as
-// a ratio that does not depend on the machine.
+// get, state save (over the HTTP API and the gRPC API), publish and
+// publish→app delivery, together with a raw go-redis baseline measured in
+// the same run, so every figure can be read as a ratio that does not depend
+// on the machine.
 //
 //	wapr-bench [flags]
 //
@@ -46,7 +47,14 @@ import (
 )
 
 type config struct {
-	sidecar     string
+	sidecar string
+	// sidecarGRPC is the sidecar's gRPC API (grpc-get, grpc-save), shared
+	// by grpcConns connections.
+	sidecarGRPC string
+	grpcConns   int
+	// sidecarPID, when set, is the sidecar's process, whose CPU time per
+	// call the state scenarios report.
+	sidecarPID  int
 	redisAddr   string
 	store       string
 	pubsubName  string
@@ -93,6 +101,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("wapr-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.sidecar, "sidecar", "http://127.0.0.1:3500", "the sidecar's HTTP API")
+	fs.StringVar(&c.sidecarGRPC, "sidecar-grpc", "127.0.0.1:50001", "the sidecar's gRPC API (grpc-get, grpc-save)")
+	fs.IntVar(&c.grpcConns, "grpc-conns", 1, "gRPC connections the clients of grpc-get and grpc-save share")
+	fs.IntVar(&c.sidecarPID, "sidecar-pid", 0, "the sidecar's process id: the state scenarios then report its CPU time per call")
 	fs.StringVar(&c.redisAddr, "redis", "127.0.0.1:6379", "Redis for the raw baseline (and --embedded)")
 	fs.StringVar(&c.store, "store", "statestore", "state store name")
 	fs.StringVar(&c.pubsubName, "pubsub", "pubsub", "pub/sub name")
@@ -141,7 +152,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *scen == "" {
 		c.scenarios = defaultScenarios
 		if c.wasmModule != "" {
-			c.scenarios = []string{"raw-get", "get", "wasm-get", "raw-set", "save", "wasm-save", "publish", "delivery"}
+			c.scenarios = []string{"raw-get", "get", "grpc-get", "wasm-get", "raw-set", "save", "grpc-save", "wasm-save", "publish", "delivery"}
 		}
 		if c.waprBinary != "" {
 			c.scenarios = append(c.scenarios, "startup")
@@ -197,14 +208,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer appSrv.Shutdown()
 
 		if c.embedded {
-			stop, addr, took, err := startEmbedded(ctx, c)
+			e, err := startEmbedded(ctx, c)
 			if err != nil {
 				fmt.Fprintln(stderr, "wapr-bench: embedded wapr:", err)
 				return 1
 			}
-			defer stop()
-			c.sidecar = "http://" + addr
-			startup = took
+			defer e.stop()
+			c.sidecar = "http://" + e.httpAddr
+			c.sidecarGRPC = e.grpcAddr
+			startup = e.took
 		}
 		if err := newBench(c).waitHealthy(30 * time.Second); err != nil {
 			fmt.Fprintln(stderr, "wapr-bench:", err)
@@ -222,6 +234,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			r = b.rawRedis(ctx, "raw go-redis SET", true)
 		case "get":
 			r = b.stateGet("state get", c.store)
+		case "grpc-get":
+			r = b.grpcState(ctx, "grpc state get", c.store, false)
+		case "grpc-save":
+			r = b.grpcState(ctx, "grpc state save", c.store, true)
 		case "wasm-get":
 			r = b.stateGet("wasm state get", c.wasmStore)
 		case "save":
@@ -319,13 +335,13 @@ type report struct {
 }
 
 // defaultScenarios run when --scenarios is not given.
-var defaultScenarios = []string{"raw-get", "get", "raw-set", "save", "publish", "delivery"}
+var defaultScenarios = []string{"raw-get", "get", "grpc-get", "raw-set", "save", "grpc-save", "publish", "delivery"}
 
 // drivesSidecar reports whether scenario s drives the sidecar at --sidecar
 // (or the embedded one), which then must be up before the scenarios run.
 func drivesSidecar(s string) bool {
 	switch s {
-	case "get", "wasm-get", "save", "wasm-save", "publish", "delivery":
+	case "get", "grpc-get", "wasm-get", "save", "grpc-save", "wasm-save", "publish", "delivery":
 		return true
 	}
 	return false
@@ -347,6 +363,9 @@ func ratios(rs []result) []ratio {
 	}
 	add("state GET / raw go-redis GET", "state get", "raw go-redis GET")
 	add("state SAVE / raw go-redis SET", "state save", "raw go-redis SET")
+	// Target: at least 1 (gRPC API as fast as the HTTP API, same run).
+	add("gRPC state GET / HTTP state GET", "grpc state get", "state get")
+	add("gRPC state SAVE / HTTP state SAVE", "grpc state save", "state save")
 	// The target's ratio: what reaches the app against what the sidecar
 	// accepted in the same saturated run (the reference sidecar accepted
 	// 8.5k/s and delivered 4k/s). Against the publish-only scenario, where

@@ -13,6 +13,11 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/api"
 )
 
+// empty is the reply of every state RPC that answers nothing, shared to
+// save an allocation per call: gRPC only reads a reply (to encode it), and
+// an Empty has no field to change.
+var empty = &emptypb.Empty{}
+
 // Values travel as the bytes the caller gave: a gRPC client's value is
 // stored as is, and what an HTTP client saved (the JSON encoding of its
 // value) comes back as those bytes, as with daprd.
@@ -89,7 +94,7 @@ func (s *service) SaveState(ctx context.Context, in *runtimev1pb.SaveStateReques
 	if err := s.api.SaveState(ctx, &api.SaveStateRequest{Store: in.GetStoreName(), Items: items}); err != nil {
 		return nil, statusError(err)
 	}
-	return &emptypb.Empty{}, nil
+	return empty, nil
 }
 
 func (s *service) DeleteState(ctx context.Context, in *runtimev1pb.DeleteStateRequest) (*emptypb.Empty, error) {
@@ -100,7 +105,7 @@ func (s *service) DeleteState(ctx context.Context, in *runtimev1pb.DeleteStateRe
 	if err != nil {
 		return nil, statusError(err)
 	}
-	return &emptypb.Empty{}, nil
+	return empty, nil
 }
 
 func (s *service) DeleteBulkState(ctx context.Context, in *runtimev1pb.DeleteBulkStateRequest) (*emptypb.Empty, error) {
@@ -114,7 +119,7 @@ func (s *service) DeleteBulkState(ctx context.Context, in *runtimev1pb.DeleteBul
 	if err := s.api.BulkDeleteState(ctx, in.GetStoreName(), reqs); err != nil {
 		return nil, statusError(err)
 	}
-	return &emptypb.Empty{}, nil
+	return empty, nil
 }
 
 func (s *service) ExecuteStateTransaction(ctx context.Context, in *runtimev1pb.ExecuteStateTransactionRequest) (*emptypb.Empty, error) {
@@ -130,7 +135,7 @@ func (s *service) ExecuteStateTransaction(ctx context.Context, in *runtimev1pb.E
 	if err != nil {
 		return nil, statusError(err)
 	}
-	return &emptypb.Empty{}, nil
+	return empty, nil
 }
 
 // QueryStateAlpha1 answers Unimplemented: no store wapr serves can query.
