@@ -22,7 +22,10 @@
 // when the key exists with exactly that version, else it fails with a
 // *state.ETagError of kind ETagMismatch (kind ETagInvalid when the ETag is
 // not a decimal number). An empty ETag counts as none. A Set with
-// first-write concurrency and no ETag succeeds only when the key is absent.
+// first-write concurrency and no ETag succeeds unless the key was already
+// written with first-write concurrency, as in Dapr's state.redis, which marks
+// such a hash with a field first-write (wapr reads and writes the same mark);
+// it then fails with ETagMismatch.
 //
 // A Set with request metadata ttlInSeconds=N expires the value N seconds
 // later; without it the component's ttlInSeconds applies, if set;

@@ -221,9 +221,31 @@ func TestReadsDaprData(t *testing.T) {
 		t.Fatalf("Get = %+v", resp)
 	}
 	wantKind(t, s.Set(ctx, &state.SetRequest{Key: "myapp||order", Value: []byte("x"), ETag: ptr("2")}), mismatch)
+	// Dapr's first-write mark guards the key for wapr too.
+	wantKind(t, s.Set(ctx, &state.SetRequest{Key: "myapp||order", Value: []byte("x"), Options: state.Options{Concurrency: state.FirstWrite}}), mismatch)
 	wantKind(t, s.Set(ctx, &state.SetRequest{Key: "myapp||order", Value: []byte("x"), ETag: ptr("3")}), ok)
 	if got := mustGet(t, s, "myapp||order").ETag; got != "4" {
 		t.Fatalf("ETag after update = %s, want 4", got)
+	}
+}
+
+// TestFirstWriteMarkLikeDapr checks that a first-write Set leaves the hash
+// as Dapr's state.redis leaves it: data, version and first-write "0".
+func TestFirstWriteMarkLikeDapr(t *testing.T) {
+	srv := startServer(t)
+	s := newStore(t, srv, nil)
+	ctx := context.Background()
+	// Written by Dapr without first-write: no mark.
+	if err := srv.raw.HSet(ctx, "k", "data", `"v1"`, "version", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.Set(ctx, &state.SetRequest{Key: "k", Value: []byte(`"v2"`), Options: state.Options{Concurrency: state.FirstWrite}}), ok)
+	got, err := srv.raw.HGetAll(ctx, "k").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"data": `"v2"`, "version": "2", "first-write": "0"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("hash = %v, want %v", got, want)
 	}
 }
 
@@ -248,9 +270,14 @@ func TestETags(t *testing.T) {
 		{name: "negative etag is invalid", exists: true, steps: []step{{op: "set", etag: "-1", want: invalidETag}}, present: true},
 		{name: "empty etag is none", exists: true, steps: []step{{op: "set", etag: "empty"}}, present: true},
 		{name: "first-write on missing key", steps: []step{{op: "set", fw: true}, {op: "set", fw: true, want: mismatch}}, present: true},
-		{name: "first-write on existing key", exists: true, steps: []step{{op: "set", fw: true, want: mismatch}}, present: true},
-		{name: "first-write with empty etag", exists: true, steps: []step{{op: "set", etag: "empty", fw: true, want: mismatch}}, present: true},
+		// As Dapr's state.redis: a key never written with first-write
+		// takes one first-write Set without an ETag; the next one fails.
+		{name: "first-write on existing key", exists: true, steps: []step{{op: "set", fw: true}, {op: "set", fw: true, want: mismatch}}, present: true},
+		{name: "first-write with empty etag", exists: true, steps: []step{{op: "set", etag: "empty", fw: true}, {op: "set", etag: "empty", fw: true, want: mismatch}}, present: true},
 		{name: "first-write with current etag", exists: true, steps: []step{{op: "set", etag: "cur", fw: true}, {op: "set", etag: "stale", fw: true, want: mismatch}}, present: true},
+		{name: "first-write with etag marks the key", exists: true, steps: []step{{op: "set", etag: "cur", fw: true}, {op: "set", fw: true, want: mismatch}}, present: true},
+		{name: "last-write after first-write keeps the mark", steps: []step{{op: "set", fw: true}, {op: "set"}, {op: "set", fw: true, want: mismatch}}, present: true},
+		{name: "delete clears the first-write mark", steps: []step{{op: "set", fw: true}, {op: "delete"}, {op: "set", fw: true}}, present: true},
 		{name: "delete with current etag", exists: true, steps: []step{{op: "delete", etag: "cur"}}},
 		{name: "delete with stale etag", exists: true, steps: []step{{op: "set"}, {op: "delete", etag: "stale", want: mismatch}}, present: true},
 		{name: "delete with etag on missing key", steps: []step{{op: "delete", etag: "1", want: mismatch}}},
@@ -550,10 +577,15 @@ func TestMulti(t *testing.T) {
 			after:  map[string]string{"x": "x0"},
 		},
 		{
-			name:   "first-write on an existing key",
-			ops:    []state.Operation{&set{Key: "z", Value: []byte("z1")}, &set{Key: "y", Value: []byte("y1"), Options: state.Options{Concurrency: state.FirstWrite}}},
+			name:  "first-write on an existing key",
+			ops:   []state.Operation{&set{Key: "z", Value: []byte("z1")}, &set{Key: "y", Value: []byte("y1"), Options: state.Options{Concurrency: state.FirstWrite}}},
+			after: map[string]string{"y": "y1", "z": "z1"},
+		},
+		{
+			name:   "second first-write on a key",
+			ops:    []state.Operation{&set{Key: "z", Value: []byte("z1")}, &set{Key: "y", Value: []byte("y1"), Options: state.Options{Concurrency: state.FirstWrite}}, &set{Key: "y", Value: []byte("y2"), Options: state.Options{Concurrency: state.FirstWrite}}},
 			want:   mismatch,
-			failOp: 1,
+			failOp: 2,
 			after:  map[string]string{"y": "y0", "z": ""},
 		},
 		{

@@ -26,15 +26,22 @@ const (
 // definition of the conditions and of how versions grow.
 //
 // KEYS[i] is the key of write i; ARGV holds argsPerWrite values per write:
-// kind ("s" set, "d" delete), the expected version ("" for none), "1" when
-// the key must be absent (first-write), the data, the content type ("" for
-// none) and the TTL in milliseconds ("0" for none).
+// kind ("s" set, "d" delete), the expected version ("" for none), "1" for a
+// Set with first-write concurrency, the data, the content type ("" for none)
+// and the TTL in milliseconds ("0" for none).
 //
 // The script first checks every condition in order, against the state the
 // writes before it leave, and only then writes. Nothing can fail after the
 // first write: a wrong-type key fails the HGET of the first loop. So a
 // failed check, or an error, leaves nothing applied. It returns 0 when every
 // write was applied, or i when the condition of write i failed.
+//
+// First-write follows Dapr's state.redis: a Set with first-write concurrency
+// marks the hash with a field first-write ("0"), and a first-write Set
+// without an ETag fails only on a key that carries that mark. So it succeeds
+// on a missing key and on a key only ever written without first-write, and
+// a second first-write Set without an ETag fails. The mark lives until the
+// key is deleted; Dapr writes and reads the same field.
 //
 // A new version is the old one plus one. A key that does not exist yet
 // starts at the server's clock in microseconds, so a key that is deleted and
@@ -51,23 +58,26 @@ local function nextVersion(cur)
   local t = redis.call("TIME")
   return t[1] .. string.format("%06d", tonumber(t[2]))
 end
-local seen, exists, version, newVersion = {}, {}, {}, {}
+local seen, marked, version, newVersion = {}, {}, {}, {}
 for i = 1, #KEYS do
   local k, b = KEYS[i], (i - 1) * 6
   if not seen[k] then
     seen[k] = true
     version[k] = redis.call("HGET", k, "version")
-    exists[k] = version[k] ~= false or redis.call("EXISTS", k) == 1
   end
-  local etag = ARGV[b + 2]
-  if etag ~= "" and version[k] ~= etag then return i end
-  if ARGV[b + 3] == "1" and exists[k] then return i end
+  local etag, fw = ARGV[b + 2], ARGV[b + 3] == "1"
+  if etag ~= "" then
+    if version[k] ~= etag then return i end
+  elseif fw then
+    if marked[k] == nil then marked[k] = redis.call("HEXISTS", k, "first-write") == 1 end
+    if marked[k] then return i end
+  end
   if ARGV[b + 1] == "s" then
     version[k] = nextVersion(version[k])
-    exists[k] = true
+    if fw then marked[k] = true end
     newVersion[i] = version[k]
   else
-    version[k], exists[k] = false, false
+    version[k], marked[k] = false, false
   end
 end
 for i = 1, #KEYS do
@@ -79,6 +89,9 @@ for i = 1, #KEYS do
       redis.call("HDEL", k, "contentType")
     else
       redis.call("HSET", k, "data", ARGV[b + 4], "version", newVersion[i], "contentType", ct)
+    end
+    if ARGV[b + 3] == "1" then
+      redis.call("HSET", k, "first-write", "0")
     end
     local ttl = tonumber(ARGV[b + 6])
     if ttl > 0 then
@@ -108,7 +121,7 @@ type write struct {
 	key         string
 	kind        string
 	etag        string // normalised decimal version; "" for none
-	ifAbsent    bool   // first-write Set without an ETag
+	firstWrite  bool   // a Set with first-write concurrency
 	data        []byte // the caller's slice; only read while sending
 	contentType string
 	ttl         time.Duration // 0: the value never expires
@@ -131,15 +144,15 @@ var (
 // appendArgs appends w's ARGV values for writeScript, for a command sent
 // with ctx (see ownedData).
 func (w *write) appendArgs(ctx context.Context, args []any) []any {
-	kind, etag, ifAbsent, data, contentType, ttl := argKindDelete, argEmpty, argEmpty, argEmpty, argEmpty, argZero
+	kind, etag, firstWrite, data, contentType, ttl := argKindDelete, argEmpty, argEmpty, argEmpty, argEmpty, argZero
 	if w.kind == kindSet {
 		kind, data = argKindSet, ownedData(ctx, w.data)
 	}
 	if w.etag != "" {
 		etag = w.etag
 	}
-	if w.ifAbsent {
-		ifAbsent = argOne
+	if w.firstWrite {
+		firstWrite = argOne
 	}
 	if w.contentType != "" {
 		contentType = w.contentType
@@ -147,7 +160,7 @@ func (w *write) appendArgs(ctx context.Context, args []any) []any {
 	if ms := w.ttl.Milliseconds(); ms != 0 {
 		ttl = strconv.FormatInt(ms, 10)
 	}
-	return append(args, kind, etag, ifAbsent, data, contentType, ttl)
+	return append(args, kind, etag, firstWrite, data, contentType, ttl)
 }
 
 // prepareSet checks req and turns it into a write, applying the store's
@@ -156,7 +169,7 @@ func (s *Store) prepareSet(req *state.SetRequest) (write, error) {
 	if req.Key == "" {
 		return write{}, s.errNoKey
 	}
-	etag, ifAbsent, err := s.parseGuard(req.Key, req.ETag, req.Options, true)
+	etag, firstWrite, err := s.parseGuard(req.Key, req.ETag, req.Options, true)
 	if err != nil {
 		return write{}, err
 	}
@@ -171,7 +184,7 @@ func (s *Store) prepareSet(req *state.SetRequest) (write, error) {
 			ttl = d
 		}
 	}
-	return write{key: req.Key, kind: kindSet, etag: etag, ifAbsent: ifAbsent, data: req.Value, contentType: req.ContentType, ttl: ttl}, nil
+	return write{key: req.Key, kind: kindSet, etag: etag, firstWrite: firstWrite, data: req.Value, contentType: req.ContentType, ttl: ttl}, nil
 }
 
 // prepareDelete checks req and turns it into a write.
@@ -187,7 +200,7 @@ func (s *Store) prepareDelete(req *state.DeleteRequest) (write, error) {
 }
 
 // parseGuard checks the options and returns the ETag as a normalised
-// decimal version ("" for none) and whether a Set must find the key absent.
+// decimal version ("" for none) and whether the write is a first-write Set.
 // An empty ETag counts as none, as in Dapr.
 func (s *Store) parseGuard(key string, etag *string, opts state.Options, isSet bool) (string, bool, error) {
 	switch opts.Concurrency {
@@ -200,14 +213,15 @@ func (s *Store) parseGuard(key string, etag *string, opts state.Options, isSet b
 	default:
 		return "", false, fmt.Errorf("%s: key %q: %w: consistency %q", s.prefix, key, component.ErrInvalidArgument, opts.Consistency)
 	}
+	firstWrite := isSet && opts.Concurrency == state.FirstWrite
 	if etag == nil || *etag == "" {
-		return "", isSet && opts.Concurrency == state.FirstWrite, nil
+		return "", firstWrite, nil
 	}
 	v, err := strconv.ParseUint(*etag, 10, 64)
 	if err != nil {
 		return "", false, state.NewETagInvalid(key)
 	}
-	return strconv.FormatUint(v, 10), false, nil
+	return strconv.FormatUint(v, 10), firstWrite, nil
 }
 
 // runWrites applies ws atomically with one script call and returns the
