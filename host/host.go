@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -103,6 +104,24 @@ type Options struct {
 	// waits until Shutdown, as daprd does.
 	AppWaitTimeout time.Duration
 
+	// AppHealthCheck turns on daprd's app health checks
+	// (--enable-app-health-check): once its port is open the app is probed
+	// every AppHealthProbeInterval (default 5s), each probe given
+	// AppHealthProbeTimeout (default 500ms, at most the interval): GET
+	// AppHealthCheckPath (default /healthz; any 2xx is healthy) for an HTTP
+	// app, a TCP connection for a gRPC app. The app counts as unhealthy
+	// until its first good probe, and again after AppHealthThreshold
+	// (default 3) failed probes in a row. While it is unhealthy,
+	// invocations of it fail at once (ERR_DIRECT_INVOKE, "app is not in a
+	// healthy state") and deliveries (pub/sub, input bindings,
+	// configuration updates) wait, their messages left with the broker or
+	// binding; Ready waits for the first good probe.
+	AppHealthCheck         bool
+	AppHealthCheckPath     string
+	AppHealthProbeInterval time.Duration
+	AppHealthProbeTimeout  time.Duration
+	AppHealthThreshold     int
+
 	Logger *slog.Logger
 }
 
@@ -116,7 +135,8 @@ type Host struct {
 	ln       net.Listener
 	serveErr chan error
 	app      appChannel
-	appLimit api.AppChannel // app, bounded by AppMaxConcurrency
+	appLimit api.AppChannel // app, bounded by AppMaxConcurrency (and gated by health)
+	health   *appHealth     // the app health checks; nil when off
 	delivery *delivery.Manager
 
 	grpc    *grpcapi.Server
@@ -226,6 +246,9 @@ func New(o Options) (*Host, error) {
 	default:
 		return nil, fmt.Errorf("host: sidecar wire %q is not http or grpc", o.SidecarWire)
 	}
+	if err := appHealthOptions(&o); err != nil {
+		return nil, err
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -265,6 +288,9 @@ func (h *Host) Start(ctx context.Context) error {
 		if cfg, err = resources.LoadConfiguration(h.opts.ConfigFile); err != nil {
 			ln.Close()
 			return err
+		}
+		if len(cfg.Unused) > 0 {
+			h.log.Warn("accepted, not used: " + strings.Join(cfg.Unused, ", ") + " of " + h.opts.ConfigFile)
 		}
 	}
 	h.api.SetSecretScopes(secretScopes(cfg.SecretScopes))
@@ -361,6 +387,10 @@ func (h *Host) startAppChannel() {
 			h.app = httpapi.NewAppChannel(h.appAddress(), h.opts.AppID, h.opts.AppAPIToken, 0)
 		}
 		h.appLimit = api.LimitApp(h.app, h.opts.AppMaxConcurrency)
+		h.startAppHealth()
+		if h.health != nil {
+			h.appLimit = api.GateApp(h.appLimit, h.health)
+		}
 		h.api.SetAppChannel(h.appLimit)
 	}
 	h.delivery = delivery.New(h.api, h.appLimit, h.log)
@@ -405,6 +435,13 @@ func (h *Host) connectApp(addr string) {
 	if err := waitForPort(ctx, addr); err != nil {
 		h.log.Error("the app did not open its port", "address", addr, "error", err)
 		return
+	}
+	if h.health != nil {
+		go h.health.run(h.stopCtx)
+		if err := h.health.WaitHealthy(ctx); err != nil {
+			h.log.Error("the app never passed its health checks", "path", h.opts.AppHealthCheckPath, "error", err)
+			return
+		}
 	}
 	var subs []delivery.Subscription
 	for attempt := 0; ; attempt++ {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -92,4 +93,47 @@ func (l *limitedApp) Call(ctx context.Context, req *AppRequest) (*AppResponse, e
 	}
 	defer func() { <-l.sem }()
 	return l.app.Call(ctx, req)
+}
+
+// ErrAppUnhealthy refuses an invocation while the app fails its health
+// checks; the message is daprd's.
+var ErrAppUnhealthy = errors.New("app is not in a healthy state")
+
+// HealthGate says whether the app passes its health checks (daprd's
+// --enable-app-health-check). Implementations are safe for concurrent use.
+type HealthGate interface {
+	// Healthy reports whether the app is healthy now.
+	Healthy() bool
+	// WaitHealthy returns nil once the app is healthy, at once if it is,
+	// or ctx's error when ctx is done first.
+	WaitHealthy(ctx context.Context) error
+}
+
+// GateApp returns app behind gate, as daprd's app health checks keep an
+// unhealthy app from being called: while gate says the app is unhealthy,
+// an invocation (AppCallInvoke) fails at once with ErrAppUnhealthy, and
+// every other call (a pub/sub message, an input binding event, a
+// configuration update, the subscriptions request) waits until the app is
+// healthy again or its ctx is done, so the message stays with its broker or
+// binding rather than being lost. Wrap LimitApp's channel, not the other way
+// round, so a waiting call holds no slot of --app-max-concurrency.
+func GateApp(app AppChannel, gate HealthGate) AppChannel {
+	return &gatedApp{app: app, gate: gate}
+}
+
+type gatedApp struct {
+	app  AppChannel
+	gate HealthGate
+}
+
+func (g *gatedApp) Call(ctx context.Context, req *AppRequest) (*AppResponse, error) {
+	if !g.gate.Healthy() {
+		if req.Call == AppCallInvoke {
+			return nil, ErrAppUnhealthy
+		}
+		if err := g.gate.WaitHealthy(ctx); err != nil {
+			return nil, fmt.Errorf("waiting for the app to be healthy: %w", err)
+		}
+	}
+	return g.app.Call(ctx, req)
 }

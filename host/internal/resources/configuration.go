@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -21,6 +22,11 @@ type Configuration struct {
 	NameResolution NameResolution
 	// SecretScopes is spec.secrets.scopes, in file order.
 	SecretScopes []SecretScope
+	// Unused names, in file order, the parts of spec that wapr accepts but
+	// does not act on yet ("spec.tracing", "spec.mtls", "spec.features", …),
+	// for the sidecar to say so at start: a Configuration written for daprd,
+	// such as the one `dapr init` writes, loads rather than failing.
+	Unused []string
 	// File is the file the configuration was read from, for messages.
 	File string
 }
@@ -120,6 +126,7 @@ func (d *doc) configuration() (Configuration, error) {
 		}
 	}
 	cfg.SecretScopes = d.secretScopes(spec)
+	cfg.Unused = unusedSpec(spec)
 	if len(d.errs) > 0 {
 		errs := make([]error, len(d.errs))
 		for i, e := range d.errs {
@@ -165,6 +172,25 @@ func (d *doc) secretScopes(spec *yaml.Node) []SecretScope {
 		sc.AllowedSecrets = d.stringList(item, "allowedSecrets", path+".allowedSecrets")
 		sc.DeniedSecrets = d.stringList(item, "deniedSecrets", path+".deniedSecrets")
 		out = append(out, sc)
+	}
+	return out
+}
+
+// honouredSpec are the parts of a Configuration's spec that wapr acts on.
+var honouredSpec = []string{"nameResolution", "secrets"}
+
+// unusedSpec lists the other parts of spec that are set, as "spec.<key>".
+func unusedSpec(spec *yaml.Node) []string {
+	if spec == nil || spec.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []string
+	for i := 0; i+1 < len(spec.Content); i += 2 {
+		k := spec.Content[i].Value
+		if isNull(deref(spec.Content[i+1])) || slices.ContainsFunc(honouredSpec, func(h string) bool { return strings.EqualFold(h, k) }) {
+			continue
+		}
+		out = append(out, "spec."+k)
 	}
 	return out
 }

@@ -77,6 +77,40 @@ c.yaml:11: configuration "appconfig": spec.secrets.scopes[1].deniedSecrets[0]: m
 c.yaml:12: configuration "appconfig": spec.secrets.scopes[2].storeName: store "s" is scoped twice`,
 		},
 		{
+			// What `dapr init` writes to ~/.dapr/config.yaml (dapr/cli,
+			// createDefaultConfiguration), with mTLS settings as a
+			// Configuration for daprd may carry them.
+			name: "daprd settings wapr does not act on are accepted and listed",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: daprConfig
+spec:
+  tracing:
+    samplingRate: "1"
+    zipkin:
+      endpointAddress: http://localhost:9411/api/v2/spans
+  mtls:
+    enabled: true
+    workloadCertTTL: 24h
+    allowedClockSkew: 15m
+  features:
+  - name: HotReload
+    enabled: true
+  nameResolution:
+    component: mdns
+  metric:
+    enabled: true
+  httpPipeline: ~
+`,
+			want: Configuration{
+				Name:           "daprConfig",
+				NameResolution: NameResolution{Component: "mdns", Version: "v1"},
+				Unused:         []string{"spec.tracing", "spec.mtls", "spec.features", "spec.metric"},
+				File:           "c.yaml",
+			},
+		},
+		{
 			name:    "no Configuration",
 			yaml:    "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x}\n",
 			wantErr: "c.yaml: holds no Configuration resource",
