@@ -14,6 +14,11 @@ const (
 	keyTTL = "ttlInSeconds"
 	// keyAutoPipeline is wapr's own; Dapr ignores it.
 	keyAutoPipeline = "autoPipelineBatches"
+	// keyAutoPipelineEngine picks the auto-pipeliner: "wapr" (redisbatch,
+	// the default), "go-redis" (go-redis's AsyncAutoPipeline) or
+	// "go-redis-fd" (its full-duplex mode). Temporary, for the comparison
+	// of issue 14 item 6.
+	keyAutoPipelineEngine = "autoPipelineEngine"
 )
 
 const (
@@ -30,6 +35,7 @@ type config struct {
 	// autoPipelineBatches is how many batches of concurrent requests may
 	// wait for Redis at once; 0: no batching, a round trip per request.
 	autoPipelineBatches int
+	autoPipelineEngine  string
 }
 
 // parseConfig reads md and reports every problem at once in a
@@ -48,6 +54,12 @@ func parseConfig(md component.Metadata) (config, error) {
 	c.autoPipelineBatches = r.Int(keyAutoPipeline, defaultAutoPipeline)
 	if c.autoPipelineBatches < 0 || c.autoPipelineBatches > maxAutoPipeline {
 		r.Fail(keyAutoPipeline, fmt.Sprintf("must be between 0 (off) and %d, got %d", maxAutoPipeline, c.autoPipelineBatches))
+	}
+	c.autoPipelineEngine = r.String(keyAutoPipelineEngine, "wapr")
+	switch c.autoPipelineEngine {
+	case "wapr", "go-redis", "go-redis-fd":
+	default:
+		r.Fail(keyAutoPipelineEngine, "must be wapr, go-redis or go-redis-fd, got "+strconv.Quote(c.autoPipelineEngine))
 	}
 	return c, r.Err()
 }

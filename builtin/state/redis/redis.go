@@ -119,7 +119,10 @@ type Store struct {
 	client atomic.Pointer[goredis.Client]
 	// batcher is set by Init before client when auto-pipelining is on.
 	batcher atomic.Pointer[redisbatch.Batcher]
-	closed  atomic.Bool
+	// auto is go-redis's auto-pipeliner, set instead of batcher when
+	// autoPipelineEngine asks for it.
+	auto   atomic.Pointer[goredis.AutoPipeliner]
+	closed atomic.Bool
 
 	// Set by Init before client is published, read-only afterwards.
 	cfg      config
@@ -166,7 +169,22 @@ func (s *Store) Init(ctx context.Context, md component.Metadata) error {
 	}
 	s.started = true
 	if cfg.autoPipelineBatches > 0 {
-		s.batcher.Store(redisbatch.New(c, redisbatch.Options{MaxInFlight: cfg.autoPipelineBatches}))
+		switch cfg.autoPipelineEngine {
+		case "go-redis", "go-redis-fd":
+			opts := goredis.DefaultAutoPipelineOptions()
+			if cfg.autoPipelineBatches > 1 {
+				opts.MaxConcurrentBatches, opts.Unordered = cfg.autoPipelineBatches, true
+			}
+			opts.FullDuplex = cfg.autoPipelineEngine == "go-redis-fd"
+			ap, err := c.AsyncAutoPipelineWithOptions(opts)
+			if err != nil {
+				c.Close()
+				return fmt.Errorf("%s: %w", s.prefix, err)
+			}
+			s.auto.Store(ap)
+		default:
+			s.batcher.Store(redisbatch.New(c, redisbatch.Options{MaxInFlight: cfg.autoPipelineBatches}))
+		}
 	}
 	s.client.Store(c)
 	return nil
@@ -187,6 +205,18 @@ func (s *Store) Close(ctx context.Context) error {
 	if b := s.batcher.Load(); b != nil {
 		if err := b.Close(ctx); err != nil {
 			drainErr = fmt.Errorf("%s: close: requests in flight were cut short: %w", s.prefix, err)
+		}
+	}
+	if ap := s.auto.Load(); ap != nil {
+		done := make(chan error, 1)
+		go func() { done <- ap.Close() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				drainErr = fmt.Errorf("%s: close: %w", s.prefix, err)
+			}
+		case <-ctx.Done():
+			drainErr = fmt.Errorf("%s: close: requests in flight were cut short: %w", s.prefix, ctx.Err())
 		}
 	}
 	if c := s.client.Load(); c != nil {
@@ -223,16 +253,41 @@ func (s *Store) send(ctx context.Context, cmds ...goredis.Cmder) error {
 	if b := s.batcher.Load(); b != nil {
 		return b.Do(ctx, cmds...)
 	}
+	if ap := s.auto.Load(); ap != nil {
+		return sendAuto(ctx, ap, cmds)
+	}
 	p := s.client.Load().Pipeline()
 	_ = p.BatchProcess(ctx, cmds...)
 	_, err := p.Exec(ctx)
 	return err
 }
 
+// sendAuto submits cmds to go-redis's auto-pipeliner, in order, and waits
+// for every reply or for ctx.
+func sendAuto(ctx context.Context, ap *goredis.AutoPipeliner, cmds []goredis.Cmder) error {
+	var small [2]goredis.AutoFuture
+	futures := small[:0]
+	for _, cmd := range cmds {
+		futures = append(futures, ap.Submit(ctx, cmd))
+	}
+	var first error
+	for _, f := range futures {
+		if err := f.WaitContext(ctx); err != nil {
+			if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+				return err
+			}
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
 // unanswered reports whether send's error err means the commands hold no
 // replies to look at: ctx ended first, or the store was closed.
 func unanswered(ctx context.Context, err error) bool {
-	return err != nil && (ctx.Err() != nil || errors.Is(err, redisbatch.ErrClosed))
+	return err != nil && (ctx.Err() != nil || errors.Is(err, redisbatch.ErrClosed) || errors.Is(err, goredis.ErrClosed))
 }
 
 // ownedData returns data to put in a command sent with ctx: data itself
