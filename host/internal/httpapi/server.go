@@ -54,6 +54,10 @@ type Server struct {
 	srv        *fasthttp.Server
 	handler    fasthttp.RequestHandler
 
+	// drainIdle is how long a connection may stay idle during Shutdown
+	// (drainIdle by default; tests on a loaded machine lengthen it).
+	drainIdle time.Duration
+
 	// draining is set once Shutdown has stopped accepting connections:
 	// every response from then on carries Connection: close.
 	draining atomic.Bool
@@ -100,6 +104,7 @@ func New(o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	s := &Server{
+		drainIdle:  drainIdle,
 		api:        o.API,
 		onShutdown: o.OnShutdown,
 		log:        o.Logger,
@@ -188,10 +193,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.draining.Store(true)
-	timer := time.NewTimer(drainIdle)
+	timer := time.NewTimer(s.drainIdle)
 	defer timer.Stop()
 	for {
-		next, open := s.closeIdle(time.Now(), drainIdle)
+		next, open := s.closeIdle(time.Now(), s.drainIdle)
 		if !open {
 			return nil
 		}
