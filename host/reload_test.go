@@ -88,7 +88,7 @@ func digestOf(wasm []byte) string { return "wasm sha256:" + sha256Hex(wasm) }
 func TestHotReloadStateUnderLoad(t *testing.T) {
 	r := backendtest.StartRedis(t)
 	orig := wasmtest.Bytes(t, "./components-wasm/state-redis")
-	yaml := fmt.Sprintf("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\n  annotations:\n    wapr.dev/pool-size: \"4\"\nspec:\n  type: state.redis\n  version: v1\n  metadata:\n  - name: redisHost\n    value: %s\n", r.Addr)
+	yaml := fmt.Sprintf("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\n  annotations:\n    wapr.dev/pool-size: \"4\"\nspec:\n  type: state.redis\n  version: v1\n  initTimeout: 60s\n  metadata:\n  - name: redisHost\n    value: %s\n", r.Addr)
 	s := startSidecar(t, hostConfig{yaml: map[string]string{"s.yaml": yaml}, files: map[string][]byte{"state-redis.wasm": orig}, hotReload: true})
 	modPath := filepath.Join(s.dir, "state-redis.wasm")
 	served := func(want string) func() bool {
@@ -219,6 +219,7 @@ metadata:
 spec:
   type: pubsub.redis
   version: v1
+  initTimeout: 60s # a Go guest may take seconds to start on a loaded machine
   metadata:
   - name: redisHost
     value: %s
