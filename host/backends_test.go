@@ -96,6 +96,7 @@ spec:
   - {name: accessKey, value: %s}
   - {name: secretKey, value: %s}
   - {name: ttlAttributeName, value: ttl}
+  - {name: disableResponseChecksumValidation, value: "true"}
 `, table, ep, backendtest.DynamoDBRegion, backendtest.DynamoDBAccessKey, backendtest.DynamoDBSecretKey), nil
 }
 

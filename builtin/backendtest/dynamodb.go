@@ -46,6 +46,12 @@ var unsafeTableChars = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
 // DynamoDBTable creates a uniquely named table keyed by the string
 // attribute "key" (TTL enabled on ttlAttribute when not empty), deleted
 // when the test ends, and returns the endpoint and the table's name.
+//
+// A state.aws.dynamodb store on it should set the metadata
+// disableResponseChecksumValidation to true: some answers of DynamoDB
+// Local (a cancelled transaction, for one) come without a matching CRC32,
+// which the SDK logs as a warning each time (this function's own client
+// turns the check off for the same reason).
 func DynamoDBTable(t testing.TB, ttlAttribute string) (endpoint, table string) {
 	t.Helper()
 	ep := DynamoDBEndpoint(t)

@@ -11,6 +11,8 @@ const (
 	keyTable            = "table"
 	keyPartitionKey     = "partitionKey"
 	keyTTLAttributeName = "ttlAttributeName"
+	// keyDisableResponseChecksum is wapr's own; Dapr ignores it.
+	keyDisableResponseChecksum = "disableResponseChecksumValidation"
 )
 
 // DefaultPartitionKey is the name of the table's partition key attribute
@@ -24,6 +26,11 @@ type config struct {
 	aws          awsconfig.Settings
 	partitionKey string // attribute holding the state key; never empty
 	ttlAttribute string // attribute holding the expiry; "" = no TTL feature
+	// noResponseChecksum turns off the SDK's check of the CRC32 that
+	// DynamoDB sends with each response. Some answers of DynamoDB Local (a
+	// cancelled transaction, for one) come without a matching CRC32, and
+	// the SDK logs a warning for each.
+	noResponseChecksum bool
 }
 
 // parseConfig reads every metadata key, applies the defaults and reports
@@ -39,6 +46,8 @@ func parseConfig(md component.Metadata) (config, error) {
 		aws:          awsconfig.Read(r, "https"),
 		partitionKey: r.String(keyPartitionKey, DefaultPartitionKey),
 		ttlAttribute: r.String(keyTTLAttributeName, ""),
+
+		noResponseChecksum: r.Bool(keyDisableResponseChecksum, false),
 	}
 	switch c.ttlAttribute {
 	case c.partitionKey, attrValue, attrETag:

@@ -31,8 +31,10 @@ const (
 	testSecretKey = "wapr"
 )
 
-// quiet stops the SDK from checking the CRC32 of responses: DynamoDB
-// Local's error responses make it log a harmless WARN otherwise.
+// quiet stops the SDK from checking the CRC32 of responses: some of
+// DynamoDB Local's answers make it log a harmless WARN otherwise. It is the
+// tests' own client's disableResponseChecksumValidation, which storeProps
+// sets for the stores.
 func quiet(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true }
 
 // endpoint is DynamoDB Local's URL: WAPR_DYNAMODB_ENDPOINT, or where
@@ -157,6 +159,7 @@ func storeProps(ep, table string, extra map[string]string) map[string]string {
 	p := map[string]string{
 		"table": table, "endpoint": ep, "region": testRegion,
 		"accessKey": testAccessKey, "secretKey": testSecretKey,
+		"disableResponseChecksumValidation": "true",
 	}
 	for k, v := range extra {
 		p[k] = v
@@ -173,7 +176,6 @@ func newStore(t *testing.T, spec tableSpec, extra map[string]string) (*Store, *c
 	s := New()
 	c := newClock()
 	s.now = c.Now
-	s.clientOptions = append(s.clientOptions, quiet)
 	if err := s.Init(context.Background(), md(storeProps(ep, table, extra))); err != nil {
 		t.Fatalf("Init: %v", err)
 	}

@@ -32,6 +32,11 @@
 //	ttlAttributeName  attribute that holds expiries; setting it enables the
 //	                  TTL feature. Enable TTL on that attribute in DynamoDB
 //	                  too, or expired items are hidden but never deleted.
+//	disableResponseChecksumValidation
+//	                  true turns off the check of the CRC32 DynamoDB sends
+//	                  with each response; default false. For DynamoDB
+//	                  Local, some of whose answers come without a matching
+//	                  CRC32, each logging a warning. wapr's own key.
 //
 // # Features and semantics
 //
@@ -169,9 +174,9 @@ func (s *Store) Init(ctx context.Context, md component.Metadata) error {
 		return fmt.Errorf("%s: %w", prefix, err)
 	}
 	opts := s.clientOptions
-	if cfg.aws.Endpoint != "" {
-		// Emulators such as DynamoDB Local send CRC32 headers that do not
-		// match their error bodies; the SDK would log a warning for each.
+	if cfg.noResponseChecksum {
+		// Only when asked: a custom endpoint may well be AWS itself (a VPC
+		// endpoint, a proxy), whose responses deserve the check.
 		opts = append([]func(*dynamodb.Options){func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true }}, opts...)
 	}
 	sess := &session{

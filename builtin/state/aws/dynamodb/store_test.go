@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/wapr-dev/wapr/builtin/backendtest"
 	"github.com/wapr-dev/wapr/host/component"
@@ -31,7 +32,7 @@ func TestParseConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.table != "t" || c.partitionKey != "key" || c.ttlAttribute != "" || c.aws.Region != "" || c.aws.Endpoint != "" {
+		if c.table != "t" || c.partitionKey != "key" || c.ttlAttribute != "" || c.aws.Region != "" || c.aws.Endpoint != "" || c.noResponseChecksum {
 			t.Errorf("config = %+v", c)
 		}
 	})
@@ -39,13 +40,14 @@ func TestParseConfig(t *testing.T) {
 		c, err := parseConfig(md(map[string]string{
 			"Table": "t", "awsRegion": "eu-west-1", "ENDPOINT": "localhost:8000", "accessKey": "a", "secretKey": "s",
 			"sessionToken": "st", "partitionKey": "id", "ttlAttributeName": "expiresAt",
+			"DisableResponseChecksumValidation": "true",
 		}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.table != "t" || c.aws.Region != "eu-west-1" || c.aws.Endpoint != "https://localhost:8000" ||
 			c.aws.AccessKey != "a" || c.aws.SecretKey != "s" || c.aws.SessionToken != "st" ||
-			c.partitionKey != "id" || c.ttlAttribute != "expiresAt" {
+			c.partitionKey != "id" || c.ttlAttribute != "expiresAt" || !c.noResponseChecksum {
 			t.Errorf("config = %+v", c)
 		}
 	})
@@ -59,8 +61,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "partition key is the value attribute", props: map[string]string{"table": "t", "partitionKey": "value"}, fields: []string{"partitionKey"}},
 		{
 			name:   "all problems at once",
-			props:  map[string]string{"endpoint": "ftp://x", "secretKey": "s", "ttlAttributeName": "etag"},
-			fields: []string{"table", "endpoint", "accessKey", "ttlAttributeName"},
+			props:  map[string]string{"endpoint": "ftp://x", "secretKey": "s", "ttlAttributeName": "etag", "disableResponseChecksumValidation": "yes"},
+			fields: []string{"table", "endpoint", "accessKey", "disableResponseChecksumValidation", "ttlAttributeName"},
 		},
 	}
 	for _, tt := range errorCases {
@@ -849,7 +851,7 @@ func TestInitErrors(t *testing.T) {
 				ep = requireDynamoDB(t)
 			}
 			s := New()
-			s.clientOptions = append(s.clientOptions, quiet, oneTry)
+			s.clientOptions = append(s.clientOptions, oneTry)
 			err := s.Init(context.Background(), md(tt.props(ep)))
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Init: err = %v, want %v", err, tt.want)
@@ -879,7 +881,6 @@ func TestInitErrors(t *testing.T) {
 			ep := requireDynamoDB(t)
 			table := createTable(t, ep, tt.spec)
 			s := New()
-			s.clientOptions = append(s.clientOptions, quiet)
 			err := s.Init(context.Background(), md(storeProps(ep, table, tt.props)))
 			if !errors.Is(err, component.ErrInvalidArgument) || !strings.Contains(err.Error(), table) {
 				t.Errorf("Init: err = %v, want ErrInvalidArgument naming the table", err)
@@ -896,7 +897,7 @@ func TestUnreachableAfterInit(t *testing.T) {
 	table := createTable(t, ep, tableSpec{})
 	p := newProxy(t, ep)
 	s := New()
-	s.clientOptions = append(s.clientOptions, quiet, func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
+	s.clientOptions = append(s.clientOptions, func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
 	if err := s.Init(context.Background(), md(storeProps(p.URL, table, nil))); err != nil {
 		t.Fatalf("Init: %v", err)
 	}
@@ -950,7 +951,6 @@ func TestLifecycle(t *testing.T) {
 		ep := requireDynamoDB(t)
 		table := createTable(t, ep, tableSpec{})
 		s := New()
-		s.clientOptions = append(s.clientOptions, quiet)
 		if err := s.Init(ctx, md(storeProps(ep, table, nil))); err != nil {
 			t.Fatal(err)
 		}
@@ -1008,7 +1008,6 @@ func TestInitWithoutDescribeTable(t *testing.T) {
 			}))
 			defer fake.Close()
 			s := New()
-			s.clientOptions = append(s.clientOptions, quiet)
 			err := s.Init(context.Background(), md(storeProps(fake.URL, "t", nil)))
 			defer s.Close(context.Background())
 			if !errors.Is(err, tt.want) { // errors.Is(nil, nil) holds
@@ -1027,5 +1026,61 @@ func awsError(code, message string) func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = fmt.Fprintf(w, `{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":%q}`, code, message)
+	}
+}
+
+// TestResponseChecksumValidation: the SDK checks the CRC32 of DynamoDB's
+// responses unless disableResponseChecksumValidation says otherwise, also
+// with a custom endpoint, which may be AWS itself behind a VPC endpoint. A
+// fake endpoint sends a wrong CRC32; the SDK reports the mismatch as a
+// warning.
+func TestResponseChecksumValidation(t *testing.T) {
+	for _, tt := range []struct {
+		option       string // disableResponseChecksumValidation; "" unset
+		wantWarnings bool
+	}{{"", true}, {"false", true}, {"true", false}} {
+		t.Run("option="+tt.option, func(t *testing.T) {
+			fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-Amz-Target") != "DynamoDB_20120810.DescribeTable" {
+					http.Error(w, "unexpected call", http.StatusNotImplemented)
+					return
+				}
+				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+				w.Header().Set("X-Amz-Crc32", "1")
+				_, _ = io.WriteString(w, `{"Table":{"TableName":"t","TableStatus":"ACTIVE",`+
+					`"KeySchema":[{"AttributeName":"key","KeyType":"HASH"}],`+
+					`"AttributeDefinitions":[{"AttributeName":"key","AttributeType":"S"}]}}`)
+			}))
+			defer fake.Close()
+			var mu sync.Mutex
+			var warnings []string
+			s := New()
+			s.clientOptions = append(s.clientOptions, func(o *dynamodb.Options) {
+				o.Logger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+					if c == logging.Warn {
+						mu.Lock()
+						defer mu.Unlock()
+						warnings = append(warnings, fmt.Sprintf(format, v...))
+					}
+				})
+			})
+			props := map[string]string{
+				"table": "t", "endpoint": fake.URL, "region": testRegion,
+				"accessKey": testAccessKey, "secretKey": testSecretKey,
+			}
+			if tt.option != "" {
+				props["disableResponseChecksumValidation"] = tt.option
+			}
+			if err := s.Init(context.Background(), md(props)); err != nil {
+				t.Fatalf("Init: %v", err)
+			}
+			defer s.Close(context.Background())
+			mu.Lock()
+			defer mu.Unlock()
+			checked := slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "checksum") })
+			if checked != tt.wantWarnings {
+				t.Errorf("checksum warnings %v, want some: %v", warnings, tt.wantWarnings)
+			}
+		})
 	}
 }
