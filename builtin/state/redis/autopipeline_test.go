@@ -12,14 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wapr-dev/wapr/builtin/state/redis"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/state"
 )
 
 // The tests here drive the store from many goroutines at once, so requests
-// share batches (see builtin/internal/redisbatch): each caller must get its
-// own result and its own ETag conflict.
+// share batches (go-redis's auto-pipelining): each caller must get its own
+// result and its own ETag conflict.
 
 var autoPipelineModes = []string{"0", "1", "2"}
 
@@ -179,7 +178,7 @@ func killUnderLoad(t *testing.T, maxRetries string) {
 	for err := range errs {
 		t.Error(err)
 	}
-	t.Logf("%d requests, %d failed as unavailable, %d batches", ops.Load(), unavailable.Load(), redis.BatchStats(s).Batches)
+	t.Logf("%d requests, %d failed as unavailable", ops.Load(), unavailable.Load())
 }
 
 // TestCancelledContext: a request whose ctx has ended fails with ctx's

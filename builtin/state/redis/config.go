@@ -14,17 +14,13 @@ const (
 	keyTTL = "ttlInSeconds"
 	// keyAutoPipeline is wapr's own; Dapr ignores it.
 	keyAutoPipeline = "autoPipelineBatches"
-	// keyAutoPipelineEngine picks the auto-pipeliner: "wapr" (redisbatch,
-	// the default), "go-redis" (go-redis's AsyncAutoPipeline) or
-	// "go-redis-fd" (its full-duplex mode). Temporary, for the comparison
-	// of issue 14 item 6.
-	keyAutoPipelineEngine = "autoPipelineEngine"
 )
 
+// autoPipelineBatches is 0 (off) or more (on); values above 1 were a
+// number of batches in flight, which go-redis's ordered auto-pipeliner
+// fixes at one, and are still accepted.
 const (
-	// Two batches in flight: one is formed and sent while the other waits
-	// for its replies.
-	defaultAutoPipeline = 2
+	defaultAutoPipeline = 1
 	maxAutoPipeline     = 64
 )
 
@@ -32,10 +28,9 @@ const (
 type config struct {
 	conn       redisconn.Config
 	defaultTTL time.Duration // 0: values never expire unless asked
-	// autoPipelineBatches is how many batches of concurrent requests may
-	// wait for Redis at once; 0: no batching, a round trip per request.
+	// autoPipelineBatches is 0 for no batching, a round trip per request;
+	// any other value turns auto-pipelining on.
 	autoPipelineBatches int
-	autoPipelineEngine  string
 }
 
 // parseConfig reads md and reports every problem at once in a
@@ -54,12 +49,6 @@ func parseConfig(md component.Metadata) (config, error) {
 	c.autoPipelineBatches = r.Int(keyAutoPipeline, defaultAutoPipeline)
 	if c.autoPipelineBatches < 0 || c.autoPipelineBatches > maxAutoPipeline {
 		r.Fail(keyAutoPipeline, fmt.Sprintf("must be between 0 (off) and %d, got %d", maxAutoPipeline, c.autoPipelineBatches))
-	}
-	c.autoPipelineEngine = r.String(keyAutoPipelineEngine, "wapr")
-	switch c.autoPipelineEngine {
-	case "wapr", "go-redis", "go-redis-fd":
-	default:
-		r.Fail(keyAutoPipelineEngine, "must be wapr, go-redis or go-redis-fd, got "+strconv.Quote(c.autoPipelineEngine))
 	}
 	return c, r.Err()
 }

@@ -176,7 +176,7 @@ func TestConfig(t *testing.T) {
 }
 
 func TestConfigAutoPipeline(t *testing.T) {
-	for props, want := range map[string]int{"": 2, "0": 0, "1": 1, "64": 64} {
+	for props, want := range map[string]int{"": 1, "0": 0, "1": 1, "2": 2, "64": 64} {
 		md := component.Metadata{Properties: map[string]string{"redisHost": "h:1"}}
 		if props != "" {
 			md.Properties["autoPipelineBatches"] = props

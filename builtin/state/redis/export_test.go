@@ -5,8 +5,6 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/wapr-dev/wapr/builtin/internal/redisbatch"
-
 	"github.com/wapr-dev/wapr/host/component"
 )
 
@@ -20,18 +18,9 @@ func ParseOptions(md component.Metadata) (*goredis.Options, time.Duration, error
 	return c.conn.Options(), c.defaultTTL, nil
 }
 
-// AutoPipelineBatches parses md as Init does and returns how many batches
-// the store would keep in flight.
+// AutoPipelineBatches parses md as Init does and returns its
+// autoPipelineBatches (0: auto-pipelining off).
 func AutoPipelineBatches(md component.Metadata) (int, error) {
 	c, err := parseConfig(md)
 	return c.autoPipelineBatches, err
-}
-
-// BatchStats returns the counts of s's batcher; zero when auto-pipelining
-// is off.
-func BatchStats(s *Store) redisbatch.Stats {
-	if b := s.batcher.Load(); b != nil {
-		return b.Stats()
-	}
-	return redisbatch.Stats{}
 }

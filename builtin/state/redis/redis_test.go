@@ -1035,3 +1035,58 @@ func TestCloseDuringUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCloseDrains: requests accepted before Close are sent and answered
+// (Close waits for them), and a Close whose ctx ends while Redis does not
+// answer returns ctx's error at once, leaving the request to finish.
+func TestCloseDrains(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		pause   time.Duration // how long Redis holds its replies
+		timeout time.Duration // Close's deadline
+	}{
+		{"waits", 300 * time.Millisecond, wait},
+		{"deadline", 2 * time.Second, 100 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startServer(t)
+			s := redis.New()
+			md := component.Metadata{Name: "statestore", Properties: map[string]string{"redisHost": srv.Addr}}
+			if err := s.Init(context.Background(), md); err != nil {
+				t.Fatal(err)
+			}
+			mustSet(t, s, "k", "loads the write script") // no NOSCRIPT fallback after Close
+			if err := srv.raw.Do(context.Background(), "client", "pause", tt.pause.Milliseconds(), "all").Err(); err != nil {
+				t.Fatal(err)
+			}
+			errs := make(chan error, 1)
+			go func() { errs <- s.Set(context.Background(), &state.SetRequest{Key: "k", Value: []byte("v")}) }()
+			time.Sleep(50 * time.Millisecond) // the Set is queued or sent
+			ctx, cancel := context.WithTimeout(context.Background(), tt.timeout)
+			defer cancel()
+			start := time.Now()
+			err := s.Close(ctx)
+			took := time.Since(start)
+			if tt.timeout == wait {
+				if err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				select {
+				case err := <-errs:
+					if err != nil {
+						t.Fatalf("Set accepted before Close: %v", err)
+					}
+				default:
+					t.Fatal("Close returned before the Set accepted earlier")
+				}
+				return
+			}
+			if !errors.Is(err, context.DeadlineExceeded) || took > tt.pause/2 {
+				t.Fatalf("Close = %v after %s, want the deadline's error at once", err, took)
+			}
+			if err := <-errs; err != nil {
+				t.Fatalf("Set accepted before Close: %v", err)
+			}
+		})
+	}
+}

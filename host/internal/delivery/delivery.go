@@ -430,6 +430,12 @@ func outcome(res *api.AppResponse) appOutcome {
 // cloudEvent returns the bytes delivered to the app: the message itself
 // when it is a CloudEvent, else (raw payload subscriptions) a CloudEvent
 // carrying it in data_base64.
+//
+// The raw payload envelope is daprd's (components-contrib's
+// pubsub.FromRawPayload): exactly id, source "Dapr", type, specversion,
+// datacontenttype application/octet-stream, data_base64, topic and
+// pubsubname, with no time; trace fields the broker's metadata carries are
+// copied, a traceparent also standing for traceid, as daprd does.
 func (d *deliverer) cloudEvent(msg *pubsub.Message) ([]byte, error) {
 	if !d.raw {
 		if !json.Valid(msg.Data) {
@@ -440,16 +446,28 @@ func (d *deliverer) cloudEvent(msg *pubsub.Message) ([]byte, error) {
 	ce := map[string]any{
 		"specversion":     "1.0",
 		"id":              api.NewUUID(),
-		"source":          d.sub.PubsubName,
+		"source":          rawPayloadSource,
 		"type":            api.EventTypeSent,
 		"datacontenttype": "application/octet-stream",
 		"topic":           d.sub.Topic,
 		"pubsubname":      d.sub.PubsubName,
-		"time":            time.Now().UTC().Format(time.RFC3339Nano),
 		"data_base64":     base64.StdEncoding.EncodeToString(msg.Data),
+	}
+	if v, ok := msg.Metadata["traceid"]; ok {
+		ce["traceid"] = v
+	}
+	if v, ok := msg.Metadata["traceparent"]; ok {
+		ce["traceparent"], ce["traceid"] = v, v
+	}
+	if v, ok := msg.Metadata["tracestate"]; ok {
+		ce["tracestate"] = v
 	}
 	return json.Marshal(ce)
 }
+
+// rawPayloadSource is the source of the CloudEvent around a raw payload,
+// daprd's default source.
+const rawPayloadSource = "Dapr"
 
 // route picks the app path for event and reports whether it has expired.
 func (d *deliverer) route(event []byte) (path string, expired, ok bool) {
