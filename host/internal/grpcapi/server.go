@@ -93,6 +93,8 @@ func New(o Options) *Server {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxMessageSize),
 		grpc.NumStreamWorkers(streamWorkers),
+		// Replies are marshalled into pooled buffers (codec.go).
+		grpc.ForceServerCodecV2(codec{}),
 	}
 	if svc.token != nil {
 		// Without a token they would only pass calls on, at two
