@@ -48,6 +48,12 @@ type runFlags struct {
 	hotReload                      bool
 	wasmEngine                     string
 	sidecarWire                    string
+
+	// runFile is -f: run the apps of a run file (runfile.go); appCommand
+	// is the app to start, what follows -- (runapp.go); flags parsed them.
+	runFile    string
+	appCommand []string
+	flags      *flag.FlagSet
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -75,12 +81,16 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.BoolVar(&f.hotReload, "hot-reload", true, "watch the resources folders and apply changes while running")
 	fs.StringVar(&f.sidecarWire, "sidecar-wire", host.SidecarWireHTTP, "protocol between sidecars, for measurement: http or grpc; every sidecar this one calls or is called by must use the same")
 	fs.StringVar(&f.wasmCacheDir, "wasm-cache-dir", "", "folder for compiled Wasm modules (default: the user cache folder; - for memory only)")
+	fs.StringVar(&f.runFile, "run-file", "", "run the apps of a dapr CLI multi-app run file (a folder: its dapr.yaml), each with its own sidecar")
+	fs.StringVar(&f.runFile, "f", "", "shorthand for --run-file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	cmd, err := appCommandOf(args, fs.Args())
+	if err != nil {
+		return nil, err
 	}
+	f.appCommand, f.flags = cmd, fs
 	if len(f.resourcesPaths) == 0 {
 		if st, err := os.Stat("components"); err == nil && st.IsDir() {
 			f.resourcesPaths = stringList{"components"}
@@ -116,6 +126,9 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "wapr:", err)
 		return 2
+	}
+	if f.runFile != "" {
+		return runRunFile(f, stdout, stderr)
 	}
 	level, err := parseLevel(f.logLevel)
 	if err != nil {
@@ -168,6 +181,8 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printStart(stdout, versionString(), h.Report(), f)
+	app := startApp(f, h.Report(), stdout, stderr, log) // nil without -- command
+	var stopSig os.Signal = syscall.SIGTERM             // what the app is stopped with
 
 	select {
 	case <-h.Ready():
@@ -175,14 +190,21 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		select {
 		case s := <-sigs:
 			log.Info("shutting down", "signal", s.String())
+			stopSig = s
 		case <-h.ShutdownRequested():
 			log.Info("shutting down", "reason", "POST /v1.0/shutdown")
+		case <-app.Exited():
+			log.Info("shutting down", "reason", "the app exited")
 		}
 	case s := <-sigs:
 		log.Info("shutting down", "signal", s.String())
+		stopSig = s
 	case <-h.ShutdownRequested():
 		log.Info("shutting down", "reason", "POST /v1.0/shutdown")
+	case <-app.Exited():
+		log.Info("shutting down", "reason", "the app exited")
 	}
+	appCode := app.Stop(stopSig, time.Duration(f.gracefulShutdownSeconds)*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(f.gracefulShutdownSeconds)*time.Second)
 	defer cancel()
 	if err := h.Shutdown(ctx); err != nil {
@@ -190,7 +212,7 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, "wapr stopped")
-	return 0
+	return appCode
 }
 
 // grpcAddress is where the gRPC API listens; "" turns it off.
