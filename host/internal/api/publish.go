@@ -43,14 +43,14 @@ type PublishRequest struct {
 func (a *API) pubSub(name, topic string) (*PubSub, *Error) {
 	snap := a.snapshot.Load()
 	if len(snap.PubSubs) == 0 {
-		return nil, errorf(CodePubSubNotConfigured, nil, "no pubsub is configured")
+		return nil, errorf(CodePubSubNotConfigured, nil, "pubsub %s is not configured", name)
 	}
 	if name == "" {
 		return nil, errorf(CodePubSubEmpty, nil, "pubsub name is empty")
 	}
 	ps, ok := snap.PubSubs[name]
 	if !ok {
-		return nil, errorf(CodePubSubNotFound, nil, "pubsub %s not found", name)
+		return nil, errorf(CodePubSubNotFound, nil, "pubsub %s is not found", name)
 	}
 	if topic == "" {
 		return nil, errorf(CodeTopicEmpty, nil, "topic is empty in pubsub %s", name)
@@ -78,7 +78,7 @@ func (a *API) Publish(ctx context.Context, in *PublishRequest) error {
 		Topic: in.Topic, Data: data, ContentType: contentType, Metadata: in.Metadata,
 	})
 	if err != nil {
-		return errorf(CodePubSubPublish, err, "error when publish to topic %s in pubsub %s: %v", in.Topic, in.PubSub, err)
+		return errorf(CodePubSubPublish, err, "error when publishing to topic %s in pubsub %s: %v", in.Topic, in.PubSub, err)
 	}
 	return nil
 }
@@ -120,7 +120,7 @@ func (a *API) envelope(ps *PubSub, topic string, data []byte, contentType string
 	if isCloudEventContentType(contentType) {
 		out, err := ce.complete(data)
 		if err != nil {
-			return nil, "", errorf(CodePubSubCloudEvents, err, "error when unmarshalling cloud event: %v", err)
+			return nil, "", errorf(CodePubSubCloudEvents, err, "cannot create cloudevent")
 		}
 		return out, ContentTypeCloudEvent, nil
 	}
@@ -138,7 +138,7 @@ func boolMetadata(md map[string]string, key string) (bool, *Error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, errorf(CodePubSubMetadata, err, "%s is not a boolean: %q", key, v)
+		return false, errorf(CodePubSubMetadata, err, "failed deserializing metadata. Error: %s value must be a valid boolean: actual is '%s'", key, v)
 	}
 	return b, nil
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/valyala/fasthttp"
@@ -15,9 +16,11 @@ type bindingBody struct {
 }
 
 func (s *Server) invokeBinding(ctx *fasthttp.RequestCtx, name string) {
+	// Decoded as daprd decodes it (a json.Decoder), so the message is
+	// daprd's for every body, "EOF" for an empty one included.
 	var body bindingBody
-	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "ERR_MALFORMED_REQUEST", "failed to parse the binding request: "+err.Error())
+	if err := json.NewDecoder(bytes.NewReader(ctx.PostBody())).Decode(&body); err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "ERR_MALFORMED_REQUEST", "failed deserializing HTTP body: "+err.Error())
 		return
 	}
 	// Trace context travels to the component in metadata, as in daprd.
