@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,11 +90,32 @@ func (h *Host) readResources(ctx context.Context) ([]resources.Component, []reso
 		failed = append(failed, f)
 		h.log.Error("resource not loaded", "error", err)
 	}
+	logUnacted(h.log, set)
 	comps := set.Components
 	if len(comps) == 0 && !anyComponentFailed(errs) {
 		comps = defaultComponents()
 	}
 	return comps, set.Subscriptions, failed
+}
+
+// logUnacted logs, once per document and each time the folders are read,
+// what the resources folders hold that wapr does not act on, so that nothing
+// there is ignored silently.
+func logUnacted(log *slog.Logger, set resources.Set) {
+	for _, r := range set.Resiliencies {
+		log.Warn("resiliency policies are read but not applied yet", "name", r.Name, "file", r.File+":"+strconv.Itoa(r.Line))
+	}
+	for _, c := range set.Configurations {
+		log.Warn("a Configuration in a resources folder is not applied; give it with --config, as daprd takes it", "name", c.Name, "file", c.File)
+	}
+	for _, u := range set.Unacted {
+		where := u.File + ":" + strconv.Itoa(u.Line)
+		if u.Kind == "" {
+			log.Warn("document in a resources folder is not a Dapr resource; ignored", "file", where)
+			continue
+		}
+		log.Warn("resource of a kind or apiVersion wapr does not act on; ignored", "kind", u.Kind, "apiVersion", u.APIVersion, "name", u.Name, "file", where)
+	}
 }
 
 // isSecretStore reports whether c is a secret store, which loads before the

@@ -1,13 +1,13 @@
-// Package resources loads Dapr resource files — Component and Subscription
-// documents — from resources folders, so that a folder that works with Dapr
-// works with wapr unchanged.
+// Package resources loads Dapr resource files — Component, Subscription,
+// Resiliency and Configuration documents — from resources folders, so that a
+// folder that works with Dapr works with wapr unchanged.
 //
 // Loading is forgiving by design: one broken document must not keep the
 // sidecar from serving the components that are fine, so every problem is
 // returned as its own *Error naming the file, line, resource and field, and
-// everything else still loads. Documents of other kinds (Configuration,
-// Resiliency, HTTPEndpoint, …) and unknown apiVersions are skipped silently, as
-// Dapr skips them, so they may share the folder.
+// everything else still loads. Documents of other kinds (HTTPEndpoint, …)
+// and unknown apiVersions may share the folder: they are listed in
+// Set.Unacted, for the host to log, never dropped silently.
 //
 // Field names are matched case-insensitively (an exact match wins), because
 // Dapr decodes these files through encoding/json, which does the same:
@@ -124,6 +124,13 @@ type Subscription struct {
 type Set struct {
 	Components    []Component
 	Subscriptions []Subscription
+	// Resiliencies are the Resiliency resources that apply to the app.
+	Resiliencies []Resiliency
+	// Configurations are Configuration resources found in the folders;
+	// daprd reads its Configuration from --config only, and so does wapr.
+	Configurations []Configuration
+	// Unacted lists the documents of kinds wapr does not act on.
+	Unacted []Unacted
 }
 
 // Error names exactly where a problem is, so an operator can go straight to
@@ -132,7 +139,7 @@ type Set struct {
 type Error struct {
 	File  string
 	Line  int    // 1-based; 0 when unknown
-	Kind  string // "Component" or "Subscription"
+	Kind  string // "Component", "Subscription", "Resiliency" or "Configuration"
 	Name  string // metadata.name of the resource
 	Field string // dotted path of the offending field, e.g. "spec.metadata[2].secretKeyRef"
 	Err   error

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +62,20 @@ func dump(set Set, errs []error) string {
 			fmt.Fprintf(&b, "  rule %q -> %s\n", r.Match, r.Path)
 		}
 		dumpMap(&b, "metadata", s.Metadata)
+	}
+	for _, r := range set.Resiliencies {
+		spec, _ := json.Marshal(r.Spec)
+		fmt.Fprintf(&b, "resiliency %s", r.Name)
+		if len(r.Scopes) > 0 {
+			fmt.Fprintf(&b, " scopes=%s", strings.Join(r.Scopes, ","))
+		}
+		fmt.Fprintf(&b, " file=%s:%d\n  spec %s\n", r.File, r.Line, spec)
+	}
+	for _, c := range set.Configurations {
+		fmt.Fprintf(&b, "configuration %s file=%s\n", c.Name, c.File)
+	}
+	for _, u := range set.Unacted {
+		fmt.Fprintf(&b, "unacted kind=%q apiVersion=%q name=%q file=%s:%d\n", u.Kind, u.APIVersion, u.Name, u.File, u.Line)
 	}
 	for _, err := range errs {
 		fmt.Fprintf(&b, "error %v\n", err)
@@ -345,7 +360,7 @@ spec:
 			want: "subscription sub pubsub=pubsub topic=orders default=/orders deadLetterTopic=poison file=c.yaml\n",
 		},
 		{
-			name: "multi-document file with other kinds and apiVersions skipped",
+			name: "multi-document file with other kinds and apiVersions listed",
 			yaml: `apiVersion: dapr.io/v1alpha1
 kind: Configuration
 metadata: {name: config}
@@ -383,6 +398,63 @@ spec: {pubsubname: pubsub, topic: t, route: /t}
 `,
 			want: `component one type=state.in-memory version=v1 file=c.yaml
 subscription two pubsub=pubsub topic=t default=/t file=c.yaml
+resiliency r file=c.yaml:6
+  spec null
+configuration config file=c.yaml
+unacted kind="HTTPEndpoint" apiVersion="dapr.io/v1alpha1" name="h" file=c.yaml:10
+unacted kind="Component" apiVersion="dapr.io/v2" name="future" file=c.yaml:14
+unacted kind="" apiVersion="" name="" file=c.yaml:19
+unacted kind="" apiVersion="" name="" file=c.yaml:21
+`,
+		},
+		{
+			name:  "resiliency kept as data, scoped like a component",
+			appID: "checkout",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata: {name: mine}
+scopes: [checkout]
+spec:
+  policies:
+    timeouts: {general: 5s}
+    retries:
+      important: {policy: constant, duration: 5s, maxRetries: 30, since: 2024-01-01}
+  targets:
+    components:
+      statestore:
+        outbound: {retry: important, timeout: general}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata: {name: theirs}
+scopes: [orders]
+spec: {policies: {}}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata: {}
+spec: []
+`,
+			want: `resiliency mine scopes=checkout file=c.yaml:1
+  spec {"policies":{"retries":{"important":{"duration":"5s","maxRetries":30,"policy":"constant","since":"2024-01-01"}},"timeouts":{"general":"5s"}},"targets":{"components":{"statestore":{"outbound":{"retry":"important","timeout":"general"}}}}}
+error c.yaml:23: resiliency: metadata.name: is required
+error c.yaml:24: resiliency: spec: must be a mapping, not a list
+`,
+		},
+		{
+			name: "configuration in a folder is read, its problems reported",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: good}
+spec: {tracing: {samplingRate: "1"}}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: bad}
+spec: {secrets: {scopes: {}}}
+`,
+			want: `configuration good file=c.yaml
+error c.yaml:9: configuration "bad": spec.secrets.scopes: must be a list of {storeName, defaultAccess, allowedSecrets, deniedSecrets}, not a mapping
 `,
 		},
 		{

@@ -128,10 +128,14 @@ func (l *loader) document(file string, c chunk) {
 		return // empty document, or only comments
 	}
 	top := deref(root.Content[0])
-	if top.Kind != yaml.MappingNode {
-		return // not a resource
-	}
 	d := &doc{file: file, offset: c.line - 1, top: top}
+	if isNull(top) {
+		return // an empty document
+	}
+	if top.Kind != yaml.MappingNode {
+		l.unacted(d, "", "") // not a resource
+		return
+	}
 	kind, api := d.scalar(top, "kind"), d.scalar(top, "apiVersion")
 	switch {
 	case kind == kindComponent && api == apiV1Alpha1:
@@ -140,6 +144,14 @@ func (l *loader) document(file string, c chunk) {
 	case kind == kindSubscription && (api == apiV1Alpha1 || api == apiV2Alpha1):
 		d.kind = kindSubscription
 		l.subscription(d, api)
+	case kind == kindResiliency && api == apiV1Alpha1:
+		d.kind = kindResiliency
+		l.resiliency(d)
+	case kind == kindConfiguration && api == apiV1Alpha1:
+		d.kind = kindConfiguration
+		l.configurationDocument(d)
+	default:
+		l.unacted(d, kind, api)
 	}
 }
 
