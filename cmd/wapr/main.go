@@ -3,6 +3,8 @@
 // drivers or sandboxed WebAssembly modules.
 //
 //	wapr run [flags]   run the sidecar (the default when no command is given)
+//	wapr [flags]       the same: daprd's command line, so that wapr can stand
+//	                   where the dapr CLI runs daprd (daprd <flags>)
 //	wapr inspect x.wasm print a Wasm component's descriptor and imports
 //	wapr version       print the version
 package main
@@ -16,6 +18,8 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// run dispatches on the first argument. One that starts with "-" is a
+// flag of wapr run, as in daprd, which has no subcommands.
 func run(args []string) int {
 	cmd := "run"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
@@ -42,6 +46,8 @@ func run(args []string) int {
 
 const usage = `Usage:
   wapr run [flags]   run the sidecar (also the default with no command)
+  wapr [flags]       the same, as daprd takes its flags (put wapr where
+                     the dapr CLI expects daprd)
   wapr conformance --component x.yaml [--wasm x.wasm]
                      run the conformance suite against one component
   wapr inspect x.wasm print a Wasm component's ABI version, descriptor and imports
