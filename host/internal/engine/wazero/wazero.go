@@ -300,7 +300,12 @@ func (m *module) Instantiate(ctx context.Context, data any, cfg engine.InstanceC
 	if cfg.Stderr != nil {
 		mc = mc.WithStderr(cfg.Stderr)
 	}
-	mod, err := m.rt.InstantiateModule(ctx, m.cm, mc)
+	// The instance's memory lives outside the Go heap (memory.go).
+	alloc := experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
+		inst.lin = newLinearMemory(capacity, max)
+		return inst.lin
+	})
+	mod, err := m.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, alloc), m.cm, mc)
 	if err != nil {
 		m.e.instances.Delete(name)
 		return nil, classify(ctx, err)
@@ -316,6 +321,8 @@ type instance struct {
 	data any
 	mod  api.Module
 	mem  memory
+	// lin is the memory the module defines (nil if none); Close frees it.
+	lin *linearMemory
 }
 
 func (i *instance) Memory() engine.Memory { return i.mem }
@@ -327,7 +334,7 @@ func (i *instance) Func(name string) engine.Func {
 		return nil
 	}
 	n := max(len(f.Definition().ParamTypes()), len(f.Definition().ResultTypes()), 1)
-	return &function{f: f, stack: make([]uint64, n), params: len(f.Definition().ParamTypes()), results: len(f.Definition().ResultTypes())}
+	return &function{f: f, lin: i.lin, stack: make([]uint64, n), params: len(f.Definition().ParamTypes()), results: len(f.Definition().ResultTypes())}
 }
 
 func (i *instance) Close(ctx context.Context) error {
@@ -338,16 +345,29 @@ func (i *instance) Close(ctx context.Context) error {
 // function reuses one stack: an instance serves one call at a time.
 type function struct {
 	f               api.Function
+	lin             *linearMemory // the instance's memory, nil if none
 	stack           []uint64
 	params, results int
 }
+
+// errClosed is returned by calls on a closed instance.
+var errClosed = errors.New("wasm instance closed")
 
 func (f *function) Call(ctx context.Context, args ...uint64) (uint64, error) {
 	if len(args) != f.params {
 		return 0, fmt.Errorf("wasm export takes %d arguments, given %d", f.params, len(args))
 	}
 	copy(f.stack, args)
-	if err := f.f.CallWithStack(ctx, f.stack); err != nil {
+	// The memory must stay mapped while the guest runs (wazero recovers
+	// the guest's and host functions' panics: CallWithStack returns).
+	if f.lin != nil && !f.lin.enter() {
+		return 0, errClosed
+	}
+	err := f.f.CallWithStack(ctx, f.stack)
+	if f.lin != nil {
+		f.lin.leave()
+	}
+	if err != nil {
 		return 0, classify(ctx, err)
 	}
 	if f.results == 0 {

@@ -1,7 +1,9 @@
 // Command misbehave is a test guest written against the raw ABI (no SDK):
 // a tiny in-memory state store whose special keys make it misbehave, so the
 // host's sandbox can be tested: "loop" spins forever, "trap" panics, "oom"
-// allocates past any limit, "garbage" answers undecodable bytes, "badlen"
+// allocates past any limit, "grow:<n>" allocates n MiB and writes to every
+// page of it (so the memory is really used) before answering, "garbage"
+// answers undecodable bytes, "badlen"
 // lies about its output length, "huge" writes past the response cap,
 // "dial:<addr>" dials through wapr_sock_v1 and reports the result code,
 // "echo:<x>" answers x.
@@ -117,6 +119,18 @@ func get(key string) uint64 {
 		for {
 			sink = append(sink, make([]byte, 16<<20)...)
 		}
+	case strings.HasPrefix(key, "grow:"):
+		n, _ := strconv.Atoi(strings.TrimPrefix(key, "grow:"))
+		chunks := make([][]byte, n)
+		for k := range chunks {
+			chunks[k] = make([]byte, 1<<20)
+			// Fresh Wasm memory is zero, so the allocator need not have
+			// written it: touch every page.
+			for off := 0; off < len(chunks[k]); off += 4096 {
+				chunks[k][off] = 1
+			}
+		}
+		return reply(abi.StatusOK, &abi.StateGetResponse{Data: []byte(strconv.Itoa(len(chunks)))})
 	case key == "garbage":
 		written = 0
 		write([]byte{0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 0x05})
