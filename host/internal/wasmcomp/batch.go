@@ -3,8 +3,10 @@ package wasmcomp
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/component"
@@ -36,8 +38,17 @@ import (
 //   - A guest that answers a bulk operation NOT_SUPPORTED is not batched
 //     again.
 //
-// A batch serves several callers, so it runs without any one caller's
-// cancellation or deadline; the component's call timeout bounds it.
+// Deadlines: every request's deadline is its arrival plus the call timeout
+// (or its caller's, if earlier), and the wait in the queue counts. A batch
+// serves several callers, so it runs without any one caller's cancellation,
+// under the earliest deadline of its requests: it cannot hold a caller past
+// that caller's deadline, though a request may fail at a deadline a few
+// moments earlier than its own (requests that queue together arrive
+// together). Gets that a batch timed out and whose callers still have time
+// are asked again on their own, under their own deadline; sets are not
+// (they may have been applied). A caller never runs a batch on its own
+// goroutine: a batch that does not hold the caller's request may have a
+// later deadline than the caller.
 
 // maxBatch bounds one bulk operation built from queued requests.
 const maxBatch = 32
@@ -51,10 +62,12 @@ const runnersPerBatcher = 2
 
 // pending is one queued request.
 type pending[Q, R any] struct {
-	req  *Q
-	res  R
-	err  error
-	done chan struct{} // closed once res and err are set
+	req *Q
+	// deadline is the request's (zero: none); see arrive.
+	deadline time.Time
+	res      R
+	err      error
+	done     chan struct{} // closed once res and err are set
 }
 
 func (p *pending[Q, R]) finish(res R, err error) {
@@ -95,9 +108,10 @@ func (b *batcher[Q, R]) enabled() bool {
 }
 
 // do serves req, batched with other callers' requests when instances are
-// busy.
+// busy. ctx's deadline is the request's (see arrive); do returns by it.
 func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
 	p := &pending[Q, R]{req: req, done: make(chan struct{})}
+	p.deadline, _ = ctx.Deadline()
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
 	b.mu.Unlock()
@@ -108,8 +122,7 @@ func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
 		case <-p.done: // another caller's batch served p
 			return p.res, p.err
 		case <-ctx.Done():
-			b.forget(p)
-			return zero, fmt.Errorf("%w: no wasm instance free: %w", component.ErrUnavailable, ctx.Err())
+			return zero, b.late(ctx, p)
 		}
 		i, err := b.s.c.pool.getUnless(ctx, p.done)
 		if err != nil {
@@ -121,26 +134,37 @@ func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
 			<-b.runners
 			return p.res, p.err
 		}
-		batch := b.take()
-		if len(batch) == 0 {
-			// p is in a batch in flight: give the instance back and wait.
+		if batch := b.take(); len(batch) > 0 {
+			// Its own goroutine runs the batch, which may not hold p.
+			base := context.WithoutCancel(ctx)
+			go func() {
+				b.run(base, i, batch)
+				<-b.runners
+			}()
+		} else {
 			b.s.c.pool.put(i, nil)
 			<-b.runners
-			select {
-			case <-p.done:
-				return p.res, p.err
-			case <-ctx.Done():
-				return zero, fmt.Errorf("%w: %w", component.ErrUnavailable, ctx.Err())
-			}
 		}
-		b.run(context.WithoutCancel(ctx), i, batch)
-		<-b.runners
+		if b.queued(p) {
+			continue // more than maxBatch were queued: p waits for the next
+		}
+		// p is in a batch in flight.
 		select {
 		case <-p.done:
 			return p.res, p.err
-		default: // p is in an earlier batch still in flight, or was left for the next
+		case <-ctx.Done():
+			return zero, b.late(ctx, p)
 		}
 	}
+}
+
+// late is the error of a request whose deadline passed (or whose caller
+// gave up) before its answer came: in the queue, it leaves the queue.
+func (b *batcher[Q, R]) late(ctx context.Context, p *pending[Q, R]) error {
+	if b.forget(p) {
+		return noInstance(ctx.Err())
+	}
+	return fmt.Errorf("%w: wasm component %s: no answer in time: %w", component.ErrUnavailable, b.s.c.name, ctx.Err())
 }
 
 // take removes up to maxBatch queued requests, oldest first.
@@ -155,21 +179,62 @@ func (b *batcher[Q, R]) take() []*pending[Q, R] {
 	return batch
 }
 
-// forget removes p from the queue if no batch took it yet.
-func (b *batcher[Q, R]) forget(p *pending[Q, R]) {
+// queued reports whether p is still in the queue.
+func (b *batcher[Q, R]) queued(p *pending[Q, R]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Contains(b.queue, p)
+}
+
+// forget removes p from the queue, reporting whether it was there (no
+// batch took it).
+func (b *batcher[Q, R]) forget(p *pending[Q, R]) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for k, q := range b.queue {
 		if q == p {
 			b.queue = append(b.queue[:k], b.queue[k+1:]...)
-			return
+			return true
 		}
 	}
+	return false
+}
+
+// withDeadline bounds base by deadline, if it is set.
+func withDeadline(base context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return base, func() {}
+	}
+	return context.WithDeadline(base, deadline)
 }
 
 // run serves batch on instance i, which it returns to the pool, and
-// completes every request in it.
-func (b *batcher[Q, R]) run(ctx context.Context, i *instance, batch []*pending[Q, R]) {
+// completes every request in it. base carries no cancellation: the batch
+// runs under the earliest deadline of its requests.
+func (b *batcher[Q, R]) run(base context.Context, i *instance, batch []*pending[Q, R]) {
+	// A request whose deadline passed in the queue (its caller is leaving
+	// or gone) must not take the batch down with it: the call would be
+	// interrupted at once and the instance discarded.
+	now := time.Now()
+	var earliest time.Time
+	live := batch[:0]
+	for _, p := range batch {
+		switch {
+		case !p.deadline.IsZero() && !now.Before(p.deadline):
+			var zero R
+			p.finish(zero, noInstance(context.DeadlineExceeded))
+			continue
+		case earliest.IsZero() || (!p.deadline.IsZero() && p.deadline.Before(earliest)):
+			earliest = p.deadline
+		}
+		live = append(live, p)
+	}
+	if batch = live; len(batch) == 0 {
+		b.s.c.pool.put(i, nil)
+		return
+	}
+	ctx, cancel := withDeadline(base, earliest)
+	defer cancel()
 	if len(batch) == 1 {
 		p := batch[0]
 		p.finish(b.one(ctx, i, p.req))
@@ -187,11 +252,20 @@ func (b *batcher[Q, R]) run(ctx context.Context, i *instance, batch []*pending[Q
 		again = batch
 	}
 	b.batched.Add(int64(len(batch) - len(again)))
+	batchErr := err
 	for _, p := range again {
+		// Each on its own, under its own deadline: a request whose time
+		// ran out in the batch fails now, without taking an instance.
 		go func() {
+			var zero R
+			ctx, cancel := withDeadline(base, p.deadline)
+			defer cancel()
+			if ctx.Err() != nil && batchErr != nil {
+				p.finish(zero, batchErr)
+				return
+			}
 			i, err := b.s.c.pool.get(ctx)
 			if err != nil {
-				var zero R
 				p.finish(zero, err)
 				return
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/component"
@@ -22,11 +23,40 @@ func stateFamily(i *instance) engine.Func   { return i.fState }
 func pubsubFamily(i *instance) engine.Func  { return i.fPubSub }
 func bindingFamily(i *instance) engine.Func { return i.fBinding }
 
-// do runs one operation on a pooled instance. handle sees the guest's
-// status and output and must copy what it keeps: the output is reused by
-// the instance's next call. An error from handle that wraps errBroken (such
-// as undecodable output) discards the instance.
+// arrive bounds a request by the component's call timeout from now, its
+// arrival, unless the request's own deadline is earlier: the wait for an
+// instance (and for one to be created) counts against it, so a caller
+// queued behind busy instances fails at its own deadline, not at the end
+// of the calls it waited for plus a whole timeout of its own (SPEC §3.5).
+// It costs no timer when ctx is bounded already.
+func (c *Component) arrive(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= c.settings.CallTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.settings.CallTimeout)
+}
+
+// expired reports why ctx has no time left, or nil. It reads the deadline
+// too: ctx.Err learns of it only once the context's timer has run, which
+// on a busy machine comes late.
+func expired(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// do runs one operation on a pooled instance, under the request's deadline
+// (arrive). handle sees the guest's status and output and must copy what
+// it keeps: the output is reused by the instance's next call. An error from
+// handle that wraps errBroken (such as undecodable output) discards the
+// instance.
 func (c *Component) do(ctx context.Context, fam family, op uint32, req encoder, handle func(abi.Status, []byte) error) error {
+	ctx, cancel := c.arrive(ctx)
+	defer cancel()
 	i, err := c.pool.get(ctx)
 	if err != nil {
 		return err

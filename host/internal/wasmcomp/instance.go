@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/host/internal/engine"
@@ -96,7 +97,9 @@ func (c *Component) newInstance(ctx context.Context) (*instance, error) {
 // output. The output aliases the instance's buffer: it is valid until the
 // next call. An error means the instance is broken (it trapped, ran out of
 // memory or time, or broke the protocol) and must be discarded; it wraps
-// errBroken, and engine.ErrInterrupted for timeouts.
+// errBroken, and engine.ErrInterrupted for timeouts. The exception is a
+// call whose deadline passed before it started: it does not run, and its
+// error wraps context.DeadlineExceeded (or Canceled), not errBroken.
 // args says which arguments an export takes.
 type args int
 
@@ -107,8 +110,21 @@ const (
 )
 
 func (i *instance) call(ctx context.Context, f engine.Func, shape args, op uint32, input []byte) (abi.Status, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, i.c.settings.CallTimeout)
-	defer cancel()
+	// A call with no time left would only be interrupted, and the instance
+	// discarded with it: it fails without running, the instance intact.
+	// (The deadline is read too: ctx.Err learns of it late on a busy
+	// machine.)
+	if err := ctx.Err(); err != nil {
+		return 0, nil, fmt.Errorf("wasm component %s: no time left for the call: %w", i.c.name, err)
+	}
+	dl, ok := ctx.Deadline()
+	if left := time.Until(dl); ok && left <= 0 {
+		return 0, nil, fmt.Errorf("wasm component %s: no time left for the call: %w", i.c.name, context.DeadlineExceeded)
+	} else if !ok || left > i.c.settings.CallTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, i.c.settings.CallTimeout)
+		defer cancel()
+	}
 	i.in, i.inOff = input, 0
 	i.out, i.outLimit, i.logBytes = i.out[:0], false, 0
 	i.calls++

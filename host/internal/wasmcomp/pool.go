@@ -87,27 +87,101 @@ func (p *pool) getUnless(ctx context.Context, done <-chan struct{}) (*instance, 
 	if closed {
 		return nil, errPoolClosed
 	}
+	// A caller out of time gets no instance: its call would only be
+	// interrupted at once, and the instance discarded with it.
+	if err := expired(ctx); err != nil {
+		return nil, noInstance(err)
+	}
 	// An idle instance first: a new one is made only when none is.
 	select {
 	case i := <-p.idle:
 		return i, nil
 	default:
 	}
+	// When several cases are ready select picks one at random: a caller
+	// whose deadline passed as an instance or a slot came free hands it
+	// back rather than call an instance only to have it interrupted (and
+	// discarded), or spend its last moment creating one.
 	select {
 	case i := <-p.idle:
-		return i, nil
-	case p.slots <- struct{}{}:
-		i, err := p.newLive(ctx)
-		if err != nil {
-			<-p.slots
-			return nil, fmt.Errorf("%w: starting a wasm instance: %w", component.ErrUnavailable, err)
+		if err := expired(ctx); err != nil {
+			p.idle <- i
+			return nil, noInstance(err)
 		}
 		return i, nil
+	case p.slots <- struct{}{}:
+		if err := expired(ctx); err != nil {
+			<-p.slots
+			return nil, noInstance(err)
+		}
+		return p.createFor(ctx, done)
 	case <-done:
 		return nil, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: no wasm instance free: %w", component.ErrUnavailable, ctx.Err())
+		return nil, noInstance(ctx.Err())
 	}
+}
+
+// createFor creates an instance in the slot the caller took, for the
+// caller, who waits for it no longer than its deadline (or done). Creating
+// a Go guest's instance (instantiating, _initialize, wapr_init) can take a
+// good part of a second on a busy machine, and instantiating cannot be
+// interrupted: so it runs on its own goroutine, under the call timeouts of
+// its calls but not under the caller's deadline, and an instance the
+// caller no longer waits for goes to the pool for the next caller rather
+// than to waste.
+func (p *pool) createFor(ctx context.Context, done <-chan struct{}) (*instance, error) {
+	type created struct {
+		i   *instance
+		err error
+	}
+	ch := make(chan created, 1)
+	base := context.WithoutCancel(ctx)
+	// Counted live from now: close waits for a creation in progress too.
+	p.live.Add(1)
+	go func() {
+		i, err := p.create(base)
+		if err != nil {
+			p.live.Done()
+		}
+		ch <- created{i, err}
+	}()
+	// adopt settles a creation its caller gave up waiting for.
+	adopt := func() {
+		go func() {
+			r := <-ch
+			if r.err != nil {
+				<-p.slots
+				p.log.Warn("starting a wasm instance", "error", r.err)
+				return
+			}
+			p.put(r.i, nil)
+		}()
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			<-p.slots
+			return nil, fmt.Errorf("%w: starting a wasm instance: %w", component.ErrUnavailable, r.err)
+		}
+		if err := expired(ctx); err != nil {
+			p.put(r.i, nil)
+			return nil, noInstance(err)
+		}
+		return r.i, nil
+	case <-done:
+		adopt()
+		return nil, nil
+	case <-ctx.Done():
+		adopt()
+		return nil, noInstance(ctx.Err())
+	}
+}
+
+// noInstance is the error of a caller whose deadline passed, or who was
+// cancelled, before it got an instance.
+func noInstance(err error) error {
+	return fmt.Errorf("%w: no wasm instance free: %w", component.ErrUnavailable, err)
 }
 
 // put returns i. A broken instance (err wraps errBroken) or one past its

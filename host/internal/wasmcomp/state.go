@@ -103,6 +103,8 @@ func deleteRequest(r *state.DeleteRequest) abi.StateDeleteRequest {
 
 // Get reads one key; concurrent Gets may share a call (batch.go).
 func (s *StateStore) Get(ctx context.Context, req *state.GetRequest) (*state.GetResponse, error) {
+	ctx, cancel := s.c.arrive(ctx)
+	defer cancel()
 	if s.gets.enabled() {
 		return s.gets.do(ctx, req)
 	}
@@ -142,6 +144,8 @@ func (s *StateStore) getOn(ctx context.Context, i *instance, req *state.GetReque
 
 // Set writes one key; concurrent Sets may share a call (batch.go).
 func (s *StateStore) Set(ctx context.Context, req *state.SetRequest) error {
+	ctx, cancel := s.c.arrive(ctx)
+	defer cancel()
 	if s.sets.enabled() {
 		_, err := s.sets.do(ctx, req)
 		return err

@@ -1,0 +1,150 @@
+package wasmcomp_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/state"
+	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
+)
+
+const hangstorePkg = "./host/internal/wasmcomp/testdata/guests/hangstore"
+
+// startStore starts a state store of type typ served by the guest pkg.
+func startStore(t *testing.T, e testEngine, pkg, typ string, ann, props map[string]string) *wasmcomp.StateStore {
+	t.Helper()
+	l := newLoader(t, e)
+	m := inspect(t, l, pkg)
+	s, err := l.NewStateStore(m, "st", typ, ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Init(context.Background(), component.Metadata{Name: "st", Type: typ, Properties: props}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// TestDeadlineWhileWaiting: with a guest that hangs, more callers than
+// instances each fail at their own deadline, the call timeout counted from
+// their arrival: a caller queued for an instance does not wait for other
+// callers' timeouts before its own starts. Batched gets and sets carry the
+// earliest deadline of the requests they serve.
+func TestDeadlineWhileWaiting(t *testing.T) { perEngine(t, testDeadlineWhileWaiting) }
+
+func testDeadlineWhileWaiting(t *testing.T, e testEngine) {
+	const (
+		timeout = time.Second
+		pool    = 8
+		callers = 20
+		// slack is how late an answer may come: interrupting the guest
+		// (wazero's meter, wasmtime's 10 ms epoch) and answering.
+		slack = 100 * time.Millisecond
+	)
+	ann := map[string]string{wasmcomp.AnnotationPoolSize: strconv.Itoa(pool), wasmcomp.AnnotationCallTimeout: timeout.String()}
+	get := func(ctx context.Context, s *wasmcomp.StateStore) error {
+		_, err := s.Get(ctx, &state.GetRequest{Key: "loop"})
+		return err
+	}
+	set := func(ctx context.Context, s *wasmcomp.StateStore) error {
+		return s.Set(ctx, &state.SetRequest{Key: "loop", Value: []byte("v")})
+	}
+	cases := []struct {
+		name, pkg, typ string
+		props          map[string]string
+		op             func(context.Context, *wasmcomp.StateStore) error
+	}{
+		// ABI v1.0: one guest call per request.
+		{"gets", misbehavePkg, "state.misbehave", map[string]string{"target": "127.0.0.1:1"}, get},
+		// The current ABI minor: queued requests share bulk calls.
+		{"batched-gets", hangstorePkg, "state.hang", nil, get},
+		{"batched-sets", hangstorePkg, "state.hang", nil, set},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := startStore(t, e, c.pkg, c.typ, ann, c.props)
+			ctx := context.Background()
+			start := make(chan struct{})
+			took := make([]time.Duration, callers)
+			errs := make([]error, callers)
+			var wg sync.WaitGroup
+			for k := range callers {
+				wg.Go(func() {
+					<-start
+					arrived := time.Now()
+					errs[k] = c.op(ctx, s)
+					took[k] = time.Since(arrived)
+				})
+			}
+			late := timerLateness(start, timeout)
+			close(start)
+			wg.Wait()
+			for k := range callers {
+				switch {
+				case errs[k] == nil:
+					t.Errorf("caller %d: answered after %s, want a deadline error", k, took[k])
+				case !errors.Is(errs[k], context.DeadlineExceeded):
+					t.Errorf("caller %d: %v, want a deadline error", k, errs[k])
+				}
+				if took[k] > timeout+slack+late() || took[k] < timeout-slack {
+					t.Errorf("caller %d: answered after %s, want %s (± %s; plain timers were %s late): %v", k, took[k].Round(time.Millisecond), timeout, slack, late().Round(time.Millisecond), errs[k])
+				}
+			}
+			t.Logf("answer times: %v (plain timers %s late)", roundAll(took), late().Round(time.Millisecond))
+			// The hung instances were discarded; new ones serve.
+			if c.typ == "state.hang" {
+				if res, err := s.Get(ctx, &state.GetRequest{Key: "x"}); err != nil || string(res.Data) != "x" {
+					t.Fatalf("after the timeouts: %v %v", res, err)
+				}
+			} else if res, err := s.Get(ctx, &state.GetRequest{Key: "echo:x"}); err != nil || string(res.Data) != "x" {
+				t.Fatalf("after the timeouts: %v %v", res, err)
+			}
+		})
+	}
+}
+
+// timerLateness measures how late the process runs timers meanwhile: a few
+// goroutines wait, from when start closes, for d on a plain timer, as the
+// callers wait for their deadlines. The result, once the callers are done,
+// is the latest of them past d: the scheduling delay of a loaded machine
+// (hung guests spin on every core), which the callers suffer as much and
+// which is no fault of theirs.
+func timerLateness(start <-chan struct{}, d time.Duration) func() time.Duration {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var worst time.Duration
+	for range 4 {
+		wg.Go(func() {
+			<-start
+			t0 := time.Now()
+			<-time.After(d)
+			mu.Lock()
+			worst = max(worst, time.Since(t0)-d)
+			mu.Unlock()
+		})
+	}
+	return func() time.Duration {
+		wg.Wait()
+		return worst
+	}
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for k, d := range ds {
+		out[k] = d.Round(10 * time.Millisecond)
+	}
+	return out
+}
