@@ -242,9 +242,9 @@ func New(o Options) (*Host, error) {
 	switch o.SidecarWire {
 	case "":
 		o.SidecarWire = SidecarWireHTTP
-	case SidecarWireHTTP, SidecarWireGRPC:
+	case SidecarWireHTTP, SidecarWireGRPC, SidecarWireMux:
 	default:
-		return nil, fmt.Errorf("host: sidecar wire %q is not http or grpc", o.SidecarWire)
+		return nil, fmt.Errorf("host: sidecar wire %q is not http, grpc or mux", o.SidecarWire)
 	}
 	if err := appHealthOptions(&o); err != nil {
 		return nil, err

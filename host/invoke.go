@@ -13,7 +13,7 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
 	"github.com/wapr-dev/wapr/host/internal/resources"
-	"github.com/wapr-dev/wapr/host/internal/sidecargrpc"
+	"github.com/wapr-dev/wapr/host/internal/sidecarwire"
 )
 
 // Modes, as daprd's --mode names them; the mode picks the default name
@@ -28,6 +28,7 @@ const (
 const (
 	SidecarWireHTTP = "http" // HTTP/1.1 over pooled keep-alive connections
 	SidecarWireGRPC = "grpc" // gRPC unary calls over HTTP/2, for measurement
+	SidecarWireMux  = "mux"  // framed calls multiplexed over one TCP connection
 )
 
 // sidecarServer is the called end of the sidecar-to-sidecar channel.
@@ -66,10 +67,14 @@ func (h *Host) startInvocation(ctx context.Context, cfg resources.Configuration)
 	}
 	h.internalLn = ln
 	// Both ends of the channel speak Options.SidecarWire.
-	if h.opts.SidecarWire == SidecarWireGRPC {
-		h.internal = sidecargrpc.NewSidecarServer(h.api, h.opts.MaxRequestBodySize, h.log)
-		h.sidecars = sidecargrpc.NewSidecarClient()
-	} else {
+	switch h.opts.SidecarWire {
+	case SidecarWireGRPC:
+		h.internal = sidecarwire.NewGRPCServer(h.api, h.opts.MaxRequestBodySize, h.log)
+		h.sidecars = sidecarwire.NewGRPCClient()
+	case SidecarWireMux:
+		h.internal = sidecarwire.NewMuxServer(h.api, h.opts.MaxRequestBodySize, h.log)
+		h.sidecars = sidecarwire.NewMuxClient()
+	default:
 		h.internal = httpapi.New(httpapi.Options{
 			API:                h.api,
 			MaxRequestBodySize: h.opts.MaxRequestBodySize,

@@ -1,4 +1,4 @@
-package sidecargrpc
+package sidecarwire
 
 import (
 	"encoding/binary"
@@ -23,7 +23,8 @@ import (
 // A string in head is a uvarint length and that many bytes; a number is a
 // uvarint. The head of each kind holds, in order:
 //
-//	kindRequest  callee id, caller id, verb, method, query, header count,
+//	kindRequest  callee id, caller id, caller namespace, verb, method,
+//	             query, header count,
 //	             then each header's key and value; body: the request body
 //	kindAnswer   status, header count, then each header's key and value;
 //	             body: the app's response body
@@ -35,11 +36,11 @@ import (
 // and lets the decoder turn the whole head into strings with one
 // allocation.
 //
-// Worked example, a GET of method "m" from app "a" to app "b", query
-// "x=1", one header "k: v", empty body:
+// Worked example, a GET of method "m" from app "a" (no namespace) to app
+// "b", query "x=1", one header "k: v", empty body:
 //
-//	01  13  01 62  01 61  03 47 45 54  01 6d  03 78 3d 31  01  01 6b  01 76
-//	kind, headLen 19, "b", "a", "GET", "m", "x=1", 1 header, "k", "v"
+//	01  14  01 62  01 61  00  03 47 45 54  01 6d  03 78 3d 31  01  01 6b  01 76
+//	kind, headLen 20, "b", "a", "", "GET", "m", "x=1", 1 header, "k", "v"
 const (
 	kindRequest byte = 1
 	kindAnswer  byte = 2
@@ -53,7 +54,7 @@ const flagMisrouted = 1
 // maxCode bounds the code of a kindError message; codes are small.
 const maxCode = 1 << 16
 
-var errFrame = errors.New("sidecargrpc: malformed message")
+var errFrame = errors.New("sidecarwire: malformed message")
 
 // response is the called sidecar's answer: the app's response, or the
 // error InvokeLocal returned (exactly one of the two is set).
@@ -97,10 +98,10 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 		case m.res != nil:
 			kind, headLen, body = kindAnswer, answerHeadLen(m.res), m.res.Body
 		default:
-			return nil, errors.New("sidecargrpc: empty response")
+			return nil, errors.New("sidecarwire: empty response")
 		}
 	default:
-		return nil, fmt.Errorf("sidecargrpc: cannot marshal %T", v)
+		return nil, fmt.Errorf("sidecarwire: cannot marshal %T", v)
 	}
 	n := 1 + uvarintLen(uint64(headLen)) + headLen
 	var inline []byte
@@ -149,11 +150,24 @@ func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 	case *response:
 		return decodeResponse(data.Materialize(), m)
 	default:
-		return fmt.Errorf("sidecargrpc: cannot unmarshal into %T", v)
+		return fmt.Errorf("sidecarwire: cannot unmarshal into %T", v)
 	}
 }
 
 // --- encoding ---
+
+// appendRequest appends the message of req to b.
+func appendRequest(b []byte, req *api.InvokeRequest) []byte {
+	return appendMessage(b, kindRequest, requestHeadLen(req), req, req.Body)
+}
+
+// appendResponse appends the message of r, an answer or an error, to b.
+func appendResponse(b []byte, r *response) []byte {
+	if r.err != nil {
+		return appendMessage(b, kindError, errorHeadLen(r.err), r, nil)
+	}
+	return appendMessage(b, kindAnswer, answerHeadLen(r.res), r, r.res.Body)
+}
 
 func uvarintLen(n uint64) int {
 	l := 1
@@ -187,13 +201,14 @@ func appendHeaders(b []byte, h []api.Header) []byte {
 }
 
 func requestHeadLen(r *api.InvokeRequest) int {
-	return stringLen(r.AppID) + stringLen(r.CallerAppID) + stringLen(r.Verb) +
+	return stringLen(r.AppID) + stringLen(r.CallerAppID) + stringLen(r.CallerNamespace) + stringLen(r.Verb) +
 		stringLen(r.Method) + stringLen(r.Query) + headersLen(r.Headers)
 }
 
 func appendRequestHead(b []byte, r *api.InvokeRequest) []byte {
 	b = appendString(b, r.AppID)
 	b = appendString(b, r.CallerAppID)
+	b = appendString(b, r.CallerNamespace)
 	b = appendString(b, r.Verb)
 	b = appendString(b, r.Method)
 	b = appendString(b, r.Query)
@@ -299,13 +314,14 @@ func decodeRequest(msg []byte, req *api.InvokeRequest) error {
 	}
 	r := reader{s: head}
 	*req = api.InvokeRequest{
-		AppID:       r.string(),
-		CallerAppID: r.string(),
-		Verb:        r.string(),
-		Method:      r.string(),
-		Query:       r.string(),
-		Headers:     r.headers(),
-		Body:        body,
+		AppID:           r.string(),
+		CallerAppID:     r.string(),
+		CallerNamespace: r.string(),
+		Verb:            r.string(),
+		Method:          r.string(),
+		Query:           r.string(),
+		Headers:         r.headers(),
+		Body:            body,
 	}
 	if !r.done() {
 		return errFrame

@@ -1,4 +1,4 @@
-package sidecargrpc
+package sidecarwire
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ func allBytes(n int) []byte {
 func TestCodecGolden(t *testing.T) {
 	req := &api.InvokeRequest{AppID: "b", CallerAppID: "a", Verb: "GET", Method: "m", Query: "x=1",
 		Headers: []api.Header{{Key: "k", Value: "v"}}}
-	want := "01" + "13" + "0162" + "0161" + "03474554" + "016d" + "03783d31" + "01" + "016b" + "0176"
+	want := "01" + "14" + "0162" + "0161" + "00" + "03474554" + "016d" + "03783d31" + "01" + "016b" + "0176"
 	if got := hex.EncodeToString(marshal(t, req)); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
@@ -56,7 +56,7 @@ func TestCodecGolden(t *testing.T) {
 var codecRequests = map[string]*api.InvokeRequest{
 	"empty": {},
 	"full": {
-		AppID: "orders.prod", CallerAppID: "checkout", Verb: "PUT",
+		AppID: "orders.prod", CallerAppID: "checkout", CallerNamespace: "prod", Verb: "PUT",
 		Method: "orders/new%2Fx", Query: "id=42&tag=a%20b&tag=c",
 		Headers: []api.Header{
 			{Key: "Content-Type", Value: "application/octet-stream"},
@@ -86,7 +86,7 @@ var codecResponses = map[string]*response{
 
 // sameRequest compares two requests, an empty and a nil slice alike.
 func sameRequest(a, b *api.InvokeRequest) bool {
-	return a.AppID == b.AppID && a.CallerAppID == b.CallerAppID && a.Verb == b.Verb &&
+	return a.AppID == b.AppID && a.CallerAppID == b.CallerAppID && a.CallerNamespace == b.CallerNamespace && a.Verb == b.Verb &&
 		a.Method == b.Method && a.Query == b.Query && bytes.Equal(a.Body, b.Body) &&
 		sameHeaders(a.Headers, b.Headers)
 }

@@ -1,6 +1,6 @@
 //go:build race
 
-package sidecargrpc
+package sidecarwire
 
 // raceEnabled: the race detector changes allocation counts, so allocation
 // budgets are checked only without it.

@@ -1,4 +1,4 @@
-package sidecargrpc
+package sidecarwire
 
 import (
 	"context"
@@ -38,11 +38,11 @@ const (
 	idleTimeout = 30 * time.Second
 )
 
-// SidecarClient is the calling end of the channel: gRPC unary calls over
+// GRPCClient is the calling end of the channel: gRPC unary calls over
 // connsPerAddress HTTP/2 connections per called sidecar, opened on
 // the first call to it and kept (insecure: the channel is plaintext, as the
 // HTTP wire). It is safe for concurrent use.
-type SidecarClient struct {
+type GRPCClient struct {
 	conns sync.Map // address → *connSet; read without mu
 
 	mu     sync.Mutex // guards adding and removing conns, n and closed
@@ -80,12 +80,12 @@ func (s *connSet) idle() bool {
 	return true
 }
 
-var _ api.SidecarChannel = (*SidecarClient)(nil)
+var _ api.SidecarChannel = (*GRPCClient)(nil)
 
-var errClosed = errors.New("sidecargrpc: the sidecar client is closed")
+var errClosed = errors.New("sidecarwire: the sidecar client is closed")
 
-// NewSidecarClient returns a client with no connection yet.
-func NewSidecarClient() *SidecarClient { return &SidecarClient{} }
+// NewGRPCClient returns a client with no connection yet.
+func NewGRPCClient() *GRPCClient { return &GRPCClient{} }
 
 // Call forwards req to the sidecar at addr.
 //
@@ -97,7 +97,7 @@ func NewSidecarClient() *SidecarClient { return &SidecarClient{} }
 // any other error InvokeLocal returned on the called sidecar comes back as
 // an *api.Error with its Code and the message of its cause (the caller's
 // Invoke says "failed to invoke" itself).
-func (c *SidecarClient) Call(ctx context.Context, addr string, req *api.InvokeRequest) (*api.InvokeResponse, error) {
+func (c *GRPCClient) Call(ctx context.Context, addr string, req *api.InvokeRequest) (*api.InvokeResponse, error) {
 	set, err := c.connSet(addr)
 	if err != nil {
 		return nil, fmt.Errorf("calling the sidecar at %s: %w: %v", addr, api.ErrSidecarUnreachable, err)
@@ -129,18 +129,12 @@ func (c *SidecarClient) Call(ctx context.Context, addr string, req *api.InvokeRe
 		}
 		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
 	}
-	if e := res.err; e != nil {
-		if e.misrouted {
-			return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, api.ErrMisrouted)
-		}
-		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, &api.Error{Code: e.code, Message: e.message})
-	}
-	return res.res, nil
+	return res.result(addr)
 }
 
 // connSet returns the connections to addr, creating them (unconnected) on
 // first use.
-func (c *SidecarClient) connSet(addr string) (*connSet, error) {
+func (c *GRPCClient) connSet(addr string) (*connSet, error) {
 	if s, ok := c.conns.Load(addr); ok {
 		return s.(*connSet), nil
 	}
@@ -187,7 +181,7 @@ func (c *SidecarClient) connSet(addr string) (*connSet, error) {
 }
 
 // drop closes the connections to addr if they are still s.
-func (c *SidecarClient) drop(addr string, s *connSet) {
+func (c *GRPCClient) drop(addr string, s *connSet) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conns.CompareAndDelete(addr, s) {
@@ -198,7 +192,7 @@ func (c *SidecarClient) drop(addr string, s *connSet) {
 
 // Close closes every connection; calls in flight fail, and later calls fail
 // with ErrSidecarUnreachable. Closing twice does nothing more.
-func (c *SidecarClient) Close() {
+func (c *GRPCClient) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true

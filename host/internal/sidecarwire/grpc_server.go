@@ -1,4 +1,4 @@
-package sidecargrpc
+package sidecarwire
 
 import (
 	"context"
@@ -28,7 +28,7 @@ const (
 	// as httpapi.MaxResponseBodySize.
 	MaxResponseBodySize = 64 << 20
 	// defaultMaxRequestBodySize is Dapr's default request limit, used when
-	// NewSidecarServer is given none (as httpapi's default).
+	// NewGRPCServer is given none (as httpapi's default).
 	defaultMaxRequestBodySize = 4 << 20
 	envelope                  = 1 << 20
 )
@@ -39,26 +39,26 @@ const (
 // busy gets a goroutine of its own.
 const streamWorkers = 64
 
-// SidecarServer is the called end of the channel: it serves invocations
+// GRPCServer is the called end of the channel: it serves invocations
 // other sidecars forward, for this sidecar's app. It is safe for concurrent
 // use.
-type SidecarServer struct {
+type GRPCServer struct {
 	srv *grpc.Server
 	api *api.API
 	log *slog.Logger
 }
 
-// NewSidecarServer returns a server calling a.InvokeLocal, taking request
+// NewGRPCServer returns a server calling a.InvokeLocal, taking request
 // bodies of at most maxBody bytes (<= 0: 4 MiB); a larger request fails with
 // gRPC's ResourceExhausted before it reaches the app. log may be nil.
-func NewSidecarServer(a *api.API, maxBody int, log *slog.Logger) *SidecarServer {
+func NewGRPCServer(a *api.API, maxBody int, log *slog.Logger) *GRPCServer {
 	if maxBody <= 0 {
 		maxBody = defaultMaxRequestBodySize
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &SidecarServer{api: a, log: log}
+	s := &GRPCServer{api: a, log: log}
 	s.srv = grpc.NewServer(
 		grpc.ForceServerCodecV2(codec{}),
 		grpc.MaxRecvMsgSize(maxBody+envelope),
@@ -78,36 +78,18 @@ func NewSidecarServer(a *api.API, maxBody int, log *slog.Logger) *SidecarServer 
 				return s.invoke(ctx, req), nil
 			},
 		}},
-		Metadata: "host/internal/sidecargrpc",
+		Metadata: "host/internal/sidecarwire",
 	}, nil)
 	return s
 }
 
-// invoke gives req to this sidecar's app. An error of InvokeLocal is an
-// answer too: it crosses the wire as a kindError message, not as a gRPC
-// status, so that the caller tells it apart from a broken channel.
-//
-// The app call does not end when the caller gives up, as on the HTTP wire
-// (whose server passes no context): the app channel bounds it with its own
-// timeout, and a context that can end would cost a goroutine per call in
-// httpapi's app channel.
-func (s *SidecarServer) invoke(ctx context.Context, req *api.InvokeRequest) *response {
-	res, err := s.api.InvokeLocal(context.WithoutCancel(ctx), req.AppID, req)
-	if err != nil {
-		e := api.AsError(err)
-		s.log.Warn("invocation failed", "callee", req.AppID, "caller", req.CallerAppID, "error", e.Message)
-		msg := e.Message
-		if e.Err != nil {
-			msg = e.Err.Error() // without "failed to invoke", which the caller adds
-		}
-		return &response{err: &remoteError{code: e.Code, message: msg, misrouted: errors.Is(err, api.ErrMisrouted)}}
-	}
-	return &response{res: res}
+func (s *GRPCServer) invoke(ctx context.Context, req *api.InvokeRequest) *response {
+	return invokeLocal(ctx, s.api, s.log, req)
 }
 
 // Serve accepts connections on ln until Shutdown; it returns nil once
 // Shutdown has stopped it, even when Shutdown came first (ln is closed then).
-func (s *SidecarServer) Serve(ln net.Listener) error {
+func (s *GRPCServer) Serve(ln net.Listener) error {
 	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}
@@ -119,7 +101,7 @@ func (s *SidecarServer) Serve(ln net.Listener) error {
 // every connection, failing the calls still in flight, and returns ctx's
 // error without waiting for their app calls, which end by the app channel's
 // timeout. It closes the listeners Serve was given.
-func (s *SidecarServer) Shutdown(ctx context.Context) error {
+func (s *GRPCServer) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.srv.GracefulStop()

@@ -1,5 +1,5 @@
 //go:build !race
 
-package sidecargrpc
+package sidecarwire
 
 const raceEnabled = false

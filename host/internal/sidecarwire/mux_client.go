@@ -1,0 +1,387 @@
+package sidecarwire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wapr-dev/wapr/host/internal/api"
+)
+
+// janitorInterval is how often a MuxClient looks for idle connections.
+const janitorInterval = idleTimeout / 3
+
+// maxAnswer is the largest answer message a MuxClient takes.
+const maxAnswer = MaxResponseBodySize + envelope
+
+// MuxClient is the calling end of the mux wire (mux.go): one connection to
+// each called sidecar, opened on the first call to it and kept while calls
+// use it, carrying every call in flight. It is safe for concurrent use.
+type MuxClient struct {
+	mu      sync.Mutex // guards peers and closed
+	peers   map[string]*muxPeer
+	closed  bool
+	janitor chan struct{} // closed by Close; nil until the first peer
+}
+
+// muxPeer is the connection to one sidecar, and its dialling.
+type muxPeer struct {
+	addr string
+
+	mu      sync.Mutex // guards the fields below
+	conn    *muxConn   // nil: none yet, or it failed
+	dialing chan struct{}
+	dialErr error // of the last dial
+}
+
+// muxConn is the calling end of one connection.
+type muxConn struct {
+	nc      net.Conn
+	w       frameWriter
+	lastUse atomic.Int64 // unix nanoseconds of the last call started
+
+	mu      sync.Mutex // guards the fields below
+	pending map[uint32]*muxCall
+	next    uint32
+	err     error // why the connection failed; set once
+	goAway  bool  // the sidecar is shutting down: no new calls
+}
+
+// muxCall is one call waiting for its answer.
+type muxCall struct {
+	done chan struct{} // a token once msg or err is set
+	msg  []byte
+	err  error
+}
+
+var _ api.SidecarChannel = (*MuxClient)(nil)
+
+// NewMuxClient returns a client with no connection yet.
+func NewMuxClient() *MuxClient { return &MuxClient{peers: map[string]*muxPeer{}} }
+
+// Call forwards req to the sidecar at addr.
+//
+// Errors wrap api.ErrSidecarUnreachable when no connection could be opened,
+// or the connection closed before the answer came, or the called sidecar
+// began shutting down before taking the call; never when ctx ended. A
+// misroute wraps api.ErrMisrouted; any other error InvokeLocal returned on
+// the called sidecar comes back as an *api.Error.
+func (c *MuxClient) Call(ctx context.Context, addr string, req *api.InvokeRequest) (*api.InvokeResponse, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
+		defer cancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
+	}
+	p, err := c.peer(addr)
+	if err != nil {
+		return nil, fmt.Errorf("calling the sidecar at %s: %w: %v", addr, api.ErrSidecarUnreachable, err)
+	}
+	var cc *muxConn
+	var id uint32
+	var call *muxCall
+	for {
+		if cc, err = p.connect(ctx); err != nil {
+			if ctx.Err() == nil {
+				err = fmt.Errorf("%w: %v", api.ErrSidecarUnreachable, err)
+			}
+			return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
+		}
+		if id, call = cc.start(); call != nil {
+			break
+		}
+		p.forget(cc) // it failed or is going away: dial another
+	}
+	if err := cc.w.send(id, func(b []byte) []byte { return appendRequest(b, req) }); err != nil {
+		cc.fail(err)
+	}
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		if cc.cancel(id) {
+			return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, ctx.Err())
+		}
+		<-call.done // the answer came meanwhile
+	}
+	if call.err != nil {
+		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, call.err)
+	}
+	var res response
+	if err := decodeResponse(call.msg, &res); err != nil {
+		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
+	}
+	return res.result(addr)
+}
+
+// peer returns the peer of addr, adding it on first use.
+func (c *MuxClient) peer(addr string) (*muxPeer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errClosed
+	}
+	p := c.peers[addr]
+	if p == nil {
+		if len(c.peers) >= maxAddresses {
+			c.dropIdle(time.Now().UnixNano()+1, true)
+		}
+		p = &muxPeer{addr: addr}
+		c.peers[addr] = p
+		if c.janitor == nil {
+			c.janitor = make(chan struct{})
+			go c.sweep(c.janitor)
+		}
+	}
+	return p, nil
+}
+
+// connect returns the peer's connection, dialling one when there is none.
+// Callers arriving during a dial wait for it and share its outcome.
+func (p *muxPeer) connect(ctx context.Context) (*muxConn, error) {
+	p.mu.Lock()
+	for {
+		if p.conn != nil {
+			cc := p.conn
+			p.mu.Unlock()
+			return cc, nil
+		}
+		if ch := p.dialing; ch != nil {
+			p.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			p.mu.Lock()
+			if p.conn == nil && p.dialErr != nil {
+				err := p.dialErr
+				p.mu.Unlock()
+				return nil, err
+			}
+			continue
+		}
+		ch := make(chan struct{})
+		p.dialing = ch
+		p.mu.Unlock()
+		cc, err := dialMux(p.addr)
+		p.mu.Lock()
+		p.dialing, p.conn, p.dialErr = nil, cc, err
+		close(ch)
+		if err != nil {
+			p.mu.Unlock()
+			return nil, err
+		}
+	}
+}
+
+// forget drops cc as the peer's connection, if it still is.
+func (p *muxPeer) forget(cc *muxConn) {
+	p.mu.Lock()
+	if p.conn == cc {
+		p.conn = nil
+	}
+	p.mu.Unlock()
+}
+
+// dialMux opens a connection to the sidecar at addr and starts reading its
+// answers.
+func dialMux(addr string) (*muxConn, error) {
+	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := exchangePreface(nc, true); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	cc := &muxConn{nc: nc, w: frameWriter{nc: nc}, pending: map[uint32]*muxCall{}}
+	cc.lastUse.Store(time.Now().UnixNano())
+	go cc.read()
+	return cc, nil
+}
+
+// start registers a new call; it returns a nil call when the connection can
+// take no more.
+func (cc *muxConn) start() (uint32, *muxCall) {
+	call := &muxCall{done: make(chan struct{}, 1)}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.err != nil || cc.goAway {
+		return 0, nil
+	}
+	cc.next++
+	if cc.next == 0 {
+		cc.next++
+	}
+	for cc.pending[cc.next] != nil { // a call 2^32 calls old still waits
+		cc.next++
+	}
+	cc.pending[cc.next] = call
+	cc.lastUse.Store(time.Now().UnixNano())
+	return cc.next, call
+}
+
+// cancel forgets call id; false when its answer already came.
+func (cc *muxConn) cancel(id uint32) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if _, ok := cc.pending[id]; !ok {
+		return false
+	}
+	delete(cc.pending, id)
+	return true
+}
+
+// read hands each answer to its call until the connection fails.
+func (cc *muxConn) read() {
+	r := newFrameReader(cc.nc)
+	for {
+		id, size, err := r.next()
+		if err != nil {
+			cc.fail(err)
+			return
+		}
+		if size > maxAnswer {
+			if err := r.skip(size); err != nil {
+				cc.fail(err)
+				return
+			}
+			cc.finish(id, nil, fmt.Errorf("the answer of %d bytes exceeds the limit of %d bytes", size, maxAnswer))
+			continue
+		}
+		msg, err := r.message(size)
+		if err != nil {
+			cc.fail(err)
+			return
+		}
+		if msg[0] == kindGoAway {
+			cc.goingAway(id)
+			continue
+		}
+		cc.finish(id, msg, nil)
+	}
+}
+
+// finish ends call id with msg or err; an id no call waits for (one whose
+// ctx ended) is ignored.
+func (cc *muxConn) finish(id uint32, msg []byte, err error) {
+	cc.mu.Lock()
+	call := cc.pending[id]
+	delete(cc.pending, id)
+	cc.mu.Unlock()
+	if call != nil {
+		call.msg, call.err = msg, err
+		call.done <- struct{}{}
+	}
+}
+
+// goingAway takes the called sidecar's word that it took the calls up to
+// last and no later one: those fail as unreachable, to be sent elsewhere.
+func (cc *muxConn) goingAway(last uint32) {
+	cc.mu.Lock()
+	cc.goAway = true
+	var dropped []*muxCall
+	for id, call := range cc.pending {
+		if int32(id-last) > 0 {
+			delete(cc.pending, id)
+			dropped = append(dropped, call)
+		}
+	}
+	cc.mu.Unlock()
+	for _, call := range dropped {
+		call.err = fmt.Errorf("%w: the sidecar is shutting down", api.ErrSidecarUnreachable)
+		call.done <- struct{}{}
+	}
+}
+
+// fail closes the connection and fails every call waiting on it as
+// unreachable: none of them got an answer.
+func (cc *muxConn) fail(err error) {
+	cc.mu.Lock()
+	if cc.err == nil {
+		cc.err = err
+	}
+	pending := cc.pending
+	cc.pending = map[uint32]*muxCall{}
+	cc.mu.Unlock()
+	cc.nc.Close()
+	for _, call := range pending {
+		call.err = fmt.Errorf("%w: the connection closed before the answer: %v", api.ErrSidecarUnreachable, err)
+		call.done <- struct{}{}
+	}
+}
+
+// idleSince reports whether no call waits on cc and none started after t.
+func (cc *muxConn) idleSince(t int64) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return len(cc.pending) == 0 && cc.lastUse.Load() < t
+}
+
+// sweep closes the connections idle for idleTimeout, until stop closes.
+func (c *MuxClient) sweep(stop chan struct{}) {
+	t := time.NewTicker(janitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			c.mu.Lock()
+			c.dropIdle(now.Add(-idleTimeout).UnixNano(), false)
+			c.mu.Unlock()
+		}
+	}
+}
+
+// dropIdle closes the connections with no call since before (unix
+// nanoseconds) and none waiting. With forget it also forgets the peers left
+// without a connection (a call that already holds one may still dial, and
+// its connection then is closed only by the called sidecar or the process's
+// end: forget is for when there are too many). c.mu is held.
+func (c *MuxClient) dropIdle(before int64, forget bool) {
+	for addr, p := range c.peers {
+		p.mu.Lock()
+		cc := p.conn
+		if cc != nil && cc.idleSince(before) {
+			p.conn = nil
+			cc.fail(errIdle)
+			cc = nil
+		}
+		if forget && cc == nil && p.dialing == nil {
+			delete(c.peers, addr)
+		}
+		p.mu.Unlock()
+	}
+}
+
+var errIdle = errors.New("idle")
+
+// Close closes every connection; calls in flight fail, and later calls fail
+// with ErrSidecarUnreachable. Closing twice does nothing more.
+func (c *MuxClient) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.janitor != nil {
+		close(c.janitor)
+	}
+	for addr, p := range c.peers {
+		p.mu.Lock()
+		if p.conn != nil {
+			p.conn.fail(errClosed)
+			p.conn = nil
+		}
+		p.mu.Unlock()
+		delete(c.peers, addr)
+	}
+}

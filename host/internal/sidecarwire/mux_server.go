@@ -1,0 +1,244 @@
+package sidecarwire
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wapr-dev/wapr/host/internal/api"
+)
+
+// MuxServer is the called end of the mux wire (mux.go): it serves the
+// invocations other sidecars forward, for this sidecar's app. It is safe for
+// concurrent use.
+type MuxServer struct {
+	api    *api.API
+	log    *slog.Logger
+	maxMsg int // the largest request message taken
+
+	work      chan muxTask // to the workers
+	startOnce sync.Once
+	stop      chan struct{} // closed by Shutdown: the workers end
+
+	inflight atomic.Int64  // calls taken and not answered yet
+	idle     chan struct{} // a token once inflight drops to 0 while closing
+
+	mu      sync.Mutex // guards the fields below
+	closing bool
+	lns     map[net.Listener]struct{}
+	conns   map[*muxServerConn]struct{}
+}
+
+// muxTask is one call to serve.
+type muxTask struct {
+	c   *muxServerConn
+	id  uint32
+	msg []byte
+}
+
+// muxServerConn is the called end of one connection.
+type muxServerConn struct {
+	nc net.Conn
+	w  frameWriter
+
+	mu       sync.Mutex // guards draining and last
+	draining bool       // Shutdown began: new calls are dropped
+	last     uint32     // the id of the last call taken
+}
+
+// NewMuxServer returns a server calling a.InvokeLocal, taking request bodies
+// of at most maxBody bytes (<= 0: 4 MiB); a larger request gets an error
+// answer and never reaches the app. log may be nil.
+func NewMuxServer(a *api.API, maxBody int, log *slog.Logger) *MuxServer {
+	if maxBody <= 0 {
+		maxBody = defaultMaxRequestBodySize
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &MuxServer{
+		api: a, log: log, maxMsg: maxBody + envelope,
+		work: make(chan muxTask), stop: make(chan struct{}), idle: make(chan struct{}, 1),
+		lns: map[net.Listener]struct{}{}, conns: map[*muxServerConn]struct{}{},
+	}
+}
+
+// Serve accepts connections on ln until Shutdown; it returns nil once
+// Shutdown has stopped it, even when Shutdown came first (ln is closed then).
+func (s *MuxServer) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	s.startOnce.Do(func() {
+		for range streamWorkers {
+			go s.worker()
+		}
+	})
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			delete(s.lns, ln)
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			return err
+		}
+		go s.serveConn(nc)
+	}
+}
+
+// serveConn reads the calls of one connection until it closes.
+func (s *MuxServer) serveConn(nc net.Conn) {
+	defer nc.Close()
+	if err := exchangePreface(nc, false); err != nil {
+		s.log.Debug("sidecar connection refused", "remote", nc.RemoteAddr().String(), "error", err)
+		return
+	}
+	c := &muxServerConn{nc: nc, w: frameWriter{nc: nc}}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+
+	r := newFrameReader(nc)
+	for {
+		id, size, err := r.next()
+		if err != nil {
+			return
+		}
+		if size > s.maxMsg {
+			if err := r.skip(size); err != nil {
+				return
+			}
+			if s.take(c, id) {
+				s.answer(c, id, &response{err: &remoteError{code: api.CodeDirectInvoke,
+					message: fmt.Sprintf("the request of %d bytes exceeds the limit of %d bytes", size, s.maxMsg)}})
+			}
+			continue
+		}
+		msg, err := r.message(size)
+		if err != nil {
+			return
+		}
+		if !s.take(c, id) {
+			continue // shutting down: the caller was told (kindGoAway)
+		}
+		t := muxTask{c: c, id: id, msg: msg}
+		select {
+		case s.work <- t:
+		default:
+			go s.serve(t) // every worker is busy
+		}
+	}
+}
+
+// take counts the call id of c in flight, unless c is draining.
+func (s *MuxServer) take(c *muxServerConn, id uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.draining {
+		return false
+	}
+	c.last = id
+	s.inflight.Add(1)
+	return true
+}
+
+func (s *MuxServer) worker() {
+	for {
+		select {
+		case t := <-s.work:
+			s.serve(t)
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// serve serves one call and sends its answer.
+func (s *MuxServer) serve(t muxTask) {
+	var req api.InvokeRequest
+	var res *response
+	if err := decodeRequest(t.msg, &req); err != nil {
+		res = &response{err: &remoteError{code: api.CodeMalformedRequest, message: err.Error()}}
+	} else {
+		res = invokeLocal(context.Background(), s.api, s.log, &req)
+	}
+	s.answer(t.c, t.id, res)
+}
+
+// answer sends res for call id of c, and ends the call.
+func (s *MuxServer) answer(c *muxServerConn, id uint32, res *response) {
+	c.w.send(id, func(b []byte) []byte { return appendResponse(b, res) })
+	if s.inflight.Add(-1) == 0 {
+		select {
+		case s.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Shutdown stops accepting connections and calls (telling every caller which
+// calls it took), and waits for the calls in flight to be answered until ctx
+// is done; then it closes every connection, failing the calls still in
+// flight, and returns ctx's error without waiting for their app calls, which
+// end by the app channel's timeout. It closes the listeners Serve was given.
+func (s *MuxServer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	first := !s.closing
+	s.closing = true
+	lns, conns := s.lns, s.conns
+	s.lns, s.conns = map[net.Listener]struct{}{}, map[*muxServerConn]struct{}{}
+	s.mu.Unlock()
+	if first {
+		close(s.stop)
+	}
+	for ln := range lns {
+		ln.Close()
+	}
+	for c := range conns {
+		c.mu.Lock()
+		c.draining = true
+		last := c.last
+		c.mu.Unlock()
+		c.w.send(last, func(b []byte) []byte { return append(b, kindGoAway) })
+	}
+	var err error
+	for s.inflight.Load() > 0 && err == nil {
+		select {
+		case <-s.idle:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	for c := range conns {
+		if err != nil {
+			c.nc.Close()
+		} else {
+			c.w.closeWhenWritten()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sidecar calls still in flight: %w", err)
+	}
+	return nil
+}
