@@ -90,6 +90,7 @@ func (h *Host) readResources(ctx context.Context) ([]resources.Component, []reso
 		failed = append(failed, f)
 		h.log.Error("resource not loaded", "error", err)
 	}
+	failed = append(failed, h.loadResiliency(set.Resiliencies)...)
 	logUnacted(h.log, set)
 	comps := set.Components
 	if len(comps) == 0 && !anyComponentFailed(errs) {
@@ -102,9 +103,6 @@ func (h *Host) readResources(ctx context.Context) ([]resources.Component, []reso
 // what the resources folders hold that wapr does not act on, so that nothing
 // there is ignored silently.
 func logUnacted(log *slog.Logger, set resources.Set) {
-	for _, r := range set.Resiliencies {
-		log.Warn("resiliency policies are read but not applied yet", "name", r.Name, "file", r.File+":"+strconv.Itoa(r.Line))
-	}
 	for _, c := range set.Configurations {
 		log.Warn("a Configuration in a resources folder is not applied; give it with --config, as daprd takes it", "name", c.Name, "file", c.File)
 	}
@@ -237,6 +235,8 @@ func (h *Host) publish(failed []api.FailedComponent) {
 		Secrets:        map[string]*api.SecretStore{},
 		Configurations: map[string]*api.ConfigurationStore{},
 		Locks:          map[string]*api.LockStore{},
+
+		InvokePolicy: h.policies.InvokePolicy(),
 	}
 	var reports []ComponentReport
 	for _, l := range h.components {
@@ -492,6 +492,7 @@ func (h *Host) addToSnapshot(snap *api.Snapshot, l *loaded) {
 			}
 		}
 	}
+	h.policies.Decorate(snap, info.Name)
 }
 
 // closeComponents closes every served component concurrently within ctx.

@@ -24,6 +24,7 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/delivery"
 	"github.com/wapr-dev/wapr/host/internal/grpcapi"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
+	"github.com/wapr-dev/wapr/host/internal/resiliency"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 )
@@ -151,6 +152,7 @@ type Host struct {
 
 	components []*loaded
 	declared   []resources.Subscription
+	policies   resiliency.Current // the Resiliency resources in force
 
 	wasm        *wasmcomp.Loader
 	wasmModules map[string]*wasmcomp.Module // component type → module

@@ -9,6 +9,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,6 +86,17 @@ type Snapshot struct {
 	Secrets        map[string]*SecretStore
 	Configurations map[string]*ConfigurationStore
 	Locks          map[string]*LockStore
+
+	// InvokePolicy applies the resiliency policies of target apps to service
+	// invocation; nil applies none.
+	InvokePolicy InvokePolicy
+}
+
+// InvokePolicy runs an invocation of appID's method under that app's
+// resiliency policy (timeouts, retries, circuit breaking); call makes one
+// attempt. Implementations are safe for concurrent use.
+type InvokePolicy interface {
+	Invoke(ctx context.Context, appID, method string, call func(context.Context) (*InvokeResponse, error)) (*InvokeResponse, error)
 }
 
 // Served describes what runs a component, for people and the metadata API.

@@ -99,8 +99,26 @@ func (a *API) appChannel() AppChannel {
 // Instances of one app id take calls in turn; one that cannot be reached is
 // skipped until it answers again, and a call it could not take goes to the
 // next. Any response of the app, 4xx and 5xx included, is a response, not an
-// error.
+// error. The target app's resiliency policy, if any, applies around all of
+// it (Snapshot.InvokePolicy).
 func (a *API) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error) {
+	policy := a.snapshot.Load().InvokePolicy
+	if policy == nil {
+		return a.invoke(ctx, req)
+	}
+	res, err := policy.Invoke(ctx, req.AppID, req.Method, func(ctx context.Context) (*InvokeResponse, error) {
+		return a.invoke(ctx, req)
+	})
+	var apiErr *Error
+	if err != nil && !errors.As(err, &apiErr) {
+		// The policy's own failure: a timeout or an open circuit breaker.
+		return nil, errorf(CodeDirectInvoke, err, "failed to invoke, id: %s, err: %v", req.AppID, err)
+	}
+	return res, err
+}
+
+// invoke is one attempt of Invoke.
+func (a *API) invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error) {
 	id, ns := splitAppID(req.AppID)
 	if id == "" {
 		return nil, errorf(CodeDirectInvokeNoAppID, nil, "failed getting app id either from the URL path or the header dapr-app-id")
