@@ -96,9 +96,10 @@ type Options struct {
 	// HostAddress is the IP other sidecars reach this one at; default
 	// DAPR_HOST_IP, else the first non-loopback IPv4 address.
 	HostAddress string
-	// SidecarWire is the protocol between sidecars: SidecarWireHTTP (the
-	// default, HTTP/1.1) or SidecarWireGRPC (gRPC), to measure one against
-	// the other. Every sidecar of a mesh must use the same.
+	// SidecarWire is the protocol between sidecars: SidecarWireMux (the
+	// default: calls framed by hand, multiplexed over one TCP connection),
+	// SidecarWireHTTP (HTTP/1.1) or SidecarWireGRPC (gRPC), to measure one
+	// against another. Every sidecar of a mesh must use the same.
 	SidecarWire string
 
 	// AppWaitTimeout bounds the wait for the app port to open at start; 0
@@ -243,7 +244,7 @@ func New(o Options) (*Host, error) {
 	}
 	switch o.SidecarWire {
 	case "":
-		o.SidecarWire = SidecarWireHTTP
+		o.SidecarWire = SidecarWireMux
 	case SidecarWireHTTP, SidecarWireGRPC, SidecarWireMux:
 	default:
 		return nil, fmt.Errorf("host: sidecar wire %q is not http, grpc or mux", o.SidecarWire)

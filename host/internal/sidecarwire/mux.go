@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -83,6 +84,11 @@ func (w *frameWriter) send(id uint32, add func([]byte) []byte) error {
 		return nil
 	}
 	w.writing = true
+	w.mu.Unlock()
+	// Let the goroutines that are ready to run add their frames first:
+	// under load they are the calls sharing this write.
+	runtime.Gosched()
+	w.mu.Lock()
 	for len(w.buf) > 0 && w.err == nil {
 		out := w.buf
 		w.buf = w.spare[:0]
