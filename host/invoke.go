@@ -26,9 +26,9 @@ const (
 // Sidecar wires, the protocols of the sidecar-to-sidecar channel
 // (Options.SidecarWire).
 const (
+	SidecarWireMux  = "mux"  // calls framed by hand, multiplexed over one TCP connection (default)
 	SidecarWireHTTP = "http" // HTTP/1.1 over pooled keep-alive connections
-	SidecarWireGRPC = "grpc" // gRPC unary calls over HTTP/2, for measurement
-	SidecarWireMux  = "mux"  // framed calls multiplexed over one TCP connection
+	SidecarWireGRPC = "grpc" // gRPC unary calls over HTTP/2
 )
 
 // sidecarServer is the called end of the sidecar-to-sidecar channel.
