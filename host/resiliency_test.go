@@ -40,6 +40,9 @@ func startFlakyApp(t *testing.T, rule func(path string, attempt int) int) *flaky
 			http.NotFound(w, r)
 			return
 		}
+		if r.Method == "OPTIONS" { // an input binding's probe: yes, send
+			return
+		}
 		a.mu.Lock()
 		a.times[r.URL.Path] = append(a.times[r.URL.Path], time.Now())
 		n := len(a.times[r.URL.Path])
@@ -533,5 +536,39 @@ func TestResiliencyBadResource(t *testing.T) {
 	s.do(t, step{method: "GET", path: "/v1.0/state/retrystore/bad"})
 	if n := redisCalls(t, c, "hmget") - before; n != 3 {
 		t.Errorf("%d attempts; want the good resource's 1 + 2 retries and no 5x timeout", n)
+	}
+}
+
+// TestResiliencyInputBindingInbound: spec.targets.components.<binding>.inbound
+// retries an event the app fails. The cron binding ticks every second, so
+// attempts 10ms apart can only be the policy's retries of one event.
+func TestResiliencyInputBindingInbound(t *testing.T) {
+	app := startFlakyApp(t, func(path string, n int) int {
+		if n <= 2 {
+			return 500
+		}
+		return 200
+	})
+	startSidecar(t, hostConfig{appPort: app.port, yaml: map[string]string{
+		"cron.yaml": "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: tick\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"@every 1s\"\n",
+		"resiliency.yaml": fmt.Sprintf(resiliencyHeader, "inbound") + `
+  policies:
+    retries:
+      again:
+        policy: constant
+        duration: 10ms
+        maxRetries: 2
+  targets:
+    components:
+      tick:
+        inbound:
+          retry: again
+`}})
+	waitFor(t, "three deliveries", func() bool { return len(app.attempts("/tick")) >= 3 })
+	ts := app.attempts("/tick")
+	for i := 1; i < 3; i++ {
+		if d := ts[i].Sub(ts[i-1]); d > 500*time.Millisecond {
+			t.Errorf("attempt %d came %v after the one before; want the policy's 10ms retry, not the next tick", i+1, d)
+		}
 	}
 }
