@@ -7,9 +7,8 @@ import (
 const kindResiliency = "Resiliency"
 
 // Resiliency is one Dapr Resiliency resource (apiVersion dapr.io/v1alpha1)
-// found in a resources folder that applies to the app. wapr does not apply
-// resiliency policies yet: the resource is read and kept as data for the
-// host to report and, later, to act on.
+// found in a resources folder that applies to the app. Its spec is kept as
+// data here; package host/internal/resiliency checks and applies it.
 type Resiliency struct {
 	// Name is metadata.name.
 	Name string
