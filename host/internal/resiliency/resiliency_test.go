@@ -7,14 +7,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
+	pubsubmemory "github.com/wapr-dev/wapr/builtin/pubsub/memory"
 	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/pubsub"
 	"github.com/wapr-dev/wapr/host/component/state"
+	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 )
 
@@ -576,5 +580,63 @@ func TestAppBreakers(t *testing.T) {
 	p.App("checkout", "c")
 	if n := len(p.appBreakers["checkout"]); n != 2 {
 		t.Errorf("%d breakers kept; want at most circuitBreakerCacheSize", n)
+	}
+}
+
+// A subscription that keeps running across a reload delivers under the
+// inbound policy in force at each delivery, and publishing under the
+// outbound policy of the snapshot it was taken from.
+func TestDecorateInboundFollowsReload(t *testing.T) {
+	mem := pubsubmemory.New()
+	if err := mem.Init(t.Context(), component.Metadata{Name: "events", Type: "pubsub.in-memory", Properties: map[string]string{
+		"redeliverInitialInterval": "1h", "redeliverMaxInterval": "1h", // only a policy retries
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mem.Close(context.Background()) })
+	var cur Current
+	snap := &api.Snapshot{PubSubs: map[string]*api.PubSub{"events": {PubSub: mem}}}
+	cur.Decorate(snap, "events")
+
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	err := snap.PubSubs["events"].PubSub.Subscribe(ctx, pubsub.SubscribeRequest{Topic: "t"}, func(_ context.Context, msg *pubsub.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[string(msg.Data)]++
+		return errBackend
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, errs := load(t, nil, resiliencyDoc("r", `
+  policies:
+    retries:
+      r: {duration: 1ms, maxRetries: 2}
+  targets:
+    components:
+      events: {inbound: {retry: r}}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	cur.Store(p) // a reload, after the subscription started
+	if err := snap.PubSubs["events"].PubSub.Publish(t.Context(), &pubsub.PublishRequest{Topic: "t", Data: []byte("m")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := attempts["m"]
+		mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if n > 3 || time.Now().After(deadline) {
+			t.Fatalf("%d deliveries; want 1 + maxRetries 2 of the policy loaded after the subscription started", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
