@@ -103,7 +103,7 @@ func (a *API) appChannel() AppChannel {
 // it (Snapshot.InvokePolicy).
 func (a *API) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error) {
 	policy := a.snapshot.Load().InvokePolicy
-	if policy == nil {
+	if id, _ := splitAppID(req.AppID); policy == nil || id == "" {
 		return a.invoke(ctx, req)
 	}
 	res, err := policy.Invoke(ctx, req.AppID, req.Method, func(ctx context.Context) (*InvokeResponse, error) {
