@@ -493,6 +493,7 @@ func (h *Host) addToSnapshot(snap *api.Snapshot, l *loaded) {
 		}
 	}
 	h.policies.Decorate(snap, info.Name)
+	h.metrics.Instrument(snap, info.Name, l.impl) // outermost: counts calls as the API makes them
 }
 
 // closeComponents closes every served component concurrently within ctx.

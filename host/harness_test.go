@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -92,6 +93,13 @@ type hostConfig struct {
 	namespace         string
 	// appProtocol is --app-protocol ("http" when empty).
 	appProtocol string
+	// metrics serves metrics on a free port (Report().MetricsAddress);
+	// profiling serves pprof likewise.
+	metrics, profiling bool
+	// apiLogging is --enable-api-logging (nil: the Configuration decides).
+	apiLogging *bool
+	// logger replaces the test's logger.
+	logger *slog.Logger
 }
 
 // sidecar is a running host and a client for it.
@@ -162,7 +170,21 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 	if err != nil {
 		t.Fatal(err)
 	}
+	logger := cfg.logger
+	if logger == nil {
+		logger = newTestLogger(t)
+	}
+	var metricsAddr, profilingAddr string
+	if cfg.metrics {
+		metricsAddr = "127.0.0.1:0"
+	}
+	if cfg.profiling {
+		profilingAddr = "127.0.0.1:0"
+	}
 	h, err := host.New(host.Options{
+		MetricsAddress:     metricsAddr,
+		ProfilingAddress:   profilingAddr,
+		EnableAPILogging:   cfg.apiLogging,
 		GRPCListener:       grpcLn,
 		ConfigFile:         configFile,
 		InternalListener:   internal,
@@ -177,7 +199,7 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 		Registry:           reg,
 		APIToken:           cfg.token,
 		MaxRequestBodySize: cfg.maxBody,
-		Logger:             newTestLogger(t),
+		Logger:             logger,
 		WasmCacheDir:       filepath.Join(os.TempDir(), "wapr-test-cache-"+engineName()),
 		HotReload:          cfg.hotReload,
 		// CI runs the suite a second time with WAPR_WASM_ENGINE=wasmtime

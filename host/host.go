@@ -26,6 +26,7 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
 	"github.com/wapr-dev/wapr/host/internal/resiliency"
 	"github.com/wapr-dev/wapr/host/internal/resources"
+	"github.com/wapr-dev/wapr/host/internal/telemetry"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 )
 
@@ -124,6 +125,21 @@ type Options struct {
 	AppHealthProbeTimeout  time.Duration
 	AppHealthThreshold     int
 
+	// MetricsAddress turns metrics on: Prometheus' text format on every
+	// path (/metrics) of a server at that address ("host:0": a free port;
+	// Report().MetricsAddress tells which). Empty, the default, is off:
+	// daprd's --enable-metrics is on by default and cmd/wapr sets this as
+	// daprd does (0.0.0.0:9090), but embedders and tests run several hosts
+	// in one process. A busy address fails Start, as it fails daprd.
+	MetricsAddress string
+	// EnableAPILogging logs one line per API call, HTTP and gRPC, as
+	// daprd's --enable-api-logging; nil leaves it to the Configuration's
+	// spec.logging.apiLogging.enabled (off without one).
+	EnableAPILogging *bool
+	// ProfilingAddress, when set, serves net/http/pprof there (daprd's
+	// --enable-profiling and --profile-port).
+	ProfilingAddress string
+
 	Logger *slog.Logger
 }
 
@@ -155,6 +171,11 @@ type Host struct {
 	declared   []resources.Subscription
 	policies   resiliency.Current // the Resiliency resources in force
 
+	metrics    *telemetry.Metrics // nil when off
+	metricsSrv *telemetry.Server
+	pprofSrv   *telemetry.Server
+	apiLogging resources.APILogging // Enabled: API calls are logged
+
 	wasm        *wasmcomp.Loader
 	wasmModules map[string]*wasmcomp.Module // component type → module
 	inspected   map[string]*wasmcomp.Module // path@digest → inspection, guarded by mu
@@ -182,6 +203,10 @@ type Report struct {
 	// NameResolution names the resolver that finds them.
 	InternalAddress string
 	NameResolution  string
+	// MetricsAddress and ProfilingAddress are where metrics and pprof are
+	// served ("" when off).
+	MetricsAddress   string
+	ProfilingAddress string
 
 	Components    []ComponentReport
 	Modules       []ModuleReport
@@ -262,6 +287,9 @@ func New(o Options) (*Host, error) {
 		shutdownReq: make(chan struct{}),
 	}
 	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
+	if o.MetricsAddress != "" {
+		h.metrics = telemetry.New(o.AppID, o.Namespace)
+	}
 	h.api = api.New(o.AppID, api.RuntimeInfo{
 		Version: Version, AppPort: o.AppPort, Protocol: o.AppProtocol, Address: o.AppChannelAddress,
 	})
@@ -273,7 +301,7 @@ func New(o Options) (*Host, error) {
 // delivering messages. It returns once the API is listening; Ready tells
 // when the app side is up too. A component that fails to load is reported,
 // never fatal.
-func (h *Host) Start(ctx context.Context) error {
+func (h *Host) Start(ctx context.Context) (err error) {
 	ln := h.opts.Listener
 	if ln == nil {
 		var err error
@@ -298,6 +326,19 @@ func (h *Host) Start(ctx context.Context) error {
 	}
 	h.api.SetSecretScopes(secretScopes(cfg.SecretScopes))
 	h.api.SetLogger(h.log)
+	h.apiLogging = cfg.APILogging
+	if h.opts.EnableAPILogging != nil {
+		h.apiLogging.Enabled = *h.opts.EnableAPILogging
+	}
+	if err := h.startTelemetry(); err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() {
+		if err != nil {
+			h.stopTelemetry(context.Background())
+		}
+	}()
 
 	factory, err := engineFactory(h.opts.WasmEngine, wasmCacheDir(h.opts.WasmCacheDir, h.opts.WasmEngine))
 	if err != nil {
@@ -318,6 +359,11 @@ func (h *Host) Start(ctx context.Context) error {
 		APIToken:           h.opts.APIToken,
 		OnShutdown:         h.requestShutdown,
 		Logger:             h.log,
+
+		Metrics:                h.metrics,
+		APILog:                 h.apiLog("dapr.runtime.http-info"),
+		APILogOmitHealthChecks: h.apiLogging.OmitHealthChecks,
+		APILogObfuscateURLs:    h.apiLogging.ObfuscateURLs,
 	})
 	if err := h.startInvocation(ctx, cfg); err != nil {
 		ln.Close()
@@ -368,6 +414,10 @@ func (h *Host) startGRPC() error {
 		MaxMessageSize: h.opts.MaxRequestBodySize,
 		OnShutdown:     h.requestShutdown,
 		Logger:         h.log,
+
+		Metrics:                h.metrics,
+		APILog:                 h.apiLog("dapr.runtime.grpc.api-info"),
+		APILogOmitHealthChecks: h.apiLogging.OmitHealthChecks,
 	})
 	h.grpcErr = make(chan error, 1)
 	go func() { h.grpcErr <- h.grpc.Serve(ln) }()
@@ -389,7 +439,7 @@ func (h *Host) startAppChannel() {
 		} else {
 			h.app = httpapi.NewAppChannel(h.appAddress(), h.opts.AppID, h.opts.AppAPIToken, 0)
 		}
-		h.appLimit = api.LimitApp(h.app, h.opts.AppMaxConcurrency)
+		h.appLimit = api.LimitApp(h.metrics.App(h.app, h.opts.AppProtocol == "grpc"), h.opts.AppMaxConcurrency)
 		h.startAppHealth()
 		if h.health != nil {
 			h.appLimit = api.GateApp(h.appLimit, h.health)
@@ -596,6 +646,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		if h.app != nil {
 			h.app.Close()
 		}
+		h.stopTelemetry(ctx)
 	})
 	return errors.Join(errs...)
 }

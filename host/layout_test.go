@@ -129,7 +129,7 @@ func violations(rel string, p listedPackage) []string {
 	}
 	// The API layer and its transports work the same whoever serves a
 	// component: they must not depend on the Wasm packages, in any build.
-	if within(rel, "host/internal/api") || within(rel, "host/internal/httpapi") || within(rel, "host/internal/grpcapi") {
+	if within(rel, "host/internal/api") || within(rel, "host/internal/httpapi") || within(rel, "host/internal/grpcapi") || within(rel, "host/internal/telemetry") {
 		for _, d := range p.Deps {
 			if isWasmPackage(d) {
 				out = append(out, "the API layer and its transports may not depend on the Wasm packages, found "+d)
@@ -180,9 +180,15 @@ func violations(rel string, p listedPackage) []string {
 			if !within(dep, "host/component") && !within(dep, "conformance") {
 				out = append(out, "conformance may import host/component only, found "+imp)
 			}
-		case within(rel, "host/internal/api"), within(rel, "host/internal/httpapi"), within(rel, "host/internal/grpcapi"):
+		case within(rel, "host/internal/api"):
 			if !within(dep, "host/internal/api") && !within(dep, "host/component") {
-				out = append(out, "the API layer and its transports may import host/internal/api and host/component only, found "+imp)
+				out = append(out, "the API layer may import host/component only, found "+imp)
+			}
+		case within(rel, "host/internal/httpapi"), within(rel, "host/internal/grpcapi"), within(rel, "host/internal/telemetry"):
+			// The transports report to the metrics; the metrics decorate
+			// the API's components.
+			if !within(dep, "host/internal/api") && !within(dep, "host/component") && !within(dep, "host/internal/telemetry") {
+				out = append(out, "the API's transports and metrics may import host/internal/api, host/internal/telemetry and host/component only, found "+imp)
 			}
 		case within(rel, "host/internal"):
 			if !within(dep, "host") && !within(dep, "abi") {
@@ -224,6 +230,8 @@ func TestDependencyRulesCatch(t *testing.T) {
 		{"host/internal/grpcapi", listedPackage{Imports: []string{"github.com/valyala/fasthttp"}}},
 		{"host/internal/httpapi", listedPackage{Imports: []string{"github.com/dapr/dapr/pkg/proto/runtime/v1"}}},
 		{"host/internal/api", listedPackage{Imports: []string{"google.golang.org/grpc"}}},
+		{"host/internal/api", listedPackage{Imports: []string{module + "/host/internal/telemetry"}}},
+		{"host/internal/telemetry", listedPackage{Imports: []string{module + "/host/internal/wasmcomp"}}},
 	}
 	for _, b := range bad {
 		if v := violations(b.rel, b.pkg); len(v) == 0 {

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/telemetry"
 )
 
 // DefaultMaxMessageSize bounds request messages, as daprd's default
@@ -52,6 +53,16 @@ type Options struct {
 	// has been answered.
 	OnShutdown func()
 	Logger     *slog.Logger
+
+	// Metrics, when set, count and time every call
+	// (dapr_grpc_io_server_*).
+	Metrics *telemetry.Metrics
+	// APILog, when set, gets one line per call (daprd's
+	// --enable-api-logging): "gRPC API Called" with the full method, the
+	// status code, the duration in milliseconds and the user agent.
+	// APILogOmitHealthChecks leaves the health checks out.
+	APILog                 *slog.Logger
+	APILogOmitHealthChecks bool
 }
 
 // Server is Dapr's gRPC API: a gRPC server and the service it serves.
@@ -75,6 +86,10 @@ type service struct {
 	closeOnce sync.Once
 	// configStreams are the open SubscribeConfiguration streams.
 	configStreams streamTable
+
+	metrics      *telemetry.Metrics
+	apiLog       *slog.Logger
+	apiLogHealth bool // log the health checks too
 }
 
 // New returns a Server; Serve starts it.
@@ -96,10 +111,20 @@ func New(o Options) *Server {
 		// Replies are marshalled into pooled buffers (codec.go).
 		grpc.ForceServerCodecV2(codec{}),
 	}
+	svc.metrics, svc.apiLog, svc.apiLogHealth = o.Metrics, o.APILog, !o.APILogOmitHealthChecks
+	// Interceptors only when there is something to do: each costs
+	// allocations and a frame per call. Observation comes first, so
+	// refused calls are counted and logged too.
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if svc.metrics != nil || svc.apiLog != nil {
+		unary, stream = append(unary, svc.observeUnary), append(stream, svc.observeStream)
+	}
 	if svc.token != nil {
-		// Without a token they would only pass calls on, at two
-		// allocations and a frame per call.
-		opts = append(opts, grpc.UnaryInterceptor(svc.authorizeUnary), grpc.StreamInterceptor(svc.authorizeStream))
+		unary, stream = append(unary, svc.authorizeUnary), append(stream, svc.authorizeStream)
+	}
+	if len(unary) > 0 {
+		opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
 	}
 	s.srv = grpc.NewServer(opts...)
 	runtimev1pb.RegisterDaprServer(s.srv, svc)

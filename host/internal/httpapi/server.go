@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/telemetry"
 )
 
 // DefaultMaxRequestBodySize is Dapr's default limit on request bodies (4 MiB).
@@ -43,6 +44,19 @@ type Options struct {
 	// sidecar forwarded for this sidecar's app.
 	Sidecar bool
 	Logger  *slog.Logger
+
+	// Metrics, when set, count and time every request
+	// (dapr_http_server_*).
+	Metrics *telemetry.Metrics
+	// APILog, when set, gets one line per request (daprd's
+	// --enable-api-logging): "HTTP API Called" with the method and path,
+	// the status code, the response size, the duration in milliseconds
+	// and the user agent. APILogOmitHealthChecks leaves the health checks
+	// out; APILogObfuscateURLs logs the path's metrics label (the route,
+	// without keys and other values) instead of the path.
+	APILog                 *slog.Logger
+	APILogOmitHealthChecks bool
+	APILogObfuscateURLs    bool
 }
 
 // Server is the Dapr HTTP API.
@@ -53,6 +67,14 @@ type Server struct {
 	log        *slog.Logger
 	srv        *fasthttp.Server
 	handler    fasthttp.RequestHandler
+
+	// observed is set when requests are measured or logged (metrics,
+	// apiLog); the rest of the time serve costs nothing more.
+	observed      bool
+	metrics       *telemetry.Metrics
+	apiLog        *slog.Logger
+	apiLogHealth  bool // log the health checks too
+	apiLogPattern bool // log the path's metrics label, not the path
 
 	// drainIdle is how long a connection may stay idle during Shutdown
 	// (drainIdle by default; tests on a loaded machine lengthen it).
@@ -114,6 +136,9 @@ func New(o Options) *Server {
 	if o.APIToken != "" {
 		s.token = []byte(o.APIToken)
 	}
+	s.metrics, s.apiLog = o.Metrics, o.APILog
+	s.apiLogHealth, s.apiLogPattern = !o.APILogOmitHealthChecks, o.APILogObfuscateURLs
+	s.observed = s.metrics != nil || s.apiLog != nil
 	s.handler = s.Handle
 	if o.Sidecar {
 		s.handler = s.serveSidecar
@@ -156,7 +181,11 @@ func (s *Server) Serve(ln net.Listener) error {
 // the connection ends with this response, and fasthttp closes it once the
 // response is written.
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
-	s.handler(ctx)
+	if s.observed {
+		s.serveObserved(ctx)
+	} else {
+		s.handler(ctx)
+	}
 	if s.draining.Load() {
 		ctx.SetConnectionClose()
 	}

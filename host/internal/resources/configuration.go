@@ -22,6 +22,8 @@ type Configuration struct {
 	NameResolution NameResolution
 	// SecretScopes is spec.secrets.scopes, in file order.
 	SecretScopes []SecretScope
+	// APILogging is spec.logging.apiLogging.
+	APILogging APILogging
 	// Unused names, in file order, the parts of spec that wapr accepts but
 	// does not act on yet ("spec.tracing", "spec.mtls", "spec.features", …),
 	// for the sidecar to say so at start: a Configuration written for daprd,
@@ -39,6 +41,17 @@ type NameResolution struct {
 	// Configuration is spec.nameResolution.configuration decoded from YAML
 	// (map[string]any, []any and scalars); nil when absent.
 	Configuration map[string]any
+}
+
+// APILogging is spec.logging.apiLogging: whether the sidecar logs every
+// API call when --enable-api-logging does not say (Enabled), and how.
+type APILogging struct {
+	Enabled bool
+	// ObfuscateURLs logs an HTTP call's route rather than its path, which
+	// may hold keys and other values.
+	ObfuscateURLs bool
+	// OmitHealthChecks leaves the health checks out.
+	OmitHealthChecks bool
 }
 
 // SecretScope is one entry of spec.secrets.scopes: which secrets of the
@@ -126,6 +139,14 @@ func (d *doc) configuration() (Configuration, error) {
 		}
 	}
 	cfg.SecretScopes = d.secretScopes(spec)
+	_, logging := d.mapping(spec, "logging", "spec.logging")
+	if _, al := d.mapping(logging, "apiLogging", "spec.logging.apiLogging"); al != nil {
+		cfg.APILogging = APILogging{
+			Enabled:          d.boolean(al, "enabled", "spec.logging.apiLogging.enabled"),
+			ObfuscateURLs:    d.boolean(al, "obfuscateURLs", "spec.logging.apiLogging.obfuscateURLs"),
+			OmitHealthChecks: d.boolean(al, "omitHealthChecks", "spec.logging.apiLogging.omitHealthChecks"),
+		}
+	}
 	cfg.Unused = unusedSpec(spec)
 	if len(d.errs) > 0 {
 		errs := make([]error, len(d.errs))
@@ -177,7 +198,7 @@ func (d *doc) secretScopes(spec *yaml.Node) []SecretScope {
 }
 
 // honouredSpec are the parts of a Configuration's spec that wapr acts on.
-var honouredSpec = []string{"nameResolution", "secrets"}
+var honouredSpec = []string{"nameResolution", "secrets", "logging"}
 
 // unusedSpec lists the other parts of spec that are set, as "spec.<key>".
 func unusedSpec(spec *yaml.Node) []string {

@@ -240,6 +240,7 @@ func (b *batcher[Q, R]) run(base context.Context, i *instance, batch []*pending[
 		p.finish(b.one(ctx, i, p.req))
 		return
 	}
+	b.s.c.pool.stats.batch(len(batch))
 	again, answered, err := b.many(ctx, i, batch)
 	switch {
 	case err != nil && (answered || !b.retryBroken):

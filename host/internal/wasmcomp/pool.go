@@ -27,6 +27,8 @@ type pool struct {
 	mu     sync.Mutex
 	closed bool
 	live   sync.WaitGroup // instances alive
+
+	stats stats // for the component's metrics
 }
 
 func newPool(size int, create func(context.Context) (*instance, error), recycle int, memLimit uint32, log *slog.Logger) *pool {
@@ -188,7 +190,9 @@ func noInstance(err error) error {
 // call budget is closed; its slot frees for a new one.
 func (p *pool) put(i *instance, err error) {
 	broken := errors.Is(err, errBroken)
+	p.stats.callEnded(err)
 	if broken {
+		p.stats.replaced.Add(1)
 		p.log.Warn("discarding a wasm instance", "error", err)
 	}
 	p.mu.Lock()
@@ -201,6 +205,9 @@ func (p *pool) put(i *instance, err error) {
 		return
 	}
 	if closed || i.calls >= p.recycle || i.inst.Memory().Size() > p.memLimit {
+		if !closed {
+			p.stats.replaced.Add(1)
+		}
 		p.discard(i, true)
 		return
 	}

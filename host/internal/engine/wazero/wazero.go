@@ -116,7 +116,13 @@ type Engine struct {
 
 	instances sync.Map // instance name → *instance (for host calls)
 	seq       atomic.Uint64
+	// fuelChecks counts refuel calls: metered guests' deadline checks.
+	fuelChecks atomic.Uint64
 }
+
+// FuelChecks is how many times metered guests of the engine ran out of
+// fuel and the host checked their deadline (the meter's interrupts).
+func (e *Engine) FuelChecks() uint64 { return e.fuelChecks.Load() }
 
 // New returns an engine under cfg with its host modules and WASI ready.
 func (f *Factory) New(ctx context.Context, cfg engine.Config) (engine.Engine, error) {
@@ -163,7 +169,10 @@ func (e *Engine) newRuntime(ctx context.Context, closeOnDone bool) (wazero.Runti
 	if e.cfg.Interruptible && !closeOnDone {
 		_, err := rt.NewHostModuleBuilder(meter.Module).
 			NewFunctionBuilder().
-			WithGoModuleFunction(api.GoModuleFunc(refuel), nil, []api.ValueType{api.ValueTypeI32}).
+			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+				e.fuelChecks.Add(1)
+				refuel(ctx, m, stack)
+			}), nil, []api.ValueType{api.ValueTypeI32}).
 			Export(meter.Func).
 			Instantiate(ctx)
 		if err != nil {

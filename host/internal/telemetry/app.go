@@ -1,0 +1,171 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/wapr-dev/wapr/host/internal/api"
+)
+
+// App returns app with every call counted and timed: the app channel's
+// metrics (dapr_http_client_* for an HTTP app, dapr_grpc_io_client_* for a
+// gRPC app), and, by what the call carried, the pub/sub deliveries
+// (dapr_component_pubsub_ingress_*, by the outcome daprd reads from the
+// app's answer: success, retry or drop) and input binding events
+// (dapr_component_input_binding_*). grpcApp says the app speaks gRPC. On a
+// nil Metrics it returns app itself.
+func (m *Metrics) App(app api.AppChannel, grpcApp bool) api.AppChannel {
+	if m == nil || app == nil {
+		return app
+	}
+	return &appChannel{inner: app, m: m, grpc: grpcApp}
+}
+
+type appChannel struct {
+	inner api.AppChannel
+	m     *Metrics
+	grpc  bool
+}
+
+func (a *appChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppResponse, error) {
+	start := time.Now()
+	res, err := a.inner.Call(ctx, req)
+	elapsed := time.Since(start)
+	if a.grpc {
+		a.m.grpcClient.observe(appCallbackMethod(req.Call), clientCode(res, err), elapsed)
+	} else {
+		st := 0 // no answer: status=""
+		if err == nil {
+			st = res.Status
+		}
+		path, _, _ := strings.Cut(req.Path, "?")
+		a.m.httpClient.observe(httpMethod([]byte(req.Method)), []byte(PathLabel(path)), st, elapsed)
+	}
+	switch req.Call {
+	case api.AppCallTopicEvent:
+		a.m.ingress(req.PubSub, req.Topic, deliveryOutcome(res, err), elapsed)
+	case api.AppCallBindingEvent:
+		a.m.inputEvent(req.Binding, err == nil && res.Status/100 == 2, elapsed)
+	}
+	return res, err
+}
+
+// appCallbackMethod is the AppCallback method the gRPC app channel calls
+// for a kind of call.
+func appCallbackMethod(c api.AppCall) string {
+	switch c {
+	case api.AppCallSubscriptions:
+		return "/dapr.proto.runtime.v1.AppCallback/ListTopicSubscriptions"
+	case api.AppCallTopicEvent:
+		return "/dapr.proto.runtime.v1.AppCallback/OnTopicEvent"
+	case api.AppCallBindingProbe:
+		return "/dapr.proto.runtime.v1.AppCallback/ListInputBindings"
+	case api.AppCallBindingEvent:
+		return "/dapr.proto.runtime.v1.AppCallback/OnBindingEvent"
+	}
+	return "/dapr.proto.runtime.v1.AppCallback/OnInvoke"
+}
+
+// clientCode is the status code of a call to a gRPC app: the error's, or
+// the one the channel's HTTP-like answer stands for.
+func clientCode(res *api.AppResponse, err error) codes.Code {
+	if err != nil {
+		return status.Code(err)
+	}
+	switch {
+	case res.Status/100 == 2:
+		return codes.OK
+	case res.Status == 404:
+		return codes.NotFound
+	case res.Status == 501:
+		return codes.Unimplemented
+	}
+	return codes.Unknown
+}
+
+// Outcomes of a delivery, daprd's process_status values.
+const (
+	outcomeSuccess = "success"
+	outcomeRetry   = "retry"
+	outcomeDrop    = "drop"
+)
+
+// deliveryOutcome reads the app's answer to a pub/sub message as the
+// delivery does (and daprd): a transport failure or a non-2xx status
+// retries, but 404 drops; a 2xx body {"status": "DROP"} drops, "RETRY"
+// (or an unknown status) retries, anything else succeeds.
+func deliveryOutcome(res *api.AppResponse, err error) string {
+	switch {
+	case err != nil:
+		return outcomeRetry
+	case res.Status == 404:
+		return outcomeDrop
+	case res.Status/100 != 2:
+		return outcomeRetry
+	}
+	body := bytes.TrimSpace(res.Body)
+	if len(body) == 0 || body[0] != '{' {
+		return outcomeSuccess
+	}
+	var ans struct {
+		Status *string `json:"status"`
+	}
+	if json.Unmarshal(body, &ans) != nil || ans.Status == nil {
+		return outcomeSuccess
+	}
+	switch strings.ToUpper(*ans.Status) {
+	case "", "SUCCESS":
+		return outcomeSuccess
+	case "DROP":
+		return outcomeDrop
+	}
+	return outcomeRetry
+}
+
+// ingressSeries are the series of one pub/sub and topic, by outcome.
+type ingressSeries struct {
+	success, retry, drop *pair
+}
+
+// ingress records one delivery of a message of pubsub/topic to the app.
+func (m *Metrics) ingress(pubsub, topic, outcome string, elapsed time.Duration) {
+	key := pubsub + "\x00" + topic
+	s, ok := m.deliveries.get(key)
+	if !ok {
+		s, _ = m.deliveries.add(key, 0, func() *ingressSeries {
+			labels := m.component + "," + label("component", pubsub) + "," + label("topic", topic)
+			p := func(o string) *pair {
+				// daprd labels status as process_status when the app gave
+				// none of its own.
+				return m.pair("dapr_component_pubsub_ingress_count", "dapr_component_pubsub_ingress_latencies",
+					labels+","+label("process_status", o)+","+label("status", o))
+			}
+			return &ingressSeries{success: p(outcomeSuccess), retry: p(outcomeRetry), drop: p(outcomeDrop)}
+		})
+	}
+	switch outcome {
+	case outcomeSuccess:
+		s.success.observe(elapsed)
+	case outcomeDrop:
+		s.drop.observe(elapsed)
+	default:
+		s.retry.observe(elapsed)
+	}
+}
+
+// inputEvent records one event of an input binding delivered to the app.
+func (m *Metrics) inputEvent(binding string, ok bool, elapsed time.Duration) {
+	p, found := m.inputs.get(binding)
+	if !found {
+		p, _ = m.inputs.add(binding, 0, func() *pairs {
+			return m.pairs("dapr_component_input_binding_count", "dapr_component_input_binding_latencies", m.component+","+label("component", binding))
+		})
+	}
+	p.observe(ok, elapsed)
+}
