@@ -572,3 +572,32 @@ func TestResiliencyInputBindingInbound(t *testing.T) {
 		}
 	}
 }
+
+// TestResiliencyPublishOutbound: an outbound retry policy on a Redis Streams
+// broker; the topic's key holds a plain string, so XADD fails (WRONGTYPE) and
+// Redis counts the attempts.
+func TestResiliencyPublishOutbound(t *testing.T) {
+	r := backendtest.StartRedis(t)
+	c := redisClient(t, r.Addr, "")
+	if err := c.Set(t.Context(), "orders", "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := startSidecar(t, hostConfig{yaml: map[string]string{
+		"bus.yaml": redisComponentYAML("bus", "pubsub.redis", r.Addr),
+		"resiliency.yaml": fmt.Sprintf(resiliencyHeader, "publish") + `
+  policies:
+    retries:
+      thrice: {policy: constant, duration: 10ms, maxRetries: 3}
+  targets:
+    components:
+      bus: {outbound: {retry: thrice}}
+`}})
+	before := redisCalls(t, c, "xadd")
+	res, body := s.do(t, step{method: "POST", path: "/v1.0/publish/bus/orders", body: `{"n":1}`, header: map[string]string{"Content-Type": "application/json"}})
+	if res.StatusCode != 500 || !strings.Contains(string(body), "ERR_PUBSUB_PUBLISH_MESSAGE") {
+		t.Errorf("publish: %d %s", res.StatusCode, body)
+	}
+	if n := redisCalls(t, c, "xadd") - before; n != 4 {
+		t.Errorf("%d XADD calls; want 1 + maxRetries 3", n)
+	}
+}
