@@ -16,13 +16,23 @@ type app struct {
 	subscribed atomic.Bool
 	run        atomic.Int64 // deliveries of other runs are not counted
 	mu         sync.Mutex
+	topic      string // subscribed to; default c.topic
 	seen       map[string]struct{}
 	last       time.Time
 	duplicates atomic.Int64
 	lat        latencies
 }
 
-func newApp(c config) *app { return &app{c: c, seen: map[string]struct{}{}} }
+func newApp(c config) *app { return &app{c: c, topic: c.topic, seen: map[string]struct{}{}} }
+
+// setTopic makes topic the one the app subscribes to, from the next time
+// a sidecar asks.
+func (a *app) setTopic(topic string) {
+	a.mu.Lock()
+	a.topic = topic
+	a.mu.Unlock()
+	a.subscribed.Store(false)
+}
 
 // reset starts a new run and returns its id.
 func (a *app) reset() int64 {
@@ -53,7 +63,10 @@ func (a *app) handle(ctx *fasthttp.RequestCtx) {
 	case "/dapr/subscribe":
 		a.subscribed.Store(true)
 		ctx.SetContentType("application/json")
-		b, _ := json.Marshal([]map[string]string{{"pubsubname": a.c.pubsubName, "topic": a.c.topic, "route": "/bench"}})
+		a.mu.Lock()
+		topic := a.topic
+		a.mu.Unlock()
+		b, _ := json.Marshal([]map[string]string{{"pubsubname": a.c.pubsubName, "topic": topic, "route": "/bench"}})
 		ctx.SetBody(b)
 	case "/bench":
 		var ev struct {

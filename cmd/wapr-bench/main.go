@@ -21,6 +21,13 @@
 // processes with --wapr, else two hosts in this process. With
 // --sidecar-wire http,grpc it is measured once per wire between the two
 // sidecars (invoke-http, invoke-grpc).
+//
+// The runtimes scenario (--scenarios runtimes --wapr bin/wapr) sets the
+// builtin state.redis and pubsub.redis against the reference Wasm
+// components (state-redis.wasm and pubsub-redis.wasm in --wasm-dir), each
+// in a `wapr run` process of its own, and prints one table: publish,
+// delivery, state SAVE and GET, start-up, memory and the GET tail, both
+// runtimes side by side (runtimes.go).
 package main
 
 import (
@@ -83,6 +90,9 @@ type config struct {
 	// appProcess runs the invoke scenarios' echo app in a process of its
 	// own, as the target app of a real call is.
 	appProcess bool
+	// wasmDir holds state-redis.wasm and pubsub-redis.wasm, for the
+	// runtimes scenario.
+	wasmDir string
 	// sidecarWires are the wires between the invoke scenario's sidecars,
 	// each measured in turn as invoke-<wire>; none: the sidecars' default,
 	// measured as invoke.
@@ -122,6 +132,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.waprBinary, "wapr", "", "the wapr `binary` the startup scenario starts on its embedded defaults, and invoke runs two of (without it, invoke runs two hosts in this process)")
 	fs.BoolVar(&c.appProcess, "app-process", false, "run the invoke scenarios' echo app in a process of its own (default: in this one, beside the load)")
 	wires := fs.String("sidecar-wire", "", "wires between the invoke scenario's two sidecars (wapr run --sidecar-wire), comma-separated, each measured in turn as invoke-<wire>, e.g. http,grpc (default: the sidecars' default, as invoke)")
+	fs.StringVar(&c.wasmDir, "wasm-dir", "bin", "the `folder` of state-redis.wasm and pubsub-redis.wasm, which the runtimes scenario serves the Wasm side with")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -197,7 +208,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// needed only by the scenarios that drive --sidecar.
 	app := newApp(c)
 	var startup time.Duration
-	if slices.ContainsFunc(c.scenarios, drivesSidecar) {
+	if slices.ContainsFunc(c.scenarios, drivesSidecar) || slices.Contains(c.scenarios, "runtimes") {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.appPort))
 		if err != nil {
 			fmt.Fprintln(stderr, "wapr-bench: app side:", err)
@@ -218,6 +229,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			c.sidecarGRPC = e.grpcAddr
 			startup = e.took
 		}
+	}
+	if slices.ContainsFunc(c.scenarios, drivesSidecar) {
 		if err := newBench(c).waitHealthy(30 * time.Second); err != nil {
 			fmt.Fprintln(stderr, "wapr-bench:", err)
 			return 1
@@ -250,6 +263,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			r = b.delivery(app)
 		case "startup":
 			r = startupScenario(ctx, c)
+		case "runtimes":
+			if c.waprBinary == "" {
+				fmt.Fprintln(stderr, "wapr-bench: the runtimes scenario needs --wapr")
+				return 2
+			}
+			tableOut := stdout
+			if c.asJSON {
+				tableOut = stderr
+			}
+			results = append(results, runtimesScenario(ctx, c, app, tableOut)...)
+			continue
 		case "invoke-direct":
 			r = invokeDirect(c)
 		case "invoke":
