@@ -71,6 +71,9 @@ type Policies struct {
 	breakers   map[string]*Breaker
 	apps       map[string]AppTarget
 	components map[string]ComponentTarget
+	// defaultNames holds the Default…Policy names of targets no resource
+	// names: "App", and kind+direction ("StatestoreOutbound").
+	defaultNames map[string]Names
 
 	// Names lists the resources in force, in load order.
 	Names []string
@@ -129,6 +132,12 @@ func Load(docs []resources.Resiliency, prev *Policies, log *slog.Logger) (*Polic
 		specs = kept
 	}
 	p := merge(specs)
+	p.defaultNames = map[string]Names{"App": p.defaults("App")}
+	for _, k := range []Kind{KindStateStore, KindPubSub, KindBinding, KindSecretStore, KindConfiguration, KindLock} {
+		for _, dir := range []Direction{Outbound, Inbound} {
+			p.defaultNames[string(k)+string(dir)] = p.defaults(string(k)+"Component"+string(dir), "Component"+string(dir), "Component")
+		}
+	}
 	p.log = log
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -223,7 +232,8 @@ func (b *Breaker) equal(o *Breaker) bool {
 // Policy is what applies to one call: an attempt timeout, a retry policy
 // and a circuit breaker, each optional.
 type Policy struct {
-	name    string
+	target  string    // the app id or the component's name
+	dir     Direction // a component's; "" for an app
 	timeout time.Duration
 	retry   *Retry
 	breaker *gobreaker.CircuitBreaker[struct{}]
@@ -231,10 +241,12 @@ type Policy struct {
 }
 
 // String names the policy's target, for messages.
-func (p *Policy) String() string { return p.name }
-
-// Timeout is the attempt timeout (0: none).
-func (p *Policy) Timeout() time.Duration { return p.timeout }
+func (p *Policy) String() string {
+	if p.dir == "" {
+		return "app[" + p.target + "]"
+	}
+	return "component[" + p.target + "] " + strings.ToLower(string(p.dir))
+}
 
 // App returns the policy for invoking method of app appID (as the caller
 // names it, "id" or "id.namespace"): its spec.targets.apps entry, else the
@@ -246,12 +258,13 @@ func (p *Policies) App(appID, method string) *Policy {
 	}
 	t, ok := p.apps[appID]
 	if !ok {
-		t = AppTarget{Names: p.defaults("App"), BreakerCacheSize: DefaultEndpointBreakers}
+		t = AppTarget{Names: p.defaultNames["App"], BreakerCacheSize: DefaultEndpointBreakers}
 	}
-	pol := p.policy("app["+appID+"]", t.Names)
+	pol := p.policy(t.Names)
 	if pol == nil {
 		return nil
 	}
+	pol.target = appID
 	if b := p.breakers[t.CircuitBreaker]; b != nil {
 		pol.breaker = p.appBreaker(appID, method, b, t.BreakerCacheSize)
 	}
@@ -271,12 +284,13 @@ func (p *Policies) Component(name string, k Kind, dir Direction) *Policy {
 			n = t.Inbound
 		}
 	} else {
-		n = p.defaults(string(k)+"Component"+string(dir), "Component"+string(dir), "Component")
+		n = p.defaultNames[string(k)+string(dir)]
 	}
-	pol := p.policy("component["+name+"] "+strings.ToLower(string(dir)), n)
+	pol := p.policy(n)
 	if pol == nil {
 		return nil
 	}
+	pol.target, pol.dir = name, dir
 	if b := p.breakers[n.CircuitBreaker]; b != nil {
 		pol.breaker = p.compBreaker(name+"/"+string(dir), b)
 	}
@@ -304,12 +318,12 @@ func (p *Policies) defaults(levels ...string) Names {
 
 // policy returns the policy named by n, without its breaker; nil when n
 // names nothing defined.
-func (p *Policies) policy(name string, n Names) *Policy {
-	pol := &Policy{name: name, timeout: p.timeouts[n.Timeout], retry: p.retries[n.Retry], log: p.log}
-	if pol.timeout == 0 && pol.retry == nil && p.breakers[n.CircuitBreaker] == nil {
+func (p *Policies) policy(n Names) *Policy {
+	timeout, retry := p.timeouts[n.Timeout], p.retries[n.Retry]
+	if timeout == 0 && retry == nil && p.breakers[n.CircuitBreaker] == nil {
 		return nil
 	}
-	return pol
+	return &Policy{timeout: timeout, retry: retry, log: p.log}
 }
 
 func (p *Policies) compBreaker(key string, b *Breaker) *gobreaker.CircuitBreaker[struct{}] {
@@ -434,7 +448,7 @@ func Run[T any](ctx context.Context, p *Policy, op func(context.Context) (T, err
 		res, err = attempt(ctx, p, op)
 		if err == nil || !p.retry.retryable(err) || ctx.Err() != nil {
 			if err == nil && n > 0 {
-				p.log.Info("recovered after retries", "policy", p.name, "attempts", n+1)
+				p.log.Info("recovered after retries", "policy", p.String(), "attempts", n+1)
 			}
 			return res, err
 		}
@@ -443,7 +457,7 @@ func Run[T any](ctx context.Context, p *Policy, op func(context.Context) (T, err
 			return res, err
 		}
 		if n == 0 {
-			p.log.Warn("call failed; retrying", "policy", p.name, "retry", p.retry.Name, "in", wait, "error", err)
+			p.log.Warn("call failed; retrying", "policy", p.String(), "retry", p.retry.Name, "in", wait, "error", err)
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -640,3 +640,28 @@ func TestDecorateInboundFollowsReload(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Looking up the policy of a component no resource targets, as each
+// delivery does, allocates nothing.
+func TestLookupAllocations(t *testing.T) {
+	p, errs := load(t, nil, resiliencyDoc("r", `
+  policies:
+    retries:
+      r: {maxRetries: 1}
+  targets:
+    components:
+      other: {inbound: {retry: r}}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var cur Current
+	cur.Store(p)
+	if n := testing.AllocsPerRun(100, func() {
+		if cur.Load().Component("events", KindPubSub, Inbound) != nil {
+			t.Fatal("a policy for an untargeted component")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per lookup; want 0", n)
+	}
+}
