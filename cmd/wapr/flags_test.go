@@ -244,15 +244,41 @@ func TestFlagsResolve(t *testing.T) {
 				"--scheduler-host-address", "localhost:50006", "--metrics-port", "9091", "--profile-port", "-1",
 				"--enable-api-logging=false", "--allowed-origins", "", "--read-buffer-size", "4Ki"},
 			notUsed: []string{
-				"--enable-mtls=true (mTLS)", "--metrics-port=9091 (metrics)", "--placement-host-address=localhost:50005 (actors (placement))",
+				"--enable-mtls=true (mTLS)", "--placement-host-address=localhost:50005 (actors (placement))",
 				"--scheduler-host-address=localhost:50006 (the scheduler (jobs, reminders, workflows))", "--sentry-address=localhost:50001 (mTLS (sentry))",
 			},
 		},
 		{
-			name:    "metrics off: its port is not named",
-			args:    []string{"--enable-metrics=false", "--metrics-port", "9091", "--enable-profiling", "--profile-port", "7778"},
-			notUsed: []string{"--enable-profiling=true (profiling)", "--profile-port=7778 (profiling)"},
+			name: "metrics on by default, as daprd, on every interface; profiling and API logging off",
+			check: func(f *runFlags) string {
+				if f.metricsAddress != "0.0.0.0:9090" || f.profilingAddress != "" || f.apiLogging != nil {
+					return fmt.Sprintf("%q %q %v", f.metricsAddress, f.profilingAddress, f.apiLogging)
+				}
+				return ""
+			},
 		},
+		{
+			name: "metrics, profiling and API logging as asked",
+			args: []string{"--metrics-port", "0", "--metrics-listen-address", "::1", "--enable-profiling", "--profile-port", "7778", "--enable-api-logging=false"},
+			check: func(f *runFlags) string {
+				if f.metricsAddress != "[::1]:0" || f.profilingAddress != ":7778" || f.apiLogging == nil || *f.apiLogging {
+					return fmt.Sprintf("%q %q %v", f.metricsAddress, f.profilingAddress, f.apiLogging)
+				}
+				return ""
+			},
+		},
+		{
+			name: "metrics off: its port is not used",
+			args: []string{"--enable-metrics=false", "--metrics-port", "9091", "--profile-port", "-1"},
+			check: func(f *runFlags) string {
+				if f.metricsAddress != "" || f.profilingAddress != "" {
+					return fmt.Sprintf("%q %q", f.metricsAddress, f.profilingAddress)
+				}
+				return ""
+			},
+		},
+		{name: "metrics port not a number", args: []string{"--metrics-port", "x"}, wantErr: `--metrics-port: "x" is not a port`},
+		{name: "profile port -1 with profiling", args: []string{"--enable-profiling", "--profile-port", "-1"}, wantErr: `--profile-port: "-1" is not a port`},
 		{
 			name:    "a read buffer other than 4Ki",
 			args:    []string{"--dapr-http-read-buffer-size", "8"},
@@ -519,11 +545,14 @@ func TestDaprdCommandLine(t *testing.T) {
 		checkServes(t, p, grpcPort, appID,
 			"--placement-host-address=localhost:50005 (actors (placement))",
 			"--scheduler-host-address=localhost:50006 (the scheduler",
-			fmt.Sprintf("--metrics-port=%d (metrics)", metricsPort),
 			"--enable-mtls=true (mTLS)",
 			"--sentry-address=localhost:50001 (mTLS (sentry))")
-		if strings.Contains(p.out.String(), "--profile-port") {
-			t.Errorf("--profile-port -1 without --enable-profiling is named as not used")
+		if strings.Contains(p.out.String(), "--profile-port") || strings.Contains(p.out.String(), "--metrics-port") {
+			t.Errorf("--profile-port or --metrics-port is named as not used")
+		}
+		// Metrics are on, as daprd's default, on the port the CLI chose.
+		if status, body := call(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort), ""); status != 200 || !strings.Contains(body, `dapr_http_server_request_count{app_id="`+appID+`",method="GET",path="/v1.0/metadata",status="200"} 1`) {
+			t.Errorf("GET /metrics: %d %.2000s", status, body)
 		}
 		t.Run("state through dapr init's statestore", func(t *testing.T) {
 			backendtest.Require(t, "Redis", "localhost:6379", "docker run -d -p 6379:6379 redis:7")
@@ -595,11 +624,24 @@ func TestDaprdCommandLine(t *testing.T) {
 		}()
 		p := startDaprd(t, httpPort, args)
 		checkServes(t, p, grpcPort, "orders",
-			"--enable-profiling=true (profiling)",
-			fmt.Sprintf("--profile-port=%d (profiling)", profilePort),
-			"--enable-api-logging=true (API logging)",
 			"--read-buffer-size=8192 (a read buffer other than 4Ki)",
 			"--enable-mtls=true (mTLS)")
+		for _, flag := range []string{"--enable-profiling", "--profile-port", "--enable-api-logging", "--metrics-port"} {
+			if strings.Contains(p.out.String(), flag+"=") {
+				t.Errorf("%s is named as not used", flag)
+			}
+		}
+		// The metadata calls of checkServes are in the API log, with
+		// daprd's fields; profiling answers on its port.
+		if !strings.Contains(p.out.String(), `"msg":"HTTP API Called","scope":"dapr.runtime.http-info","app_id":"orders","method":"GET /v1.0/metadata","code":200`) {
+			t.Errorf("no API log line of GET /v1.0/metadata:\n%s", p.out)
+		}
+		if status, body := call(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/cmdline", profilePort), ""); status != 200 || body == "" {
+			t.Errorf("pprof: %d %q", status, body)
+		}
+		if status, _ := call(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort), ""); status != 200 {
+			t.Errorf("GET /metrics: %d", status)
+		}
 		if !strings.Contains(p.out.String(), `{"time":`) {
 			t.Errorf("--log-as-json: the log is not JSON")
 		}

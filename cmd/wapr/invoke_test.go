@@ -86,7 +86,7 @@ func startWapr(t *testing.T, appID string, appPort, internalPort int, config str
 	p := &waprProcess{base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &lockedWriter{}}
 	args := []string{"run", "--app-id", appID, "--app-port", strconv.Itoa(appPort),
 		"--dapr-http-port", strconv.Itoa(httpPort), "--dapr-internal-grpc-port", strconv.Itoa(internalPort),
-		"--dapr-grpc-port", "0", "--wasm-cache-dir", "-", "--hot-reload=false"}
+		"--dapr-grpc-port", "0", "--metrics-port", "0", "--wasm-cache-dir", "-", "--hot-reload=false"}
 	if config != "" {
 		args = append(args, "--config", config)
 	}

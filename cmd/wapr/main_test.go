@@ -127,6 +127,10 @@ func startRun(t *testing.T, args ...string) (string, func() string, <-chan int) 
 		// Tests run many sidecars at once: not on daprd's fixed 50001.
 		args = append(args, "--dapr-grpc-port", "0")
 	}
+	if !slices.Contains(args, "--metrics-port") && !slices.Contains(args, "--enable-metrics=false") {
+		// Nor on daprd's fixed metrics port 9090.
+		args = append(args, "--metrics-port", "0")
+	}
 	pr, pw := io.Pipe()
 	var (
 		mu        sync.Mutex

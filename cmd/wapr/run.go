@@ -95,6 +95,17 @@ type runFlags struct {
 	wasmEngine   string
 	sidecarWire  string
 
+	// Metrics, profiling and API logging, as daprd's flags say.
+	enableMetrics        bool
+	metricsPort          string
+	metricsListenAddress string
+	metricsAddress       string // "" when off
+	enableProfiling      bool
+	profilePort          string
+	profilingAddress     string // "" when off
+	enableAPILogging     bool
+	apiLogging           *bool // nil unless --enable-api-logging was given
+
 	// notUsed lists the daprd flags given whose feature wapr lacks yet, as
 	// "--name=value (feature)", for the start-up log.
 	notUsed []string
@@ -116,11 +127,6 @@ var notUsedFlags = []struct {
 }{
 	{"dapr-public-port", "string", "", "the public health port", ""},
 	{"dapr-public-listen-address", "string", "", "the public health port", ""},
-	{"enable-profiling", "bool", "false", "profiling", ""},
-	{"profile-port", "string", "7777", "profiling", "enable-profiling"},
-	{"enable-metrics", "bool", "true", "metrics", ""},
-	{"metrics-port", "string", "9090", "metrics", "enable-metrics"},
-	{"metrics-listen-address", "string", "0.0.0.0", "metrics", "enable-metrics"},
 	{"enable-mtls", "bool", "false", "mTLS", ""},
 	{"sentry-address", "string", "", "mTLS (sentry)", ""},
 	{"control-plane-address", "string", "", "the control plane", ""},
@@ -136,7 +142,6 @@ var notUsedFlags = []struct {
 	{"allowed-origins", "string", "", "CORS", ""},
 	{"unix-domain-socket", "string", "", "Unix domain sockets", ""},
 	{"dapr-block-shutdown-duration", "duration", "0s", "blocking shutdown", ""},
-	{"enable-api-logging", "bool", "false", "API logging", ""},
 	{"disable-builtin-k8s-secret-store", "bool", "false", "the built-in Kubernetes secret store", ""},
 	{"disable-init-endpoints", "strings", "", "disabling init endpoints", ""},
 	{"hot-reload-reconcile-interval", "duration", "0s", "hot reload's periodic reconcile", ""},
@@ -197,6 +202,12 @@ func runFlagSet(f *runFlags, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.appHealth, "app-health-threshold", host.DefaultAppHealthThreshold, "failed probes in a row that make the app unhealthy")
 	fs.BoolVar(&f.version, "version", false, "print the version of daprd whose command line wapr takes, with wapr's, and exit")
 	fs.BoolVar(&f.buildInfo, "build-info", false, "print the build info and exit")
+	fs.BoolVar(&f.enableMetrics, "enable-metrics", true, "serve Prometheus metrics on --metrics-listen-address:--metrics-port (every path, e.g. /metrics)")
+	fs.StringVar(&f.metricsPort, "metrics-port", "9090", "port of the metrics server (0: a free port)")
+	fs.StringVar(&f.metricsListenAddress, "metrics-listen-address", "0.0.0.0", "address of the metrics server")
+	fs.BoolVar(&f.enableProfiling, "enable-profiling", false, "serve net/http/pprof on --profile-port")
+	fs.StringVar(&f.profilePort, "profile-port", "7777", "port of the profiling server (every interface; 0: a free port)")
+	fs.BoolVar(&f.enableAPILogging, "enable-api-logging", false, "log one line per API call, HTTP and gRPC (default: the Configuration's spec.logging.apiLogging.enabled)")
 	fs.BoolVar(&f.wait, "wait", false, "wait until the sidecar on --dapr-http-port is outbound ready (at most 60s), then exit")
 	fs.StringVar(&f.wasmEngine, "wasm-engine", "wazero", "engine for Wasm components: wazero, or wasmtime in binaries built with -tags wasmtime")
 	fs.BoolVar(&f.hotReload, "hot-reload", true, "watch the resources folders and apply changes while running")
@@ -295,6 +306,27 @@ func (f *runFlags) resolve(fs *flag.FlagSet) error {
 	}
 	if f.appHealth <= 0 {
 		f.appHealth = host.DefaultAppHealthThreshold
+	}
+
+	// As daprd: the metrics server listens on
+	// --metrics-listen-address:--metrics-port, profiling on every
+	// interface; a port that is not a number fails.
+	if f.enableMetrics {
+		port, err := strconv.Atoi(f.metricsPort)
+		if err != nil {
+			return fmt.Errorf("--metrics-port: %q is not a port", f.metricsPort)
+		}
+		f.metricsAddress = net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(f.metricsListenAddress, "["), "]"), strconv.Itoa(port))
+	}
+	if f.enableProfiling {
+		port, err := strconv.Atoi(f.profilePort)
+		if err != nil || port < 0 {
+			return fmt.Errorf("--profile-port: %q is not a port", f.profilePort)
+		}
+		f.profilingAddress = ":" + strconv.Itoa(port)
+	}
+	if setFlag(fs, "enable-api-logging") {
+		f.apiLogging = &f.enableAPILogging
 	}
 
 	if setFlag(fs, "actors-disseminate-timeout") {
@@ -462,6 +494,9 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		HotReload:          f.hotReload,
 		WasmEngine:         f.wasmEngine,
 		SidecarWire:        f.sidecarWire,
+		MetricsAddress:     f.metricsAddress,
+		ProfilingAddress:   f.profilingAddress,
+		EnableAPILogging:   f.apiLogging,
 
 		AppHealthCheck:         f.appHealthCheck,
 		AppHealthCheckPath:     f.appHealthCheckPath,
@@ -532,6 +567,12 @@ func printStart(w io.Writer, version string, r host.Report, f *runFlags) {
 		fmt.Fprintf(w, "Dapr gRPC API listening on %s\n", r.GRPCAddress)
 	}
 	fmt.Fprintf(w, "other sidecars call this one on %s (name resolution: %s)\n", r.InternalAddress, r.NameResolution)
+	if r.MetricsAddress != "" {
+		fmt.Fprintf(w, "metrics on http://%s/metrics\n", r.MetricsAddress)
+	}
+	if r.ProfilingAddress != "" {
+		fmt.Fprintf(w, "profiling on http://%s/debug/pprof/\n", r.ProfilingAddress)
+	}
 	if f.appPort > 0 {
 		fmt.Fprintf(w, "app: %s://%s:%d (waiting for it before delivering messages)\n", f.appProtocol, f.appAddress, f.appPort)
 		if f.appHealthCheck {

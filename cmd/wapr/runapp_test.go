@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"regexp"
 	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,6 +98,11 @@ func startWaprRun(t *testing.T, dir string, env []string, args ...string) *waprR
 	}
 	if dir == "" {
 		dir = t.TempDir()
+	}
+	// Metrics on a free port (daprd's default 9090 would be shared by the
+	// tests running at once); a run file gives each app one itself.
+	if len(args) > 0 && args[0] == "run" && !slices.Contains(args, "-f") && !slices.Contains(args, "--run-file") {
+		args = append([]string{"run", "--metrics-port=0"}, args[1:]...)
 	}
 	w := &waprRun{cmd: exec.Command(waprBinary(t), args...), stdout: newLineLog(), stderr: newLineLog(), done: make(chan struct{})}
 	w.cmd.Dir = dir

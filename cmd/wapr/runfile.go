@@ -510,7 +510,7 @@ func runFileCommonFlags(f *runFlags) ([]string, error) {
 		case "run-file", "f", "config":
 			// -f is this command; --config is every app's default
 			// Configuration (runRunFile).
-		case "app-id", "app-port", "dapr-http-port", "dapr-grpc-port", "dapr-internal-grpc-port":
+		case "app-id", "app-port", "dapr-http-port", "dapr-grpc-port", "dapr-internal-grpc-port", "metrics-port", "profile-port":
 			err = errors.Join(err, fmt.Errorf("--%s is each app's own: set it in the run file", fl.Name))
 		case "resources-path", "components-path":
 			if !resources {
@@ -541,8 +541,10 @@ func mustGetwd() string {
 // common flags, then the app's (a later flag wins), then its command.
 func runFileArgs(exe string, common []string, app runFileApp, config string) []string {
 	args := append([]string{exe, "run"}, common...)
+	// Each app's sidecar gets free ports, as the dapr CLI gives each its
+	// own: its run file entry may still name them (a later flag wins).
 	args = append(args, "--app-id="+app.ID, "--dapr-http-port=0", "--dapr-grpc-port=0",
-		"--dapr-internal-grpc-port="+strconv.Itoa(app.InternalPort))
+		"--dapr-internal-grpc-port="+strconv.Itoa(app.InternalPort), "--metrics-port=0", "--profile-port=0")
 	if config != "" {
 		args = append(args, "--config="+config)
 	}

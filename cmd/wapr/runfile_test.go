@@ -381,9 +381,9 @@ func TestRunFileCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(t, "common flags", strings.Join(common, " "), "--log-level=debug --resources-path="+filepath.Join(wd, "comp")+" --wasm-cache-dir=-")
-	f, _ = parseRunFlags([]string{"--run-file", "x", "--app-port", "3", "--dapr-http-port", "3500"}, io.Discard)
+	f, _ = parseRunFlags([]string{"--run-file", "x", "--app-port", "3", "--dapr-http-port", "3500", "--metrics-port", "9091"}, io.Discard)
 	if _, err := runFileCommonFlags(f); err == nil || !strings.Contains(err.Error(), "--app-port is each app's own") ||
-		!strings.Contains(err.Error(), "--dapr-http-port is each app's own") {
+		!strings.Contains(err.Error(), "--dapr-http-port is each app's own") || !strings.Contains(err.Error(), "--metrics-port is each app's own") {
 		t.Errorf("per-app flags: %v", err)
 	}
 	if code := run([]string{"run", "-f", "x", "--", "node"}); code != 2 {
@@ -402,7 +402,7 @@ func TestRunFileCommandLine(t *testing.T) {
 	app := runFileApp{ID: "a", Dir: dir, InternalPort: 5001, ResourcesPaths: []string{"/r"}, Flags: []string{"--app-port=3"}, Command: []string{"go", "run", "."}}
 	args := runFileArgs("/bin/wapr", []string{"--log-level=debug"}, app, "/c.yaml")
 	want(t, "args", strings.Join(args, " "), "/bin/wapr run --log-level=debug --app-id=a --dapr-http-port=0 --dapr-grpc-port=0 "+
-		"--dapr-internal-grpc-port=5001 --config=/c.yaml --resources-path=/r --app-port=3 -- go run .")
+		"--dapr-internal-grpc-port=5001 --metrics-port=0 --profile-port=0 --config=/c.yaml --resources-path=/r --app-port=3 -- go run .")
 	parsed, err := parseRunFlags(args[2:], io.Discard)
 	if err != nil {
 		t.Fatal(err)
