@@ -453,7 +453,8 @@ func TestResiliencyPubSubInbound(t *testing.T) {
 }
 
 // TestResiliencyHotReload: editing the Resiliency file changes the policy
-// in force; removing it removes the policy.
+// in force; a broken edit leaves the previous version applying; removing
+// the file removes the policy.
 func TestResiliencyHotReload(t *testing.T) {
 	r := backendtest.StartRedis(t)
 	c := redisClient(t, r.Addr, "")
@@ -484,6 +485,15 @@ func TestResiliencyHotReload(t *testing.T) {
 	}
 	replaceFile(t, filepath.Join(s.dir, "resiliency.yaml"), []byte(policy(4)))
 	waitFor(t, "maxRetries 4 in force", func() bool { return attempts() == 5 })
+	// A broken edit leaves the previous version applying.
+	replaceFile(t, filepath.Join(s.dir, "resiliency.yaml"), []byte(strings.Replace(policy(1), "maxRetries: 1", "maxRetries: one", 1)))
+	waitFor(t, "the broken edit in the metadata", func() bool {
+		_, f := metadataState(t, s)
+		return strings.Contains(f, `maxRetries: must be an integer, not \"one\" (the previous version of the resource keeps applying)`)
+	})
+	if n := attempts(); n != 5 {
+		t.Errorf("%d attempts after a broken edit; want the previous version's 5", n)
+	}
 	if err := os.Remove(filepath.Join(s.dir, "resiliency.yaml")); err != nil {
 		t.Fatal(err)
 	}

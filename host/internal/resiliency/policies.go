@@ -71,6 +71,8 @@ type Policies struct {
 	breakers   map[string]*Breaker
 	apps       map[string]AppTarget
 	components map[string]ComponentTarget
+	// specs are the resources in force.
+	specs []*spec
 	// defaultNames holds the Default…Policy names of targets no resource
 	// names: "App", and kind+direction ("StatestoreOutbound").
 	defaultNames map[string]Names
@@ -99,8 +101,9 @@ type instance struct {
 // problem — a malformed policy, an unknown field, a target naming a policy
 // that no resource in force defines — is left out whole, with one error per
 // problem naming its file, resource and field; the others still apply.
-// Breakers of prev (the Policies in force before a reload; nil at start)
-// whose definition is unchanged keep their state. log receives retries,
+// On a reload, prev is the Policies in force (nil at start): a resource
+// whose new version is malformed keeps its previous version applying, and
+// breakers whose definition is unchanged keep their state. log receives retries,
 // recoveries and breaker state changes.
 func Load(docs []resources.Resiliency, prev *Policies, log *slog.Logger) (*Policies, []error) {
 	var errs []error
@@ -108,8 +111,21 @@ func Load(docs []resources.Resiliency, prev *Policies, log *slog.Logger) (*Polic
 	for _, d := range docs {
 		s, e := decode(d)
 		if len(e) > 0 {
+			// A broken edit of a resource in force leaves its previous
+			// version applying, as a broken component keeps serving.
+			old := prev.spec(d)
+			if old != nil {
+				for _, err := range e {
+					if re, ok := err.(*resources.Error); ok {
+						re.Err = fmt.Errorf("%w (the previous version of the resource keeps applying)", re.Err)
+					}
+				}
+			}
 			errs = append(errs, e...)
-			continue
+			if old == nil {
+				continue
+			}
+			s = old
 		}
 		specs = append(specs, s)
 	}
@@ -132,6 +148,7 @@ func Load(docs []resources.Resiliency, prev *Policies, log *slog.Logger) (*Polic
 		specs = kept
 	}
 	p := merge(specs)
+	p.specs = specs
 	p.defaultNames = map[string]Names{"App": p.defaults("App")}
 	for _, k := range []Kind{KindStateStore, KindPubSub, KindBinding, KindSecretStore, KindConfiguration, KindLock} {
 		for _, dir := range []Direction{Outbound, Inbound} {
@@ -167,6 +184,20 @@ func Load(docs []resources.Resiliency, prev *Policies, log *slog.Logger) (*Polic
 		return nil, errs
 	}
 	return p, errs
+}
+
+// spec returns the version of resource r (the same name in the same file)
+// in force in p, nil when there is none.
+func (p *Policies) spec(r resources.Resiliency) *spec {
+	if p == nil {
+		return nil
+	}
+	for _, s := range p.specs {
+		if s.res.Name == r.Name && s.res.File == r.File {
+			return s
+		}
+	}
+	return nil
 }
 
 func merge(specs []*spec) *Policies {

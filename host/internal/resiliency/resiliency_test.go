@@ -665,3 +665,37 @@ func TestLookupAllocations(t *testing.T) {
 		t.Errorf("%v allocations per lookup; want 0", n)
 	}
 }
+
+// A broken edit of a resource in force leaves its previous version
+// applying, and says so; a new broken resource applies nothing.
+func TestLoadKeepsPreviousVersion(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.yaml")
+	loadFile := func(prev *Policies, spec string) (*Policies, []error) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(resiliencyDoc("r", spec)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		set, errs := resources.Load([]string{dir}, "myapp")
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		return Load(set.Resiliencies, prev, nil)
+	}
+	good := "  policies:\n    retries:\n      r: {maxRetries: 2}\n  targets:\n    components:\n      c: {outbound: {retry: r}}\n"
+	bad := "  policies:\n    retries:\n      r: {maxRetries: two}\n  targets:\n    components:\n      c: {outbound: {retry: r}}\n"
+	if p, errs := loadFile(nil, bad); p != nil || len(errs) != 1 || strings.Contains(errs[0].Error(), "previous version") {
+		t.Fatalf("a broken resource at start: %v, %v", p, errs)
+	}
+	p, errs := loadFile(nil, good)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	p, errs = loadFile(p, bad)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `spec.policies.retries.r.maxRetries: must be an integer, not "two" (the previous version of the resource keeps applying)`) {
+		t.Errorf("errors %v", errs)
+	}
+	if pol := p.Component("c", KindStateStore, Outbound); pol == nil || pol.retry.MaxRetries != 2 {
+		t.Errorf("after a broken edit: %+v; want the previous version's policy", pol)
+	}
+}
