@@ -22,6 +22,8 @@ type Configuration struct {
 	NameResolution NameResolution
 	// SecretScopes is spec.secrets.scopes, in file order.
 	SecretScopes []SecretScope
+	// Tracing is spec.tracing; its zero value records no trace.
+	Tracing Tracing
 	// APILogging is spec.logging.apiLogging.
 	APILogging APILogging
 	// Unused names, in file order, the parts of spec that wapr accepts but
@@ -139,6 +141,7 @@ func (d *doc) configuration() (Configuration, error) {
 		}
 	}
 	cfg.SecretScopes = d.secretScopes(spec)
+	cfg.Tracing = d.tracing(spec)
 	_, logging := d.mapping(spec, "logging", "spec.logging")
 	if _, al := d.mapping(logging, "apiLogging", "spec.logging.apiLogging"); al != nil {
 		cfg.APILogging = APILogging{
@@ -198,7 +201,7 @@ func (d *doc) secretScopes(spec *yaml.Node) []SecretScope {
 }
 
 // honouredSpec are the parts of a Configuration's spec that wapr acts on.
-var honouredSpec = []string{"nameResolution", "secrets", "logging"}
+var honouredSpec = []string{"nameResolution", "secrets", "logging", "tracing"}
 
 // unusedSpec lists the other parts of spec that are set, as "spec.<key>".
 func unusedSpec(spec *yaml.Node) []string {

@@ -106,9 +106,88 @@ spec:
 			want: Configuration{
 				Name:           "daprConfig",
 				NameResolution: NameResolution{Component: "mdns", Version: "v1"},
-				Unused:         []string{"spec.tracing", "spec.mtls", "spec.features", "spec.metric"},
+				Tracing:        Tracing{Enabled: true, SamplingRate: 1, ZipkinEndpoint: "http://localhost:9411/api/v2/spans"},
+				Unused:         []string{"spec.mtls", "spec.features", "spec.metric"},
 				File:           "c.yaml",
 			},
+		},
+		{
+			name: "tracing to an OpenTelemetry collector over OTLP/HTTP, to stdout",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: tracing}
+spec:
+  tracing:
+    samplingRate: 0.25
+    stdout: true
+    otel:
+      endpointAddress: localhost:4318
+      isSecure: false
+      protocol: HTTP
+`,
+			want: Configuration{Name: "tracing", File: "c.yaml", Tracing: Tracing{
+				Enabled: true, SamplingRate: 0.25, Stdout: true,
+				OTel: OTelExporter{EndpointAddress: "localhost:4318", Protocol: "http"},
+			}},
+		},
+		{
+			name: "tracing without a sampling rate samples at daprd's default; otel is secure by default",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: tracing}
+spec:
+  tracing:
+    otel: {endpointAddress: "collector:4317", protocol: grpc}
+`,
+			want: Configuration{Name: "tracing", File: "c.yaml", Tracing: Tracing{
+				Enabled: true, SamplingRate: DefaultSamplingRate,
+				OTel: OTelExporter{EndpointAddress: "collector:4317", IsSecure: true, Protocol: "grpc"},
+			}},
+		},
+		{
+			name: "sampling rate 0 turns tracing off",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: tracing}
+spec:
+  tracing: {samplingRate: "0"}
+`,
+			want: Configuration{Name: "tracing", File: "c.yaml", Tracing: Tracing{Enabled: true}},
+		},
+		{
+			name: "tracing problems, all at once",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: tracing}
+spec:
+  tracing:
+    samplingRate: "often"
+    stdout: sometimes
+    otel:
+      endpointAddress: localhost:4317
+      protocol: udp
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: x}
+`,
+			wantErr: `c.yaml:6: configuration "tracing": spec.tracing.samplingRate: must be a number from 0 to 1 ("1" records every trace, "0" none), not "often"
+c.yaml:7: configuration "tracing": spec.tracing.stdout: must be true or false, not "sometimes"
+c.yaml:10: configuration "tracing": spec.tracing.otel.protocol: must be grpc or http, not "udp"`,
+		},
+		{
+			name: "a sampling rate above 1 and an otel endpoint without a protocol are refused",
+			yaml: `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: tracing}
+spec:
+  tracing:
+    samplingRate: "1.5"
+    otel:
+      endpointAddress: localhost:4317
+`,
+			wantErr: `c.yaml:6: configuration "tracing": spec.tracing.samplingRate: must be a number from 0 to 1 ("1" records every trace, "0" none), not "1.5"
+c.yaml:8: configuration "tracing": spec.tracing.otel.protocol: is required with an endpointAddress: grpc or http`,
 		},
 		{
 			name:    "no Configuration",

@@ -1,0 +1,267 @@
+// Package tracing records the sidecar's spans with OpenTelemetry and
+// carries W3C trace context (traceparent, tracestate) between the app, the
+// API, components, other sidecars and the app again.
+//
+// A *Tracer exists only when a Configuration's spec.tracing samples
+// something: with no tracing section, or a sampling rate of 0, New returns
+// nil and every method of a nil *Tracer does nothing, without allocating,
+// so a sidecar that does not trace pays for one nil check per call.
+//
+// Spans of an API call travel in a context under this package's key (see
+// ContextWithSpan, SpanFromContext); the HTTP adapter stores them in the
+// fasthttp request's user values, which fasthttp's RequestCtx.Value reads.
+//
+// A Tracer is safe for concurrent use.
+package tracing
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	"go.opentelemetry.io/otel/exporters/zipkin"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// scope names the instrumentation in exported spans.
+const scope = "github.com/wapr-dev/wapr"
+
+// Config says what to sample and where spans go; host fills it from the
+// Configuration's spec.tracing.
+type Config struct {
+	// SamplingRate is the share of new traces recorded, 0 to 1. A trace
+	// the caller started keeps the caller's decision (its traceparent's
+	// sampled flag), as in daprd.
+	SamplingRate float64
+	// Stdout writes each span, as JSON, to StdoutWriter (os.Stdout when
+	// nil).
+	Stdout       bool
+	StdoutWriter io.Writer
+	// OTLPEndpoint, when set, exports over OTLP: OTLPProtocol "grpc" or
+	// "http"; OTLPInsecure sends in clear text.
+	OTLPEndpoint string
+	OTLPProtocol string
+	OTLPInsecure bool
+	// ZipkinEndpoint, when set, exports to a Zipkin collector
+	// (http://host:9411/api/v2/spans).
+	ZipkinEndpoint string
+	// ServiceName names the sidecar in exported spans: the app id.
+	ServiceName string
+	// Logger gets export failures, at most one line a minute.
+	Logger *slog.Logger
+}
+
+// Tracer starts spans and exports the recorded ones. The nil *Tracer is
+// valid: tracing is off.
+type Tracer struct {
+	provider *sdktrace.TracerProvider
+	tracer   trace.Tracer
+}
+
+// New returns the Tracer cfg describes, or nil when cfg samples nothing.
+// With no exporter, spans are still made (their ids reach the app) but go
+// nowhere, as daprd does. Shutdown releases the exporters.
+func New(ctx context.Context, cfg Config) (*Tracer, error) {
+	if cfg.SamplingRate <= 0 {
+		return nil, nil
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var exporters []sdktrace.SpanExporter
+	if cfg.Stdout {
+		w := cfg.StdoutWriter
+		if w == nil {
+			w = os.Stdout
+		}
+		e, err := stdouttrace.New(stdouttrace.WithWriter(w))
+		if err != nil {
+			return nil, fmt.Errorf("tracing: stdout exporter: %w", err)
+		}
+		exporters = append(exporters, e)
+	}
+	if cfg.ZipkinEndpoint != "" {
+		e, err := zipkin.New(cfg.ZipkinEndpoint)
+		if err != nil {
+			return nil, fmt.Errorf("tracing: zipkin exporter for %s: %w", cfg.ZipkinEndpoint, err)
+		}
+		exporters = append(exporters, &quietExporter{SpanExporter: e, to: "zipkin " + cfg.ZipkinEndpoint, log: log})
+	}
+	if cfg.OTLPEndpoint != "" {
+		e, err := otlpExporter(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		exporters = append(exporters, &quietExporter{SpanExporter: e, to: "otel " + cfg.OTLPProtocol + " " + cfg.OTLPEndpoint, log: log})
+	}
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SamplingRate))),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", cfg.ServiceName))),
+	}
+	for _, e := range exporters {
+		opts = append(opts, sdktrace.WithBatcher(e))
+	}
+	p := sdktrace.NewTracerProvider(opts...)
+	return &Tracer{provider: p, tracer: p.Tracer(scope)}, nil
+}
+
+func otlpExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
+	url := strings.Contains(cfg.OTLPEndpoint, "://")
+	switch cfg.OTLPProtocol {
+	case "http":
+		opts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(cfg.OTLPEndpoint)}
+		if url {
+			opts = []otlptracehttp.Option{otlptracehttp.WithEndpointURL(cfg.OTLPEndpoint)}
+		}
+		if cfg.OTLPInsecure {
+			opts = append(opts, otlptracehttp.WithInsecure())
+		}
+		e, err := otlptracehttp.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("tracing: OTLP/HTTP exporter for %s: %w", cfg.OTLPEndpoint, err)
+		}
+		return e, nil
+	case "grpc":
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.OTLPEndpoint)}
+		if url {
+			opts = []otlptracegrpc.Option{otlptracegrpc.WithEndpointURL(cfg.OTLPEndpoint)}
+		}
+		if cfg.OTLPInsecure {
+			opts = append(opts, otlptracegrpc.WithInsecure())
+		}
+		e, err := otlptracegrpc.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("tracing: OTLP/gRPC exporter for %s: %w", cfg.OTLPEndpoint, err)
+		}
+		return e, nil
+	}
+	return nil, fmt.Errorf("tracing: OTLP protocol %q is not grpc or http", cfg.OTLPProtocol)
+}
+
+// quietExporter logs an exporter's failures itself, at most once a
+// minute, rather than handing each to OpenTelemetry's process-wide error
+// handler: a collector that is down must not flood the log.
+type quietExporter struct {
+	sdktrace.SpanExporter
+	to     string
+	log    *slog.Logger
+	logged atomic.Int64 // unix nanoseconds of the last line
+}
+
+func (q *quietExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := q.SpanExporter.ExportSpans(ctx, spans)
+	if err == nil {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	last := q.logged.Load()
+	if now-last >= int64(time.Minute) && q.logged.CompareAndSwap(last, now) {
+		q.log.Warn("exporting spans failed; they are dropped (logged once a minute)", "exporter", q.to, "spans", len(spans), "error", err)
+	}
+	return nil
+}
+
+// Shutdown exports the spans still buffered, until ctx is done, and closes
+// the exporters. A nil Tracer, or a second Shutdown, does nothing.
+func (t *Tracer) Shutdown(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	return t.provider.Shutdown(ctx)
+}
+
+// Start starts a span with no parent in this process: an API call, or a
+// message or invocation another process sent. parent is the caller's span,
+// read from its traceparent (see Parse); an invalid parent starts a new
+// trace. kind is the span's role. The caller must End the span. A nil
+// Tracer returns nil.
+func (t *Tracer) Start(name string, kind trace.SpanKind, parent trace.SpanContext) trace.Span {
+	if t == nil {
+		return nil
+	}
+	ctx := context.Background()
+	if parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	}
+	_, span := t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
+	return span
+}
+
+// Child starts a span under the span ctx carries (ContextWithSpan): a
+// component call of an API call. It returns nil, and nothing is recorded,
+// when t is nil or ctx carries no span. The caller must End the span.
+func (t *Tracer) Child(ctx context.Context, name string, kind trace.SpanKind) trace.Span {
+	if t == nil {
+		return nil
+	}
+	parent := SpanFromContext(ctx)
+	if parent == nil {
+		return nil
+	}
+	_, span := t.tracer.Start(trace.ContextWithSpan(context.Background(), parent), name, trace.WithSpanKind(kind))
+	return span
+}
+
+// End ends span, marking it failed with err's message when err is not nil.
+// A nil span does nothing.
+func End(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// SetAttributes sets attributes on span when it is recorded (sampled); a
+// nil or unrecorded span costs a check.
+func SetAttributes(span trace.Span, kv ...attribute.KeyValue) {
+	if span != nil && span.IsRecording() {
+		span.SetAttributes(kv...)
+	}
+}
+
+// contextKey is the key of the current span in a context.
+type contextKey struct{}
+
+// Key is the context key under which a context carries the span of the
+// call it serves. The HTTP adapter stores the span with fasthttp's
+// RequestCtx.SetUserValue(Key, span); SpanFromContext reads it back through
+// RequestCtx.Value.
+var Key any = contextKey{}
+
+// ContextWithSpan returns ctx carrying span.
+func ContextWithSpan(ctx context.Context, span trace.Span) context.Context {
+	return context.WithValue(ctx, contextKey{}, span)
+}
+
+// SpanFromContext returns the span ctx carries, or nil.
+func SpanFromContext(ctx context.Context) trace.Span {
+	s, _ := ctx.Value(contextKey{}).(trace.Span)
+	return s
+}
+
+// Detach returns a context with no deadline and no cancellation that
+// carries the span ctx carries, if any: the context of an operation that
+// must finish even when the request's own context ends (a server shutting
+// down). With no span it is context.Background(), which allocates nothing.
+func Detach(ctx context.Context) context.Context {
+	if s := SpanFromContext(ctx); s != nil {
+		return ContextWithSpan(context.Background(), s)
+	}
+	return context.Background()
+}
