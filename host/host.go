@@ -340,12 +340,16 @@ func (h *Host) Start(ctx context.Context) (err error) {
 		}
 	}()
 
-	factory, err := engineFactory(h.opts.WasmEngine, wasmCacheDir(h.opts.WasmCacheDir, h.opts.WasmEngine))
+	cacheDir := wasmCacheDir(h.opts.WasmCacheDir, h.opts.WasmEngine)
+	factory, err := engineFactory(h.opts.WasmEngine, cacheDir)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	h.wasm = wasmcomp.NewLoader(factory, h.log)
+	if cacheDir != "" {
+		h.wasm.SetInspectionCache(filepath.Join(cacheDir, "inspected"))
+	}
 
 	if err := h.loadComponents(ctx); err != nil {
 		ln.Close()

@@ -30,8 +30,9 @@ import (
 // Loader inspects and loads Wasm modules with one engine factory. It is
 // safe for concurrent use.
 type Loader struct {
-	factory engine.Factory
-	log     *slog.Logger
+	factory    engine.Factory
+	log        *slog.Logger
+	inspectDir string // the inspection cache (inspectcache.go); "": none
 }
 
 // NewLoader returns a loader over factory.
@@ -81,10 +82,15 @@ func (l *Loader) InspectFile(ctx context.Context, path string) (*Module, error) 
 }
 
 // Inspect compiles wasm, checks the ABI marker and imports, and reads the
-// descriptor by running wapr_info in a throwaway instance with no grants.
+// descriptor by running wapr_info in a throwaway instance with no grants,
+// unless the inspection cache already holds what that found.
 func (l *Loader) Inspect(ctx context.Context, wasm []byte) (*Module, error) {
 	sum := sha256.Sum256(wasm)
-	m := &Module{Digest: "sha256:" + hex.EncodeToString(sum[:]), wasm: wasm}
+	hexSum := hex.EncodeToString(sum[:])
+	m := &Module{Digest: "sha256:" + hexSum, wasm: wasm}
+	if l.cachedInspection(hexSum, m) {
+		return m, nil
+	}
 	eng, err := l.factory.New(ctx, engine.Config{MemoryLimitPages: pages(DefaultSettings().MemoryLimitBytes), Interruptible: true, HostModules: hostModules()})
 	if err != nil {
 		return nil, err
@@ -113,14 +119,10 @@ func (l *Loader) Inspect(ctx context.Context, wasm []byte) (*Module, error) {
 		}
 	}
 	m.Imports = cm.Imports()
-	mods := map[string]bool{}
-	for _, imp := range m.Imports {
-		if !knownModules[imp.Module] {
-			return nil, fmt.Errorf("the module imports %s.%s: no such capability (known: %s)", imp.Module, imp.Name, strings.Join(sortedKeys(knownModules), ", "))
-		}
-		mods[imp.Module] = true
+	if err := checkImports(m.Imports); err != nil {
+		return nil, err
 	}
-	m.ImportModules = sortedKeys(mods)
+	m.ImportModules = importModules(m.Imports)
 
 	// A throwaway component with no grants runs wapr_info.
 	c := &Component{log: l.log, settings: DefaultSettings(), module: cm}
@@ -153,7 +155,27 @@ func (l *Loader) Inspect(ctx context.Context, wasm []byte) (*Module, error) {
 	if len(m.Descriptor.Types) == 0 {
 		return nil, fmt.Errorf("%s: the descriptor lists no component types", abi.ExportInfo)
 	}
+	l.storeInspection(hexSum, out, m.Imports)
 	return m, nil
+}
+
+// checkImports refuses an import from a module the host does not offer.
+func checkImports(imports []engine.Import) error {
+	for _, imp := range imports {
+		if !knownModules[imp.Module] {
+			return fmt.Errorf("the module imports %s.%s: no such capability (known: %s)", imp.Module, imp.Name, strings.Join(sortedKeys(knownModules), ", "))
+		}
+	}
+	return nil
+}
+
+// importModules lists the distinct modules of imports, sorted.
+func importModules(imports []engine.Import) []string {
+	mods := map[string]bool{}
+	for _, imp := range imports {
+		mods[imp.Module] = true
+	}
+	return sortedKeys(mods)
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -40,6 +40,10 @@ const (
 	Func   = "refuel"
 )
 
+// Rewrite numbers the rewrite: a cache of rewritten modules keys them by it.
+// Bump it whenever Instrument's output changes for any input.
+const Rewrite = 1
+
 // ErrUnsupported is wrapped by Instrument's error when the module uses an
 // instruction or construct the rewrite does not understand.
 var ErrUnsupported = errors.New("meter: module not supported")

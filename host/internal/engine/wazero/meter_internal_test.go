@@ -1,7 +1,11 @@
 package wazero
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/wapr-dev/wapr/host/internal/engine"
@@ -57,5 +61,56 @@ func TestInterruptibleEngineMeters(t *testing.T) {
 	}
 	if _, err := empty.Instantiate(ctx, nil, engine.InstanceConfig{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With a cache folder the metered copy is written there, and another
+// factory on the folder (a restart) takes it from there rather than
+// rewriting the module; a file that does not match its digest is rewritten.
+func TestMeteredCopyCached(t *testing.T) {
+	wasm := wasmtest.Bytes(t, enginetest.MisbehavePkg)
+	want, err := meter.Instrument(wasm, refuelEvery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	factory := func() *Factory {
+		f, err := NewFactory(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close(context.Background()) })
+		return f
+	}
+	if got, err := factory().meter(wasm); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("first rewrite: %d bytes, %v", len(got), err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, meteredDir, "*.wasm"))
+	if len(files) != 1 {
+		t.Fatalf("cached copies %v, want one", files)
+	}
+	if got, ok := readMetered(files[0]); !ok || !bytes.Equal(got, want) {
+		t.Fatalf("the cached copy is not the rewrite (%d bytes, %v)", len(got), ok)
+	}
+
+	// A stand-in with a good digest is taken as it is: the cache is read.
+	standIn := []byte("\x00asm\x01\x00\x00\x00")
+	sum := sha256.Sum256(standIn)
+	if err := os.WriteFile(files[0], append(sum[:], standIn...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := factory().meter(wasm); err != nil || !bytes.Equal(got, standIn) {
+		t.Fatalf("from the cache: %q, %v", got, err)
+	}
+
+	// A damaged file is a miss: rewritten.
+	if err := os.WriteFile(files[0], append(sum[:], "\x00asm\x02"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := factory().meter(wasm); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after damage: %d bytes, %v", len(got), err)
+	}
+	if got, ok := readMetered(files[0]); !ok || !bytes.Equal(got, want) {
+		t.Errorf("the damaged copy was not replaced")
 	}
 }

@@ -18,11 +18,14 @@
 package wazero
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -42,6 +45,10 @@ import (
 // Factory makes wazero engines sharing a compilation cache.
 type Factory struct {
 	cache wazero.CompilationCache
+	// dir is the compilation cache's folder ("": memory only); metered
+	// copies are kept in its subfolder meteredDir too, so that a restart
+	// neither rewrites a module nor compiles it.
+	dir string
 
 	// metered remembers recent rewrites by the digest of their input:
 	// a module is compiled for inspection and again for each component
@@ -58,7 +65,12 @@ type meterResult struct {
 // maxMetered bounds Factory.metered.
 const maxMetered = 16
 
-// meter returns the metered copy of wasm, rewriting it at most once.
+// meteredDir is the subfolder of the compilation cache holding metered
+// copies, one file per input digest, rewrite and allowance.
+const meteredDir = "wapr-metered"
+
+// meter returns the metered copy of wasm, rewriting it at most once per
+// process, and once per cache folder when there is one.
 func (f *Factory) meter(wasm []byte) ([]byte, error) {
 	key := sha256.Sum256(wasm)
 	f.mu.Lock()
@@ -67,7 +79,20 @@ func (f *Factory) meter(wasm []byte) ([]byte, error) {
 	if ok {
 		return r.wasm, r.err
 	}
-	r.wasm, r.err = meter.Instrument(wasm, refuelEvery)
+	var path string
+	if f.dir != "" {
+		path = filepath.Join(f.dir, meteredDir, fmt.Sprintf("%x-r%d-f%d.wasm", key, meter.Rewrite, refuelEvery))
+	}
+	if b, ok := readMetered(path); ok {
+		r.wasm = b
+	} else {
+		r.wasm, r.err = meter.Instrument(wasm, refuelEvery)
+		if r.err == nil && path != "" {
+			sum := sha256.Sum256(r.wasm)
+			// Best effort: a miss rewrites again.
+			engine.WriteCacheFile(path, append(sum[:], r.wasm...))
+		}
+	}
 	f.mu.Lock()
 	if f.metered == nil || len(f.metered) >= maxMetered {
 		f.metered = map[[32]byte]meterResult{}
@@ -75,6 +100,23 @@ func (f *Factory) meter(wasm []byte) ([]byte, error) {
 	f.metered[key] = r
 	f.mu.Unlock()
 	return r.wasm, r.err
+}
+
+// readMetered reads a metered copy the cache holds at path: the SHA-256 of
+// the module, then the module. A file that does not match its digest (cut
+// short, damaged) is a miss.
+func readMetered(path string) ([]byte, bool) {
+	if path == "" {
+		return nil, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < sha256.Size {
+		return nil, false
+	}
+	if sum := sha256.Sum256(b[sha256.Size:]); !bytes.Equal(sum[:], b[:sha256.Size]) {
+		return nil, false
+	}
+	return b[sha256.Size:], true
 }
 
 // NewFactory returns a factory caching compiled code in dir; an empty dir
@@ -87,7 +129,7 @@ func NewFactory(dir string) (*Factory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wazero compilation cache in %s: %w", dir, err)
 	}
-	return &Factory{cache: c}, nil
+	return &Factory{cache: c, dir: dir}, nil
 }
 
 // Name is "wazero".
