@@ -4,19 +4,27 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/dapr/go-sdk/service/common"
+
 	"github.com/wapr-dev/wapr/builtin/backendtest"
 	"github.com/wapr-dev/wapr/host"
+	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/bindings"
 	"github.com/wapr-dev/wapr/host/wasmtest"
 )
 
@@ -574,4 +582,105 @@ func BenchmarkMetricsRedisGet(b *testing.B) {
 			})
 		})
 	}
+}
+
+// TestMetricsComponents: secret store and output binding calls are counted
+// by operation and success.
+func TestMetricsComponents(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(500)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer target.Close()
+	secrets := filepath.Join(t.TempDir(), "secrets.json")
+	if err := os.WriteFile(secrets, []byte(`{"db":"s3cret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: vault
+spec:
+  type: secretstores.local.file
+  version: v1
+  metadata:
+  - name: secretsFile
+    value: ` + secrets + `
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: web
+spec:
+  type: bindings.http
+  version: v1
+  metadata:
+  - name: url
+    value: ` + target.URL + `
+`
+	s := startSidecar(t, hostConfig{metrics: true, yaml: map[string]string{"c.yaml": yaml}})
+	for range 2 {
+		if res, body := s.do(t, step{method: "GET", path: "/v1.0/secrets/vault/db"}); res.StatusCode != 200 {
+			t.Fatalf("secret: %d %s", res.StatusCode, body)
+		}
+	}
+	s.do(t, step{method: "GET", path: "/v1.0/secrets/vault/nope"})
+	s.do(t, step{method: "GET", path: "/v1.0/secrets/vault/bulk"})
+	if res, body := s.do(t, step{method: "POST", path: "/v1.0/bindings/web", body: `{"operation":"post","data":"x"}`}); res.StatusCode != 200 {
+		t.Fatalf("binding: %d %s", res.StatusCode, body)
+	}
+	s.do(t, step{method: "POST", path: "/v1.0/bindings/web", body: `{"operation":"post","data":"x","metadata":{"path":"/fail"}}`})
+	all := waitMetric(t, s, "dapr_http_server_request_count", map[string]string{"path": "/v1.0/bindings/web"}, 2)
+	c := func(name, op, ok string) map[string]string {
+		return map[string]string{"app_id": "myapp", "namespace": "", "component": name, "operation": op, "success": ok}
+	}
+	expectMetric(t, all, "dapr_component_secret_count", c("vault", "get", "true"), 2)
+	expectMetric(t, all, "dapr_component_secret_count", c("vault", "get", "false"), 1)
+	expectMetric(t, all, "dapr_component_secret_count", c("vault", "bulk_get", "true"), 1)
+	expectMetric(t, all, "dapr_component_output_binding_count", c("web", "post", "true"), 1)
+	expectMetric(t, all, "dapr_component_output_binding_count", c("web", "post", "false"), 1)
+	expectMetric(t, all, "dapr_component_output_binding_latencies_count", c("web", "post", "true"), 1)
+	// The secrets API's path label stops at the store, as the state API's.
+	expectMetric(t, all, "dapr_http_server_request_count", map[string]string{"path": "/v1.0/secrets/vault", "status": "200"}, 3)
+}
+
+// TestMetricsGRPCApp: calls to a gRPC app count by AppCallback method and
+// code, and input binding events by success.
+func TestMetricsGRPCApp(t *testing.T) {
+	port := startGRPCApp(t, func(s common.Service) {
+		must(t, s.AddBindingInvocationHandler("orders", func(_ context.Context, in *common.BindingEvent) ([]byte, error) {
+			if string(in.Data) == "bad" {
+				return nil, errors.New("cannot take it")
+			}
+			return []byte("ack"), nil
+		}))
+	})
+	feed := newGRPCFeed()
+	yaml := "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: orders\nspec:\n  type: bindings.feed\n  version: v1\n"
+	s := startSidecarWith(t, hostConfig{metrics: true, appPort: port, appProtocol: "grpc", yaml: map[string]string{"in.yaml": yaml}}, func(r *hostRegistry) {
+		r.RegisterBinding("bindings.feed", func() component.Lifecycle { return feed })
+	})
+	for _, data := range []string{"good", "good", "bad"} {
+		select {
+		case feed.events <- &bindings.Event{Data: []byte(data)}:
+		case <-time.After(grpcAppWait):
+			t.Fatal("the binding is not being read")
+		}
+		// The handler returns once the call is counted.
+		<-feed.results
+	}
+	all := scrape(t, s)
+	const onBinding = "/dapr.proto.runtime.v1.AppCallback/OnBindingEvent"
+	expectMetric(t, all, "dapr_grpc_io_client_completed_rpcs", map[string]string{"app_id": "myapp", "grpc_client_method": onBinding, "grpc_client_status": "OK"}, 2)
+	expectMetric(t, all, "dapr_grpc_io_client_completed_rpcs", map[string]string{"grpc_client_method": onBinding}, 3)
+	expectMetric(t, all, "dapr_grpc_io_client_roundtrip_latency_count", map[string]string{"grpc_client_method": onBinding}, 3)
+	expectMetric(t, all, "dapr_grpc_io_client_completed_rpcs", map[string]string{"grpc_client_method": "/dapr.proto.runtime.v1.AppCallback/ListInputBindings", "grpc_client_status": "OK"}, 1)
+	in := map[string]string{"app_id": "myapp", "namespace": "", "component": "orders"}
+	in["success"] = "true"
+	expectMetric(t, all, "dapr_component_input_binding_count", in, 2)
+	in["success"] = "false"
+	expectMetric(t, all, "dapr_component_input_binding_count", in, 1)
 }
