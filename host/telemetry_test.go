@@ -456,10 +456,11 @@ func TestAPILogging(t *testing.T) {
 		config  string
 		want    bool
 		omitHCs bool
+		getLine string // the method field of the gets' lines
 	}{
 		{name: "off by default"},
-		{name: "flag", enable: new(true), want: true},
-		{name: "configuration", config: apiLoggingConfig("enabled: true\n      omitHealthChecks: true"), want: true, omitHCs: true},
+		{name: "flag", enable: new(true), want: true, getLine: "GET /v1.0/state/statestore/k"},
+		{name: "configuration", config: apiLoggingConfig("enabled: true\n      omitHealthChecks: true\n      obfuscateURLs: true"), want: true, omitHCs: true, getLine: "GET /v1.0/state/statestore"},
 		{name: "flag wins over configuration", enable: new(false), config: apiLoggingConfig("enabled: true")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -502,7 +503,7 @@ func TestAPILogging(t *testing.T) {
 				if l["level"] != "INFO" || l["app_id"] != "myapp" || l["duration"] == "" || l["size"] == "" {
 					t.Errorf("line without daprd's fields: %v", l)
 				}
-				if l["method"] == "GET /v1.0/state/statestore/k" {
+				if l["method"] == tc.getLine {
 					getLines++
 					if l["code"] != "200" || l["useragent"] != "metrics-test" || l["size"] != "1" && l["size"] != "3" {
 						t.Errorf("get line: %v", l)
