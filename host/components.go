@@ -569,7 +569,7 @@ func (h *Host) inspectCached(ctx context.Context, path string) (*wasmcomp.Module
 	if ok {
 		return m, nil
 	}
-	m, err = h.wasm.Inspect(ctx, wasm)
+	m, err = h.wasm.InspectSum(ctx, wasm, sum)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -6,9 +6,10 @@ import (
 	"path/filepath"
 )
 
-// WriteCacheFile writes b to path, creating its folder, through a temporary
-// file and a rename, so that a reader of a cache never sees part of a file.
-func WriteCacheFile(path string, b []byte) error {
+// WriteCacheFile writes the parts to path, one after the other, creating its
+// folder, through a temporary file and a rename, so that a reader of a cache
+// never sees part of a file.
+func WriteCacheFile(path string, parts ...[]byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -17,7 +18,12 @@ func WriteCacheFile(path string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	_, werr := tmp.Write(b)
+	var werr error
+	for _, b := range parts {
+		if werr == nil {
+			_, werr = tmp.Write(b)
+		}
+	}
 	if err := errors.Join(werr, tmp.Close()); err != nil {
 		os.Remove(tmp.Name())
 		return err

@@ -85,7 +85,11 @@ func (l *Loader) InspectFile(ctx context.Context, path string) (*Module, error) 
 // descriptor by running wapr_info in a throwaway instance with no grants,
 // unless the inspection cache already holds what that found.
 func (l *Loader) Inspect(ctx context.Context, wasm []byte) (*Module, error) {
-	sum := sha256.Sum256(wasm)
+	return l.InspectSum(ctx, wasm, sha256.Sum256(wasm))
+}
+
+// InspectSum is Inspect for a caller that has the SHA-256 of wasm already.
+func (l *Loader) InspectSum(ctx context.Context, wasm []byte, sum [sha256.Size]byte) (*Module, error) {
 	hexSum := hex.EncodeToString(sum[:])
 	m := &Module{Digest: "sha256:" + hexSum, wasm: wasm}
 	if l.cachedInspection(hexSum, m) {

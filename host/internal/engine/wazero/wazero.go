@@ -18,12 +18,13 @@
 package wazero
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -88,9 +89,8 @@ func (f *Factory) meter(wasm []byte) ([]byte, error) {
 	} else {
 		r.wasm, r.err = meter.Instrument(wasm, refuelEvery)
 		if r.err == nil && path != "" {
-			sum := sha256.Sum256(r.wasm)
 			// Best effort: a miss rewrites again.
-			engine.WriteCacheFile(path, append(sum[:], r.wasm...))
+			engine.WriteCacheFile(path, binary.BigEndian.AppendUint32(nil, crc32.Checksum(r.wasm, castagnoli)), r.wasm)
 		}
 	}
 	f.mu.Lock()
@@ -102,21 +102,26 @@ func (f *Factory) meter(wasm []byte) ([]byte, error) {
 	return r.wasm, r.err
 }
 
-// readMetered reads a metered copy the cache holds at path: the SHA-256 of
-// the module, then the module. A file that does not match its digest (cut
-// short, damaged) is a miss.
+// castagnoli is the CRC of cached metered copies (computed in hardware).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// readMetered reads a metered copy the cache holds at path: the CRC-32C of
+// the module (4 bytes, big endian), then the module. A file that does not
+// match its checksum (cut short, damaged) is a miss. The folder is as
+// trusted as the compiled code beside it: the checksum catches damage, not
+// tampering.
 func readMetered(path string) ([]byte, bool) {
 	if path == "" {
 		return nil, false
 	}
 	b, err := os.ReadFile(path)
-	if err != nil || len(b) < sha256.Size {
+	if err != nil || len(b) < 4 {
 		return nil, false
 	}
-	if sum := sha256.Sum256(b[sha256.Size:]); !bytes.Equal(sum[:], b[:sha256.Size]) {
+	if crc32.Checksum(b[4:], castagnoli) != binary.BigEndian.Uint32(b) {
 		return nil, false
 	}
-	return b[sha256.Size:], true
+	return b[4:], true
 }
 
 // NewFactory returns a factory caching compiled code in dir; an empty dir
