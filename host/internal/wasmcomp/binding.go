@@ -158,6 +158,7 @@ func (b *InputBinding) readLoop(ctx context.Context, h bindings.Handler, i *inst
 			}
 			b.c.log.Warn("reading the input binding failed", "error", err)
 			if isBroken(err) {
+				b.c.brokenDedicated(err)
 				i.close()
 				i = nil
 			}
@@ -177,6 +178,7 @@ func (b *InputBinding) readLoop(ctx context.Context, h bindings.Handler, i *inst
 			if err := i.run(deliverCtx, bindingFamily, abi.BindingAck, &ack, okOnly); err != nil {
 				b.c.log.Warn("acknowledging an event failed", "error", err)
 				if isBroken(err) {
+					b.c.brokenDedicated(err)
 					i.close()
 					i = nil
 					break

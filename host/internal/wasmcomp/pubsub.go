@@ -136,6 +136,7 @@ func (p *PubSub) pollLoop(ctx context.Context, req pubsub.SubscribeRequest, h pu
 			}
 			p.c.log.Warn("polling failed", "topic", req.Topic, "error", err)
 			if isBroken(err) {
+				p.c.brokenDedicated(err)
 				i.close()
 				i = nil
 			}
@@ -183,6 +184,7 @@ func (p *PubSub) pollLoop(ctx context.Context, req pubsub.SubscribeRequest, h pu
 				// Unacknowledged messages are redelivered by the broker.
 				p.c.log.Warn("acknowledging failed", "topic", req.Topic, "error", err)
 				if isBroken(err) {
+					p.c.brokenDedicated(err)
 					i.close()
 					i = nil
 					break

@@ -40,6 +40,13 @@ func (s *stats) batch(n int) {
 	s.batchedRequests.Add(uint64(n))
 }
 
+// brokenDedicated counts a broken instance that is not the pool's (a
+// subscriber's, an input binding's reader), which its loop replaces.
+func (c *Component) brokenDedicated(err error) {
+	c.pool.stats.callEnded(err)
+	c.pool.stats.replaced.Add(1)
+}
+
 // WasmStats reports the component for its metrics; safe for concurrent
 // use, and after Close (Closed is then set).
 func (c *Component) WasmStats() telemetry.WasmStats {
