@@ -84,6 +84,16 @@ func TestBatching(t *testing.T) {
 				t.Fatal("48 concurrent callers on one instance, and no Get was batched")
 			}
 			t.Logf("%d of %d Gets answered by bulk gets", s.BatchedGets(), 48*25)
+			// The metrics saw the bulk calls: their sizes add up to the
+			// requests they carried, at least those they answered.
+			st := s.WasmStats()
+			var calls uint64
+			for _, n := range st.Batches {
+				calls += n
+			}
+			if calls == 0 || st.BatchedRequests < uint64(s.BatchedGets()) || st.BatchedRequests < 2*calls || st.PoolSize != 1 {
+				t.Errorf("stats after batching: %+v (%d bulk calls, %d gets batched)", st, calls, s.BatchedGets())
+			}
 
 			// Sets: each caller updates its own key under its ETag, and
 			// tries a stale ETag too, which must fail for that caller only.
