@@ -22,11 +22,17 @@ import (
 //	id       4 bytes, big endian: the call, chosen by the caller
 //	message  length-4 bytes: one message of codec.go (kindRequest from the
 //	         caller; kindAnswer or kindError back, with the request's id),
-//	         or kindGoAway alone from the called sidecar
+//	         or kindGoAway alone from the called sidecar, or kindCancel
+//	         alone from the caller
 //
 // kindGoAway says the called sidecar is shutting down: it took every call
 // up to and including the frame's id and answers those; later ones it
 // drops, unseen by its app, and the caller may send them elsewhere.
+// kindCancel says the caller no longer waits for the call with the frame's
+// id (its deadline passed, its own caller went away): the called sidecar
+// sends no answer and no longer counts the call as in flight, so its
+// shutdown does not wait for it. The app's call itself runs on until the
+// app answers or the app channel's timeout ends it, as on the HTTP wire.
 //
 // Writers put frames into a buffer of the connection; the first writer to
 // find no write under way writes the buffer, and whatever the others added
@@ -37,6 +43,8 @@ const (
 	muxPreface = "wapr-mux/1\n"
 	// kindGoAway is the called sidecar's message that it is shutting down.
 	kindGoAway byte = 4
+	// kindCancel is the caller's message that it gave a call up.
+	kindCancel byte = 5
 	// frameHeader is the size of length and id.
 	frameHeader = 8
 	// writeTimeout bounds one write of a connection's buffer: a peer that

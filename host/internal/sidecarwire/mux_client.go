@@ -105,6 +105,9 @@ func (c *MuxClient) Call(ctx context.Context, addr string, req *api.InvokeReques
 	case <-call.done:
 	case <-ctx.Done():
 		if cc.cancel(id) {
+			// Tell the called sidecar, best effort: a connection that fails
+			// meanwhile ends the call there anyway.
+			cc.w.send(id, func(b []byte) []byte { return append(b, kindCancel) })
 			return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, ctx.Err())
 		}
 		<-call.done // the answer came meanwhile

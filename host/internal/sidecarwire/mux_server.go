@@ -44,9 +44,10 @@ type muxServerConn struct {
 	nc net.Conn
 	w  frameWriter
 
-	mu       sync.Mutex // guards draining and last
-	draining bool       // Shutdown began: new calls are dropped
-	last     uint32     // the id of the last call taken
+	mu       sync.Mutex          // guards the fields below
+	draining bool                // Shutdown began: new calls are dropped
+	last     uint32              // the id of the last call taken
+	calls    map[uint32]struct{} // taken, neither answered nor given up
 }
 
 // NewMuxServer returns a server calling a.InvokeLocal, taking request bodies
@@ -105,7 +106,7 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 		s.log.Debug("sidecar connection refused", "remote", nc.RemoteAddr().String(), "error", err)
 		return
 	}
-	c := &muxServerConn{nc: nc, w: frameWriter{nc: nc}}
+	c := &muxServerConn{nc: nc, w: frameWriter{nc: nc}, calls: map[uint32]struct{}{}}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -139,6 +140,12 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 		if err != nil {
 			return
 		}
+		if msg[0] == kindCancel {
+			if c.finish(id) {
+				s.done()
+			}
+			continue
+		}
 		if !s.take(c, id) {
 			continue // shutting down: the caller was told (kindGoAway)
 		}
@@ -159,8 +166,31 @@ func (s *MuxServer) take(c *muxServerConn, id uint32) bool {
 		return false
 	}
 	c.last = id
+	c.calls[id] = struct{}{}
 	s.inflight.Add(1)
 	return true
+}
+
+// finish ends call id of c; false when it had ended already (answered, or
+// given up by the caller).
+func (c *muxServerConn) finish(id uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.calls[id]; !ok {
+		return false
+	}
+	delete(c.calls, id)
+	return true
+}
+
+// done counts a call out of those in flight.
+func (s *MuxServer) done() {
+	if s.inflight.Add(-1) == 0 {
+		select {
+		case s.idle <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (s *MuxServer) worker() {
@@ -186,15 +216,14 @@ func (s *MuxServer) serve(t muxTask) {
 	s.answer(t.c, t.id, res)
 }
 
-// answer sends res for call id of c, and ends the call.
+// answer sends res for call id of c, and ends the call, unless the caller
+// gave it up.
 func (s *MuxServer) answer(c *muxServerConn, id uint32, res *response) {
-	c.w.send(id, func(b []byte) []byte { return appendResponse(b, res) })
-	if s.inflight.Add(-1) == 0 {
-		select {
-		case s.idle <- struct{}{}:
-		default:
-		}
+	if !c.finish(id) {
+		return
 	}
+	c.w.send(id, func(b []byte) []byte { return appendResponse(b, res) })
+	s.done()
 }
 
 // Shutdown stops accepting connections and calls (telling every caller which

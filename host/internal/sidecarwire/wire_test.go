@@ -475,3 +475,24 @@ func TestMuxPreface(t *testing.T) {
 		t.Errorf("got %v, want ErrSidecarUnreachable", err)
 	}
 }
+
+// On the mux wire a call its caller gave up is no longer waited for: the
+// called sidecar's shutdown returns while the app still holds the call.
+func TestMuxCancel(t *testing.T) {
+	w := wires[1]
+	app := newEchoApp()
+	defer close(app.release)
+	addr, srv := startCallee(t, w, app, 0)
+	c := newClient(t, w)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Call(ctx, addr, &api.InvokeRequest{AppID: "callee", Verb: "GET", Method: "block"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the deadline's error", err)
+	}
+	<-app.started
+	sctx, scancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		t.Errorf("Shutdown waited for the given-up call: %v", err)
+	}
+}
