@@ -27,6 +27,7 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/resiliency"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 	"github.com/wapr-dev/wapr/host/internal/telemetry"
+	"github.com/wapr-dev/wapr/host/internal/tracing"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 )
 
@@ -175,6 +176,7 @@ type Host struct {
 	metricsSrv *telemetry.Server
 	pprofSrv   *telemetry.Server
 	apiLogging resources.APILogging // Enabled: API calls are logged
+	tracer     *tracing.Tracer      // nil when off
 
 	wasm        *wasmcomp.Loader
 	wasmModules map[string]*wasmcomp.Module // component type → module
@@ -334,6 +336,16 @@ func (h *Host) Start(ctx context.Context) (err error) {
 		ln.Close()
 		return err
 	}
+	if err := h.startTracing(ctx, cfg.Tracing); err != nil {
+		ln.Close()
+		h.stopTelemetry(context.Background())
+		return err
+	}
+	defer func() {
+		if err != nil {
+			h.stopTracing(context.Background())
+		}
+	}()
 	defer func() {
 		if err != nil {
 			h.stopTelemetry(context.Background())
@@ -368,6 +380,7 @@ func (h *Host) Start(ctx context.Context) (err error) {
 		APILog:                 h.apiLog("dapr.runtime.http-info"),
 		APILogOmitHealthChecks: h.apiLogging.OmitHealthChecks,
 		APILogObfuscateURLs:    h.apiLogging.ObfuscateURLs,
+		Tracer:                 h.tracer,
 	})
 	if err := h.startInvocation(ctx, cfg); err != nil {
 		ln.Close()
@@ -422,6 +435,7 @@ func (h *Host) startGRPC() error {
 		Metrics:                h.metrics,
 		APILog:                 h.apiLog("dapr.runtime.grpc.api-info"),
 		APILogOmitHealthChecks: h.apiLogging.OmitHealthChecks,
+		Tracer:                 h.tracer,
 	})
 	h.grpcErr = make(chan error, 1)
 	go func() { h.grpcErr <- h.grpc.Serve(ln) }()
@@ -651,6 +665,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 			h.app.Close()
 		}
 		h.stopTelemetry(ctx)
+		h.stopTracing(ctx)
 	})
 	return errors.Join(errs...)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/wapr-dev/wapr/host/component/bindings"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
 	"github.com/wapr-dev/wapr/host/component/state"
+	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
 
 // API serves the building blocks over a Snapshot of components.
@@ -35,8 +36,9 @@ type API struct {
 	streamer   atomic.Pointer[streamerHolder]
 	instances  instances
 
-	// secretScopes is set before serving and read-only after.
+	// secretScopes and tracer are set before serving and read-only after.
 	secretScopes map[string]SecretScope
+	tracer       *tracing.Tracer
 	log          atomic.Pointer[slog.Logger]
 
 	mu       sync.Mutex

@@ -40,9 +40,17 @@ func (a *API) InvokeBinding(ctx context.Context, in *InvokeBindingRequest) (*Inv
 	if in.Operation == "" {
 		return nil, errorf(CodeBindingInvoke, nil, "error invoking output binding %s: operation field is missing from request", in.Name)
 	}
+	span := a.componentSpan(ctx, "bindings", "Invoke", &b.Info)
+	md := in.Metadata
+	if span != nil {
+		// The binding continues the trace from its own span, as daprd
+		// puts the trace context in the metadata it hands a binding.
+		md = withTraceContext(md, span)
+	}
 	res, err := b.Binding.Invoke(ctx, &bindings.InvokeRequest{
-		Operation: bindings.Operation(in.Operation), Data: in.Data, Metadata: in.Metadata,
+		Operation: bindings.Operation(in.Operation), Data: in.Data, Metadata: md,
 	})
+	endComponent(span, err)
 	if err != nil {
 		e := errorf(CodeBindingInvoke, err, "error invoking output binding %s: %v", in.Name, err)
 		if res != nil {

@@ -76,7 +76,9 @@ func (a *API) GetConfiguration(ctx context.Context, in *GetConfigurationRequest)
 		return nil, e
 	}
 	defer s.Gate.Leave()
+	span := a.componentSpan(ctx, "configuration", "Get", &s.Info)
 	items, err := s.Store.Get(ctx, &configuration.GetRequest{Keys: in.Keys, Metadata: in.Metadata})
+	endComponent(span, err)
 	if err != nil {
 		return nil, errorf(CodeConfigurationGet, err, "failed to get %v from Configuration store %s: %v", keysText(in.Keys), in.Store, err)
 	}

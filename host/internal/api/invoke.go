@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wapr-dev/wapr/host/component/nameresolution"
+	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
 
 // Header is one request or response header (or gRPC metadata pair). A name
@@ -124,6 +125,12 @@ func (a *API) invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, 
 		return nil, errorf(CodeDirectInvokeNoAppID, nil, "failed getting app id either from the URL path or the header dapr-app-id")
 	}
 	req.Headers = forwardable(req.Headers)
+	if a.tracer != nil {
+		// The callee continues the trace from this call's span.
+		if span := tracing.SpanFromContext(ctx); span != nil {
+			req.Headers = withTraceHeaders(req.Headers, span)
+		}
+	}
 	req.CallerAppID = a.appID
 	inv := a.invocation.Load()
 	if inv != nil {
@@ -169,10 +176,20 @@ func (a *API) InvokeLocal(ctx context.Context, calleeID string, req *InvokeReque
 		return nil, errorf(CodeDirectInvoke, err, "failed to invoke, id: %s, err: %v", calleeID, err)
 	}
 	req.Headers = forwardable(req.Headers)
+	var span tracing.Span
+	if a.tracer != nil {
+		// The server span of the call, named as daprd names it, child of
+		// the caller's span; the app continues the trace from it.
+		span = a.tracer.Start("CallLocal/"+a.appID+"/"+req.Method, tracing.Server, traceContextOf(req.Headers))
+		tracing.SetAttributes(span, tracing.String("rpc.service", "ServiceInvocation"), tracing.String("dapr.invoke_method", req.Method))
+		req.Headers = withTraceHeaders(req.Headers, span)
+	}
 	res, err := a.callApp(ctx, req)
 	if err != nil {
+		tracing.End(span, err)
 		return nil, errorf(CodeDirectInvoke, err, "failed to invoke, id: %s, err: %v", calleeID, err)
 	}
+	tracing.EndHTTP(span, res.Status)
 	return res, nil
 }
 

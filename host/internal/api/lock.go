@@ -86,9 +86,11 @@ func (a *API) TryLock(ctx context.Context, in *TryLockRequest) (bool, error) {
 	if strings.Contains(in.ResourceID, keySeparator) {
 		return false, errorf(CodeTryLock, nil, "failed to try acquiring lock: input key/keyPrefix '%s' can't contain '%s'", in.ResourceID, keySeparator)
 	}
+	span := a.componentSpan(ctx, "lock", "TryLock", &s.Info)
 	ok, err := s.Store.TryLock(ctx, &lock.TryLockRequest{
 		ResourceID: s.resourceKey(in.ResourceID), LockOwner: in.LockOwner, ExpiryInSeconds: in.ExpiryInSeconds,
 	})
+	endComponent(span, err)
 	if err != nil {
 		return false, errorf(CodeTryLock, err, "failed to try acquiring lock: %v", err)
 	}
@@ -112,7 +114,9 @@ func (a *API) Unlock(ctx context.Context, in *UnlockRequest) (lock.UnlockStatus,
 	if strings.Contains(in.ResourceID, keySeparator) {
 		return lock.UnlockInternalError, errorf(CodeUnlock, nil, "failed to release lock: input key/keyPrefix '%s' can't contain '%s'", in.ResourceID, keySeparator)
 	}
+	span := a.componentSpan(ctx, "lock", "Unlock", &s.Info)
 	status, err := s.Store.Unlock(ctx, &lock.UnlockRequest{ResourceID: s.resourceKey(in.ResourceID), LockOwner: in.LockOwner})
+	endComponent(span, err)
 	if err != nil {
 		return lock.UnlockInternalError, errorf(CodeUnlock, err, "failed to release lock: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
 
 // CloudEvents content type and the event type Dapr stamps on events it wraps.
@@ -70,21 +71,28 @@ func (a *API) Publish(ctx context.Context, in *PublishRequest) error {
 		return e
 	}
 	defer ps.Gate.Leave()
-	data, contentType, e := a.envelope(ps, in.Topic, in.Data, in.ContentType, in.Metadata, in.TraceParent, in.TraceState)
+	span := a.componentSpan(ctx, "pubsub", "Publish", &ps.Info)
+	data, contentType, e := a.envelope(ps, in.Topic, in.Data, in.ContentType, in.Metadata, in.TraceParent, in.TraceState, span)
 	if e != nil {
+		endComponent(span, e)
 		return e
 	}
+	tracing.SetAttributes(span, tracing.String("messaging.destination.name", in.Topic))
 	err := ps.PubSub.Publish(ctx, &pubsub.PublishRequest{
 		Topic: in.Topic, Data: data, ContentType: contentType, Metadata: in.Metadata,
 	})
+	endComponent(span, err)
 	if err != nil {
 		return errorf(CodePubSubPublish, err, "error when publishing to topic %s in pubsub %s: %v", in.Topic, in.PubSub, err)
 	}
 	return nil
 }
 
-// envelope returns the bytes to publish and their content type.
-func (a *API) envelope(ps *PubSub, topic string, data []byte, contentType string, md map[string]string, traceParent, traceState string) ([]byte, string, *Error) {
+// envelope returns the bytes to publish and their content type. The
+// CloudEvent's traceparent is span's, when the publish is traced; else it
+// continues the caller's trace (traceParent) with a new span id, or starts
+// a new trace.
+func (a *API) envelope(ps *PubSub, topic string, data []byte, contentType string, md map[string]string, traceParent, traceState string, span tracing.Span) ([]byte, string, *Error) {
 	raw, e := boolMetadata(md, metaRawPayload)
 	if e != nil {
 		return nil, "", e
@@ -102,8 +110,8 @@ func (a *API) envelope(ps *PubSub, topic string, data []byte, contentType string
 			expiration = time.Now().UTC().Add(time.Duration(n) * time.Second).Format(time.RFC3339)
 		}
 	}
-	if traceParent == "" {
-		traceParent = newTraceParent("")
+	if span != nil {
+		traceParent, traceState = tracing.Headers(span)
 	} else {
 		traceParent = newTraceParent(traceParent)
 	}
@@ -377,6 +385,16 @@ func (a *API) BulkPublish(ctx context.Context, in *BulkPublishRequest) error {
 		return e
 	}
 	defer ps.Gate.Leave()
+	span := a.componentSpan(ctx, "pubsub", "BulkPublish", &ps.Info)
+	tracing.SetAttributes(span, tracing.String("messaging.destination.name", in.Topic), tracing.Int("messaging.batch.message_count", len(in.Entries)))
+	err := a.bulkPublish(ctx, ps, in, span)
+	endComponent(span, err)
+	return err
+}
+
+// bulkPublish is BulkPublish once the broker is found; every event carries
+// span's trace context, when the publish is traced.
+func (a *API) bulkPublish(ctx context.Context, ps *PubSub, in *BulkPublishRequest, span tracing.Span) error {
 	seen := make(map[string]struct{}, len(in.Entries))
 	req := &pubsub.BulkPublishRequest{Topic: in.Topic, Metadata: in.Metadata, Entries: make([]pubsub.BulkEntry, len(in.Entries))}
 	for i, en := range in.Entries {
@@ -388,7 +406,7 @@ func (a *API) BulkPublish(ctx context.Context, in *BulkPublishRequest) error {
 		}
 		seen[en.EntryID] = struct{}{}
 		md := mergeMetadata(en.Metadata, in.Metadata)
-		data, ct, e := a.envelope(ps, in.Topic, en.Event, en.ContentType, md, in.TraceParent, in.TraceState)
+		data, ct, e := a.envelope(ps, in.Topic, en.Event, en.ContentType, md, in.TraceParent, in.TraceState, span)
 		if e != nil {
 			return e
 		}

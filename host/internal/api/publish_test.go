@@ -89,7 +89,7 @@ func TestEnvelope(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, ct, e := a.envelope(c.ps, "t", []byte(c.data), c.ct, c.md, c.traceParent, "")
+			out, ct, e := a.envelope(c.ps, "t", []byte(c.data), c.ct, c.md, c.traceParent, "", nil)
 			if e != nil {
 				t.Fatal(e)
 			}
@@ -103,11 +103,11 @@ func TestEnvelope(t *testing.T) {
 
 func TestEnvelopeRawPayload(t *testing.T) {
 	a := New("shop", RuntimeInfo{})
-	out, ct, e := a.envelope(&PubSub{Info: Info{Name: "ps"}}, "t", []byte("raw bytes"), "text/csv", map[string]string{"rawPayload": "true"}, "", "")
+	out, ct, e := a.envelope(&PubSub{Info: Info{Name: "ps"}}, "t", []byte("raw bytes"), "text/csv", map[string]string{"rawPayload": "true"}, "", "", nil)
 	if e != nil || string(out) != "raw bytes" || ct != "text/csv" {
 		t.Fatalf("raw payload: %q %q %v", out, ct, e)
 	}
-	if _, _, e := a.envelope(&PubSub{}, "t", nil, "", map[string]string{"rawPayload": "perhaps"}, "", ""); e == nil || e.Code != CodePubSubMetadata {
+	if _, _, e := a.envelope(&PubSub{}, "t", nil, "", map[string]string{"rawPayload": "perhaps"}, "", "", nil); e == nil || e.Code != CodePubSubMetadata {
 		t.Fatalf("bad rawPayload: %v", e)
 	}
 }

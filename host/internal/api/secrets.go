@@ -83,7 +83,9 @@ func (a *API) GetSecret(ctx context.Context, in *GetSecretRequest) (map[string]s
 	if !a.secretAllowed(in.Store, in.Name) {
 		return nil, errorf(CodeSecretPermissionDenied, nil, "access denied by policy to get %q from %q", in.Name, in.Store)
 	}
+	span := a.componentSpan(ctx, "secrets", "Get", &s.Info)
 	data, err := s.Store.GetSecret(ctx, &secretstores.GetRequest{Name: in.Name, Metadata: in.Metadata})
+	endComponent(span, err)
 	if err != nil {
 		return nil, errorf(CodeSecretGet, err, "failed getting secret with key %s from secret store %s: %v", in.Name, in.Store, err)
 	}
@@ -104,7 +106,9 @@ func (a *API) BulkGetSecret(ctx context.Context, in *BulkGetSecretRequest) (map[
 		return nil, e
 	}
 	defer s.Gate.Leave()
+	span := a.componentSpan(ctx, "secrets", "BulkGet", &s.Info)
 	data, err := s.Store.BulkGetSecret(ctx, &secretstores.BulkGetRequest{Metadata: in.Metadata})
+	endComponent(span, err)
 	if err != nil {
 		return nil, errorf(CodeSecretGet, err, "failed getting secrets from secret store %s: %v", in.Store, err)
 	}

@@ -90,11 +90,13 @@ func (a *API) GetState(ctx context.Context, in *GetStateRequest) (*GetStateRespo
 	if e := checkKey(in.Key); e != nil {
 		return nil, e
 	}
+	span := a.componentSpan(ctx, "state", "Get", &s.Info)
 	res, err := s.Store.Get(ctx, &state.GetRequest{
 		Key:      s.storedKey(in.Key),
 		Metadata: in.Metadata,
 		Options:  state.Options{Consistency: in.Consistency},
 	})
+	endComponent(span, err)
 	if err != nil {
 		if errors.Is(err, component.ErrNotFound) {
 			return nil, nil
@@ -150,6 +152,7 @@ func (a *API) SaveState(ctx context.Context, in *SaveStateRequest) error {
 		return nil
 	}
 	var err error
+	span := a.componentSpan(ctx, "state", "Set", &s.Info)
 	switch {
 	case len(reqs) == 1:
 		err = s.Store.Set(ctx, &reqs[0])
@@ -162,6 +165,7 @@ func (a *API) SaveState(ctx context.Context, in *SaveStateRequest) error {
 		}
 		err = errors.Join(errs...)
 	}
+	endComponent(span, err)
 	if err != nil {
 		return errorf(CodeStateSave, err, "failed saving state in state store %s: %v", in.Store, err)
 	}
@@ -230,9 +234,11 @@ func (a *API) DeleteState(ctx context.Context, in *DeleteStateRequest) error {
 	if e := checkOptions(in.Options); e != nil {
 		return e
 	}
+	span := a.componentSpan(ctx, "state", "Delete", &s.Info)
 	err := s.Store.Delete(ctx, &state.DeleteRequest{
 		Key: s.storedKey(in.Key), ETag: in.ETag, Metadata: in.Metadata, Options: in.Options,
 	})
+	endComponent(span, err)
 	if err != nil {
 		return errorf(CodeStateDelete, err, "failed deleting state with key %s: %v", in.Key, err)
 	}
@@ -280,8 +286,10 @@ func (a *API) BulkGetState(ctx context.Context, in *BulkGetStateRequest) ([]Bulk
 	if len(reqs) == 0 {
 		return out, nil
 	}
+	span := a.componentSpan(ctx, "state", "BulkGet", &s.Info)
 	if s.Bulk != nil {
 		items, err := s.Bulk.BulkGet(ctx, reqs)
+		endComponent(span, err)
 		if err != nil {
 			return nil, errorf(CodeStateBulkGet, err, "failed getting bulk state from state store %s: %v", in.Store, err)
 		}
@@ -317,6 +325,7 @@ func (a *API) BulkGetState(ctx context.Context, in *BulkGetStateRequest) ([]Bulk
 		})
 	}
 	wg.Wait()
+	endComponent(span, nil)
 	return out, nil
 }
 
@@ -367,7 +376,10 @@ func (a *API) Transaction(ctx context.Context, in *TransactionRequest) error {
 			return errorf(CodeStateOperationNotSupported, nil, "operation type %s not supported", op.Operation)
 		}
 	}
-	if err := s.Tx.Multi(ctx, &state.TransactionRequest{Operations: ops, Metadata: in.Metadata}); err != nil {
+	span := a.componentSpan(ctx, "state", "Transaction", &s.Info)
+	err := s.Tx.Multi(ctx, &state.TransactionRequest{Operations: ops, Metadata: in.Metadata})
+	endComponent(span, err)
+	if err != nil {
 		return errorf(CodeStateTransaction, err, "error while executing state transaction: %v", err)
 	}
 	return nil

@@ -24,6 +24,7 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 	"github.com/wapr-dev/wapr/host/internal/routing"
+	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
 
 // Subscription types as the metadata API names them.
@@ -364,8 +365,20 @@ func (d *deliverer) handle(ctx context.Context, msg *pubsub.Message) error {
 			headers[k] = v
 		}
 	}
-	if tp := traceParentOf(event); tp != "" {
+	tp, ts := traceContextOf(event)
+	var span tracing.Span
+	if tracer := d.m.api.Tracer(); tracer != nil {
+		// The delivery's span, named as daprd names it, continues the
+		// publisher's trace; the app continues from it.
+		span = tracer.Start("pubsub/"+d.sub.Topic, tracing.Consumer, tracing.Parse(tp, ts))
+		tracing.SetAttributes(span, tracing.String("messaging.system", "pubsub"), tracing.String("messaging.destination.name", d.sub.Topic))
+		tp, ts = tracing.Headers(span)
+	}
+	if tp != "" && isHeaderSafe(tp) {
 		headers["traceparent"] = tp
+	}
+	if ts != "" && isHeaderSafe(ts) {
+		headers["tracestate"] = ts
 	}
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
@@ -374,9 +387,11 @@ func (d *deliverer) handle(ctx context.Context, msg *pubsub.Message) error {
 		Call: api.AppCallTopicEvent, PubSub: d.sub.PubsubName, Topic: d.sub.Topic, Method: "POST", Path: path, ContentType: api.ContentTypeCloudEvent, Headers: headers, Body: event,
 	})
 	if err != nil {
+		tracing.End(span, err)
 		d.m.log.Warn("delivery to the app failed; will retry", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic, "path", path, "error", err)
 		return fmt.Errorf("%w: %v", errRetry, err)
 	}
+	tracing.EndHTTP(span, res.Status)
 	switch outcome(res) {
 	case outcomeSuccess:
 		return nil
@@ -503,17 +518,28 @@ func (d *deliverer) deadLetter(ctx context.Context, data []byte) {
 	}
 }
 
-func traceParentOf(event []byte) string {
-	i := bytes.Index(event, []byte(`"traceparent":"`))
-	if i < 0 {
-		return ""
+// traceContextOf returns the trace context a CloudEvent carries: its
+// top-level traceparent (or, lacking one, traceid, as daprd reads it) and
+// tracestate attributes, read as JSON, so that fields of those names inside
+// data do not count. An attribute that is not a string is ignored.
+func traceContextOf(event []byte) (traceParent, traceState string) {
+	if !bytes.Contains(event, []byte(`"trace`)) {
+		return "", "" // no attribute can be there: spare the decoding
 	}
-	rest := event[i+len(`"traceparent":"`):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 || j > 128 {
-		return ""
+	var ce struct {
+		TraceParent any `json:"traceparent"`
+		TraceID     any `json:"traceid"`
+		TraceState  any `json:"tracestate"`
 	}
-	return string(rest[:j])
+	if json.Unmarshal(event, &ce) != nil {
+		return "", ""
+	}
+	traceParent, _ = ce.TraceParent.(string)
+	if traceParent == "" {
+		traceParent, _ = ce.TraceID.(string)
+	}
+	traceState, _ = ce.TraceState.(string)
+	return traceParent, traceState
 }
 
 func isHeaderSafe(s string) bool {

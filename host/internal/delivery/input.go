@@ -8,6 +8,7 @@ import (
 
 	"github.com/wapr-dev/wapr/host/component/bindings"
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
 
 // StartInputs starts reading every input binding the app wants: unless a
@@ -71,12 +72,28 @@ func (m *Manager) deliverEvent(ctx context.Context, name, route string, ev *bind
 			headers[k] = v
 		}
 	}
+	var span tracing.Span
+	if tracer := m.api.Tracer(); tracer != nil {
+		// The event's span, named as daprd names it, continues the trace
+		// the event's metadata carries, if any; the app continues from it.
+		span = tracer.Start("bindings/"+name, tracing.Consumer, tracing.Parse(ev.Metadata["traceparent"], ev.Metadata["tracestate"]))
+		tracing.SetAttributes(span, tracing.String("db.system", "bindings"), tracing.String("db.name", name))
+		tp, ts := tracing.Headers(span)
+		headers["traceparent"] = tp
+		if ts != "" {
+			headers["tracestate"] = ts
+		} else {
+			delete(headers, "tracestate")
+		}
+	}
 	res, err := m.app.Call(ctx, &api.AppRequest{
 		Call: api.AppCallBindingEvent, Binding: name, Method: "POST", Path: route, ContentType: "application/json", Headers: headers, Body: ev.Data,
 	})
 	if err != nil {
+		tracing.End(span, err)
 		return nil, fmt.Errorf("delivering an event of input binding %s: %w", name, err)
 	}
+	tracing.EndHTTP(span, res.Status)
 	if res.Status/100 != 2 {
 		return nil, fmt.Errorf("the app answered %d to an event of input binding %s", res.Status, name)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/telemetry"
+	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
 
 // DefaultMaxMessageSize bounds request messages, as daprd's default
@@ -63,6 +64,8 @@ type Options struct {
 	// APILogOmitHealthChecks leaves the health checks out.
 	APILog                 *slog.Logger
 	APILogOmitHealthChecks bool
+	// Tracer, when set, records a span per call (see traceUnary).
+	Tracer *tracing.Tracer
 }
 
 // Server is Dapr's gRPC API: a gRPC server and the service it serves.
@@ -90,6 +93,7 @@ type service struct {
 	metrics      *telemetry.Metrics
 	apiLog       *slog.Logger
 	apiLogHealth bool // log the health checks too
+	tracer       *tracing.Tracer
 }
 
 // New returns a Server; Serve starts it.
@@ -119,6 +123,9 @@ func New(o Options) *Server {
 	var stream []grpc.StreamServerInterceptor
 	if svc.metrics != nil || svc.apiLog != nil {
 		unary, stream = append(unary, svc.observeUnary), append(stream, svc.observeStream)
+	}
+	if svc.tracer = o.Tracer; svc.tracer != nil {
+		unary, stream = append(unary, svc.traceUnary), append(stream, svc.traceStream)
 	}
 	if svc.token != nil {
 		unary, stream = append(unary, svc.authorizeUnary), append(stream, svc.authorizeStream)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/telemetry"
+	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
 
 // DefaultMaxRequestBodySize is Dapr's default limit on request bodies (4 MiB).
@@ -57,6 +58,9 @@ type Options struct {
 	APILog                 *slog.Logger
 	APILogOmitHealthChecks bool
 	APILogObfuscateURLs    bool
+	// Tracer, when set, records a span per API call (see traceRequests);
+	// a sidecar-channel server leaves that to api.InvokeLocal.
+	Tracer *tracing.Tracer
 }
 
 // Server is the Dapr HTTP API.
@@ -75,6 +79,7 @@ type Server struct {
 	apiLog        *slog.Logger
 	apiLogHealth  bool // log the health checks too
 	apiLogPattern bool // log the path's metrics label, not the path
+	tracer        *tracing.Tracer
 
 	// drainIdle is how long a connection may stay idle during Shutdown
 	// (drainIdle by default; tests on a loaded machine lengthen it).
@@ -142,6 +147,9 @@ func New(o Options) *Server {
 	s.handler = s.Handle
 	if o.Sidecar {
 		s.handler = s.serveSidecar
+	} else if o.Tracer != nil {
+		s.tracer = o.Tracer
+		s.handler = s.traceRequests(s.handler)
 	}
 	s.srv = &fasthttp.Server{
 		Handler:                      s.serve,
@@ -584,8 +592,9 @@ func setMetadataHeaders(ctx *fasthttp.RequestCtx, md map[string]string) {
 	}
 }
 
-// requestContext returns the context for the operation behind a request.
-// It is deliberately not the *fasthttp.RequestCtx: that one reports Done as
-// soon as the server starts shutting down, and in-flight requests must be
+// requestContext returns the context for the operation behind a request:
+// it carries the request's span, if traced, and nothing else. It is
+// deliberately not the *fasthttp.RequestCtx: that one reports Done as soon
+// as the server starts shutting down, and in-flight requests must be
 // allowed to finish then.
-func requestContext(*fasthttp.RequestCtx) context.Context { return context.Background() }
+func requestContext(ctx *fasthttp.RequestCtx) context.Context { return tracing.Detach(ctx) }

@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,36 @@ import (
 
 // scope names the instrumentation in exported spans.
 const scope = "github.com/wapr-dev/wapr"
+
+// The OpenTelemetry types callers use, named here so that the API layer and
+// its transports import this package only.
+type (
+	// Span is a span being recorded (or a non-recording one that only
+	// carries ids, when its trace is not sampled).
+	Span = trace.Span
+	// SpanContext identifies a span: trace id, span id, flags, tracestate.
+	SpanContext = trace.SpanContext
+	// Kind is a span's role.
+	Kind = trace.SpanKind
+	// Attr is a span attribute.
+	Attr = attribute.KeyValue
+)
+
+// Span kinds: an API call or an invocation received is a Server span, a
+// component call a Client span, a publish a Producer and a delivery a
+// Consumer.
+const (
+	Server   = trace.SpanKindServer
+	Client   = trace.SpanKindClient
+	Producer = trace.SpanKindProducer
+	Consumer = trace.SpanKindConsumer
+)
+
+// String is a string attribute.
+func String(key, value string) Attr { return attribute.String(key, value) }
+
+// Int is an integer attribute.
+func Int(key string, value int) Attr { return attribute.Int(key, value) }
 
 // Config says what to sample and where spans go; host fills it from the
 // Configuration's spec.tracing.
@@ -188,7 +220,7 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 // read from its traceparent (see Parse); an invalid parent starts a new
 // trace. kind is the span's role. The caller must End the span. A nil
 // Tracer returns nil.
-func (t *Tracer) Start(name string, kind trace.SpanKind, parent trace.SpanContext) trace.Span {
+func (t *Tracer) Start(name string, kind Kind, parent SpanContext) Span {
 	if t == nil {
 		return nil
 	}
@@ -203,12 +235,16 @@ func (t *Tracer) Start(name string, kind trace.SpanKind, parent trace.SpanContex
 // Child starts a span under the span ctx carries (ContextWithSpan): a
 // component call of an API call. It returns nil, and nothing is recorded,
 // when t is nil or ctx carries no span. The caller must End the span.
-func (t *Tracer) Child(ctx context.Context, name string, kind trace.SpanKind) trace.Span {
+func (t *Tracer) Child(ctx context.Context, name string, kind Kind) Span {
 	if t == nil {
 		return nil
 	}
-	parent := SpanFromContext(ctx)
-	if parent == nil {
+	return t.ChildOf(SpanFromContext(ctx), name, kind)
+}
+
+// ChildOf starts a span under parent; nil when t or parent is nil.
+func (t *Tracer) ChildOf(parent Span, name string, kind Kind) Span {
+	if t == nil || parent == nil {
 		return nil
 	}
 	_, span := t.tracer.Start(trace.ContextWithSpan(context.Background(), parent), name, trace.WithSpanKind(kind))
@@ -217,7 +253,7 @@ func (t *Tracer) Child(ctx context.Context, name string, kind trace.SpanKind) tr
 
 // End ends span, marking it failed with err's message when err is not nil.
 // A nil span does nothing.
-func End(span trace.Span, err error) {
+func End(span Span, err error) {
 	if span == nil {
 		return
 	}
@@ -229,7 +265,7 @@ func End(span trace.Span, err error) {
 
 // SetAttributes sets attributes on span when it is recorded (sampled); a
 // nil or unrecorded span costs a check.
-func SetAttributes(span trace.Span, kv ...attribute.KeyValue) {
+func SetAttributes(span Span, kv ...Attr) {
 	if span != nil && span.IsRecording() {
 		span.SetAttributes(kv...)
 	}
@@ -245,13 +281,13 @@ type contextKey struct{}
 var Key any = contextKey{}
 
 // ContextWithSpan returns ctx carrying span.
-func ContextWithSpan(ctx context.Context, span trace.Span) context.Context {
+func ContextWithSpan(ctx context.Context, span Span) context.Context {
 	return context.WithValue(ctx, contextKey{}, span)
 }
 
 // SpanFromContext returns the span ctx carries, or nil.
-func SpanFromContext(ctx context.Context) trace.Span {
-	s, _ := ctx.Value(contextKey{}).(trace.Span)
+func SpanFromContext(ctx context.Context) Span {
+	s, _ := ctx.Value(contextKey{}).(Span)
 	return s
 }
 
@@ -264,4 +300,23 @@ func Detach(ctx context.Context) context.Context {
 		return ContextWithSpan(context.Background(), s)
 	}
 	return context.Background()
+}
+
+// EndHTTP ends span, marking it failed when status is 400 or above, as
+// daprd marks its spans ("Code(404): Not Found"). A nil span does nothing.
+func EndHTTP(span Span, status int) {
+	if span == nil {
+		return
+	}
+	if status >= 400 {
+		text := http.StatusText(status)
+		if text == "" {
+			text = "Unknown"
+		}
+		span.SetStatus(codes.Error, "Code("+strconv.Itoa(status)+"): "+text)
+	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+	}
+	span.End()
 }

@@ -12,7 +12,7 @@ import (
 // an invalid span context (a new trace starts); a malformed tracestate is
 // dropped. Versions above 00 are read as the W3C spec asks: their first four
 // fields, when a '-' or nothing follows them.
-func Parse(traceParent, traceState string) trace.SpanContext {
+func Parse(traceParent, traceState string) SpanContext {
 	tp := traceParent
 	if len(tp) < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' {
 		return trace.SpanContext{}
@@ -65,7 +65,7 @@ func lowerHex(s string) bool {
 // format: version 0, then field 0 the trace id, field 1 the span id,
 // field 2 the trace options), which daprd reads before traceparent. A value
 // it cannot read gives an invalid span context.
-func ParseBinary(b []byte) trace.SpanContext {
+func ParseBinary(b []byte) SpanContext {
 	if len(b) < 1+1+16+1+8 || b[0] != 0 || b[1] != 0 || b[18] != 1 {
 		return trace.SpanContext{}
 	}
@@ -84,7 +84,7 @@ func ParseBinary(b []byte) trace.SpanContext {
 
 // TraceParent formats sc as a W3C traceparent, version 00; "" when sc is
 // invalid.
-func TraceParent(sc trace.SpanContext) string {
+func TraceParent(sc SpanContext) string {
 	if !sc.IsValid() {
 		return ""
 	}
@@ -101,7 +101,7 @@ func TraceParent(sc trace.SpanContext) string {
 
 // Headers returns the traceparent and tracestate of span, for the next hop
 // ("" for a nil span, and tracestate "" when it has none).
-func Headers(span trace.Span) (traceParent, traceState string) {
+func Headers(span Span) (traceParent, traceState string) {
 	if span == nil {
 		return "", ""
 	}
