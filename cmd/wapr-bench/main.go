@@ -93,6 +93,9 @@ type config struct {
 	// wasmDir holds state-redis.wasm and pubsub-redis.wasm, for the
 	// runtimes scenario.
 	wasmDir string
+	// wasmAnnotations (key=value) go on the runtimes scenario's Wasm
+	// components, e.g. wapr.dev/pool-size=4.
+	wasmAnnotations []string
 	// sidecarWires are the wires between the invoke scenario's sidecars,
 	// each measured in turn as invoke-<wire>; none: the sidecars' default,
 	// measured as invoke.
@@ -133,6 +136,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.appProcess, "app-process", false, "run the invoke scenarios' echo app in a process of its own (default: in this one, beside the load)")
 	wires := fs.String("sidecar-wire", "", "wires between the invoke scenario's two sidecars (wapr run --sidecar-wire), comma-separated, each measured in turn as invoke-<wire>, e.g. http,grpc (default: the sidecars' default, as invoke)")
 	fs.StringVar(&c.wasmDir, "wasm-dir", "bin", "the `folder` of state-redis.wasm and pubsub-redis.wasm, which the runtimes scenario serves the Wasm side with")
+	fs.Func("wasm-annotation", "a `key=value` annotation for the runtimes scenario's Wasm components, e.g. wapr.dev/pool-size=4 (repeatable)", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("%q is not key=value", v)
+		}
+		c.wasmAnnotations = append(c.wasmAnnotations, v)
+		return nil
+	})
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -66,8 +66,13 @@ func runtimesScenario(ctx context.Context, c config, a *app, out io.Writer) []re
 // runtimeResources writes the resources folder of runtime rt into dir.
 func runtimeResources(c config, rt, dir string) error {
 	served := "native"
+	annotations := ""
 	if rt == "wasm" {
 		served = "wasm"
+		for _, kv := range c.wasmAnnotations {
+			k, v, _ := strings.Cut(kv, "=")
+			annotations += fmt.Sprintf(", %s: %q", k, v)
+		}
 		for _, m := range []string{"state-redis.wasm", "pubsub-redis.wasm"} {
 			b, err := os.ReadFile(filepath.Join(c.wasmDir, m))
 			if err != nil {
@@ -83,7 +88,7 @@ func runtimeResources(c config, rt, dir string) error {
 kind: Component
 metadata:
   name: %[1]s
-  annotations: {wapr.dev/runtime: %[4]s}
+  annotations: {wapr.dev/runtime: %[4]s%[5]s}
 spec:
   type: state.redis
   version: v1
@@ -93,12 +98,12 @@ apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
   name: %[2]s
-  annotations: {wapr.dev/runtime: %[4]s}
+  annotations: {wapr.dev/runtime: %[4]s%[5]s}
 spec:
   type: pubsub.redis
   version: v1
   metadata: [{name: redisHost, value: "%[3]s"}]
-`, c.store, c.pubsubName, c.redisAddr, served)
+`, c.store, c.pubsubName, c.redisAddr, served, annotations)
 	return os.WriteFile(filepath.Join(dir, "components.yaml"), []byte(yaml), 0o644)
 }
 
