@@ -157,8 +157,8 @@ func expectMetric(t *testing.T, all []series, name string, want map[string]strin
 }
 
 // waitMetric scrapes until the samples of name with labels want add up to
-// value (what it waits for is recorded after the caller's answer has been
-// sent), failing after 10 s.
+// value, failing after 10 s: for what happens after the caller has its
+// answer (a publication's deliveries, recorded once the app has answered).
 func waitMetric(t *testing.T, s *sidecar, name string, want map[string]string, value float64) []series {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -210,8 +210,9 @@ func TestMetricsStateHTTP(t *testing.T) {
 	// No such store: the API refuses it without a component call.
 	s.do(t, step{method: "GET", path: "/v1.0/state/nostore/k"})
 
-	// The HTTP metrics are recorded once the response is written.
-	all := waitMetric(t, s, "dapr_http_server_request_count", map[string]string{"path": "/v1.0/state/nostore"}, 1)
+	// A request is recorded before its response is written: no wait.
+	all := scrape(t, s)
+	expectMetric(t, all, "dapr_http_server_request_count", map[string]string{"path": "/v1.0/state/nostore"}, 1)
 	labels := func(kv ...string) map[string]string {
 		m := map[string]string{"app_id": "myapp"}
 		for i := 0; i < len(kv); i += 2 {
@@ -256,9 +257,9 @@ func TestMetricsStateGRPC(t *testing.T) {
 	if _, err := c.GetState(ctx, "nostore", "k", nil); err == nil {
 		t.Fatal("get from a store that does not exist succeeded")
 	}
-	// The call's metrics are recorded as it returns, which the client may
-	// see first.
-	all := waitMetric(t, s, "dapr_grpc_io_server_completed_rpcs", map[string]string{"grpc_server_status": "InvalidArgument"}, 1)
+	// A call is recorded (by the interceptor) before its reply is sent.
+	all := scrape(t, s)
+	expectMetric(t, all, "dapr_grpc_io_server_completed_rpcs", map[string]string{"grpc_server_status": "InvalidArgument"}, 1)
 	m := func(method, code string) map[string]string {
 		return map[string]string{"app_id": "myapp", "grpc_server_method": "/dapr.proto.runtime.v1.Dapr/" + method, "grpc_server_status": code}
 	}
@@ -634,7 +635,8 @@ spec:
 		t.Fatalf("binding: %d %s", res.StatusCode, body)
 	}
 	s.do(t, step{method: "POST", path: "/v1.0/bindings/web", body: `{"operation":"post","data":"x","metadata":{"path":"/fail"}}`})
-	all := waitMetric(t, s, "dapr_http_server_request_count", map[string]string{"path": "/v1.0/bindings/web"}, 2)
+	all := scrape(t, s)
+	expectMetric(t, all, "dapr_http_server_request_count", map[string]string{"path": "/v1.0/bindings/web"}, 2)
 	c := func(name, op, ok string) map[string]string {
 		return map[string]string{"app_id": "myapp", "namespace": "", "component": name, "operation": op, "success": ok}
 	}
