@@ -28,3 +28,14 @@ func (p *PubSub) Subscriber(ctx context.Context, topic string) (poll func(ctx co
 	}
 	return poll, i.abortSockets, i.close, nil
 }
+
+// StartInstance creates one instance of the store's component, as its pool
+// does (instantiate, _initialize, wapr_init), and closes it.
+func (s *StateStore) StartInstance(ctx context.Context) error {
+	i, err := s.c.newInstance(ctx)
+	if err != nil {
+		return err
+	}
+	i.close()
+	return nil
+}
