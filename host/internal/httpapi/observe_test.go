@@ -105,3 +105,34 @@ func BenchmarkStateGetServe(b *testing.B) {
 		})
 	}
 }
+
+func TestEndpointName(t *testing.T) {
+	for _, tc := range []struct{ method, path, want string }{
+		{"GET", "/v1.0/state/s/k", "GetState"},
+		{"DELETE", "/v1.0/state/s/k", "DeleteState"},
+		{"POST", "/v1.0/state/s", "SaveState"},
+		{"POST", "/v1.0/state/s/bulk", "GetBulkState"},
+		{"POST", "/v1.0/state/s/transaction", "ExecuteStateTransaction"},
+		{"POST", "/v1.0/publish/ps/orders", "PublishEvent"},
+		{"POST", "/v1.0-alpha1/publish/bulk/ps/orders", "BulkPublishEvent"},
+		{"POST", "/v1.0/bindings/web", "InvokeBinding"},
+		{"POST", "/v1.0/invoke/orders/method/new%2Forder", "InvokeService/orders"},
+		{"GET", "/v1.0/secrets/vault/db", "GetSecret"},
+		{"GET", "/v1.0/secrets/vault/bulk", "GetBulkSecret"},
+		{"GET", "/v1.0/configuration/cfg", "GetConfiguration"},
+		{"GET", "/v1.0/configuration/cfg/subscribe", "SubscribeConfiguration"},
+		{"GET", "/v1.0/configuration/cfg/abc/unsubscribe", "UnsubscribeConfiguration"},
+		{"POST", "/v1.0-alpha1/lock/l", "TryLock"},
+		{"POST", "/v1.0-alpha1/unlock/l", "Unlock"},
+		{"GET", "/v1.0/metadata", "GetMetadata"},
+		{"PUT", "/v1.0/metadata/k", "PutMetadata"},
+		{"GET", "/v1.0/healthz", "Healthz"},
+		{"GET", "/v1.0/healthz/outbound", "HealthzOutbound"},
+		{"POST", "/v1.0/shutdown", "Shutdown"},
+		{"GET", "/orders/42", "InvokeService"},
+	} {
+		if got := endpointName(tc.method, tc.path); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.method, tc.path, got, tc.want)
+		}
+	}
+}

@@ -53,8 +53,8 @@ type Options struct {
 	// --enable-api-logging): "HTTP API Called" with the method and path,
 	// the status code, the response size, the duration in milliseconds
 	// and the user agent. APILogOmitHealthChecks leaves the health checks
-	// out; APILogObfuscateURLs logs the path's metrics label (the route,
-	// without keys and other values) instead of the path.
+	// out; APILogObfuscateURLs logs the API's name, daprd's (GetState,
+	// InvokeService/<app id>, …), instead of the path.
 	APILog                 *slog.Logger
 	APILogOmitHealthChecks bool
 	APILogObfuscateURLs    bool
@@ -78,7 +78,7 @@ type Server struct {
 	metrics       *telemetry.Metrics
 	apiLog        *slog.Logger
 	apiLogHealth  bool // log the health checks too
-	apiLogPattern bool // log the path's metrics label, not the path
+	apiLogPattern bool // log the API's name, not the path
 	tracer        *tracing.Tracer
 
 	// drainIdle is how long a connection may stay idle during Shutdown
