@@ -23,7 +23,7 @@ package abi
 // descriptor.
 const (
 	VersionMajor = 1
-	VersionMinor = 1
+	VersionMinor = 2
 )
 
 // Guest exports. Signatures use Wasm types; i32 values are unsigned unless
@@ -40,7 +40,7 @@ const (
 	// (StateGet…StateTransact).
 	ExportState = "wapr_state"
 	// ExportPubSub (op i32, in_len i32) -> i64: pub/sub operations
-	// (PubSubPublish…PubSubNack).
+	// (PubSubPublish…PubSubBulkPublish).
 	ExportPubSub = "wapr_pubsub"
 	// ExportBinding (op i32, in_len i32) -> i64: binding operations
 	// (BindingInvoke, BindingRead, BindingAck).
@@ -155,6 +155,11 @@ const (
 	PubSubPoll      uint32 = 3 // PollRequest → PollResponse (possibly empty)
 	PubSubAck       uint32 = 4 // AckRequest → nothing
 	PubSubNack      uint32 = 5 // AckRequest → nothing; redeliver later
+	// PubSubBulkPublish (ABI 1.2) publishes several messages, possibly to
+	// different topics, in request order: BulkPublishRequest → BulkResult
+	// (one ItemError, with its index, per entry that failed). A guest
+	// without it answers NOT_SUPPORTED.
+	PubSubBulkPublish uint32 = 6
 )
 
 // Binding operations (the op argument of wapr_binding).

@@ -27,7 +27,7 @@ var golden = []struct {
 	msg  message
 	new  func() message
 }{
-	{"descriptor", &Descriptor{ABIMinor: 1, Types: []string{"state.redis"}, Version: "1.0.0", Features: []string{"ETAG", "TTL"}, EndpointKeys: []string{"redisHost"}, Name: "wapr-state-redis"}, func() message { return new(Descriptor) }},
+	{"descriptor", &Descriptor{ABIMinor: 2, Types: []string{"state.redis"}, Version: "1.0.0", Features: []string{"ETAG", "TTL"}, EndpointKeys: []string{"redisHost"}, Name: "wapr-state-redis"}, func() message { return new(Descriptor) }},
 	{"init", &InitRequest{Name: "cache", Type: "state.redis", Metadata: map[string]string{"redisHost": "127.0.0.1:6379", "redisDB": "0"}}, func() message { return new(InitRequest) }},
 	{"error", &ErrorRecord{Message: "etag mismatch", Key: "k"}, func() message { return new(ErrorRecord) }},
 	{"state_get", &StateGetRequest{Key: "app||k", Consistency: ConsistencyStrong}, func() message { return new(StateGetRequest) }},
@@ -40,6 +40,8 @@ var golden = []struct {
 	{"bulk_result", &BulkResult{Errors: []ItemError{{Key: "b", Status: StatusETagMismatch, Message: "etag mismatch", Index: 0, HasIndex: true}}}, func() message { return new(BulkResult) }},
 	{"state_transact", &StateTransactRequest{Operations: []StateOperation{{Set: &StateSetRequest{Key: "a", Value: []byte("1")}}, {Delete: &StateDeleteRequest{Key: "b"}}}}, func() message { return new(StateTransactRequest) }},
 	{"publish", &PublishRequest{Topic: "orders", Data: []byte(`{"id":1}`), ContentType: "application/cloudevents+json"}, func() message { return new(PublishRequest) }},
+	{"bulk_publish", &BulkPublishRequest{Requests: []PublishRequest{{Topic: "orders", Data: []byte(`{"id":1}`)}, {Topic: "audit", Data: []byte("x"), ContentType: "text/plain"}}}, func() message { return new(BulkPublishRequest) }},
+	{"bulk_publish_result", &BulkResult{Errors: []ItemError{{Key: "audit", Status: StatusInvalidArgument, Message: "bad", Index: 1, HasIndex: true}}}, func() message { return new(BulkResult) }},
 	{"poll", &PollRequest{Topic: "orders", MaxMessages: 10, MaxWaitMillis: 100}, func() message { return new(PollRequest) }},
 	{"poll_response", &PollResponse{Messages: []Message{{AckToken: []byte("1-0"), Topic: "orders", Data: []byte("x")}}}, func() message { return new(PollResponse) }},
 	{"ack", &AckRequest{Topic: "orders", Tokens: [][]byte{[]byte("1-0"), []byte("2-0")}}, func() message { return new(AckRequest) }},

@@ -38,6 +38,45 @@ func (m *PublishRequest) decodeFields(d *Decoder) {
 	}
 }
 
+// BulkPublishRequest publishes several messages in one call (ABI 1.2,
+// PubSubBulkPublish). Entries may name different topics; the guest
+// publishes them in order and answers a BulkResult whose ItemErrors carry
+// the failed entries' topics (as Key) and indexes. The host builds one
+// from publishes of several callers that queued while every instance was
+// busy.
+type BulkPublishRequest struct {
+	Requests []PublishRequest // 1 (repeated message)
+}
+
+// Encode appends m's fields.
+func (m *BulkPublishRequest) Encode(e *Encoder) {
+	for i := range m.Requests {
+		mark := e.Begin(1)
+		m.Requests[i].Encode(e)
+		e.End(mark)
+	}
+}
+
+// Decode fills m from b. It reuses the array of m.Requests, so a guest
+// that decodes into one message per call allocates it once.
+func (m *BulkPublishRequest) Decode(b []byte) error {
+	*m = BulkPublishRequest{Requests: m.Requests[:0]}
+	return decodeMessage(b, m)
+}
+
+func (m *BulkPublishRequest) decodeFields(d *Decoder) {
+	for {
+		tag, t, p, ok := d.Next()
+		if !ok {
+			return
+		}
+		if tag == 1 {
+			m.Requests = append(m.Requests, PublishRequest{})
+			nested(d, t, p, &m.Requests[len(m.Requests)-1])
+		}
+	}
+}
+
 // SubscribeRequest prepares the instance it is sent to as the subscriber
 // of one topic (e.g. creates a consumer group). Later Poll, Ack and Nack
 // calls for the topic go to the same instance.

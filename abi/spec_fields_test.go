@@ -105,7 +105,7 @@ func init() {
 		StateGetRequest{}, StateGetResponse{}, StateSetRequest{}, StateDeleteRequest{},
 		StateBulkGetRequest{}, StateBulkGetItem{}, StateBulkGetResponse{}, StateBulkSetRequest{},
 		StateBulkDeleteRequest{}, ItemError{}, BulkResult{}, StateTransactRequest{},
-		PublishRequest{}, SubscribeRequest{}, PollRequest{}, Message{}, PollResponse{}, AckRequest{},
+		PublishRequest{}, BulkPublishRequest{}, SubscribeRequest{}, PollRequest{}, Message{}, PollResponse{}, AckRequest{},
 		InvokeRequest{}, InvokeResponse{}, ReadRequest{}, Event{}, ReadResponse{}, ReadAckRequest{},
 		HTTPRequest{}, HTTPResponse{},
 	} {

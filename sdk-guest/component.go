@@ -71,6 +71,23 @@ type PubSub interface {
 	Nack(ctx context.Context, req *abi.AckRequest) error
 }
 
+// BulkPublisher is implemented by brokers that publish several messages in
+// one call, typically in one pipelined round trip (ABI 1.2, op
+// PubSubBulkPublish). The host sends it the publishes of several callers
+// that queued while every instance was busy. Without it the SDK answers
+// that op NOT_SUPPORTED and the host publishes one message per call.
+//
+// BulkPublish publishes req.Requests in order, each as Publish would
+// (their topics may differ; on a topic the broker orders, an entry lands
+// after the earlier entries of the request), and returns the entries that
+// failed, built with BulkItemError (index and topic); nil or empty means
+// all were published. An entry that fails does not stop the later ones.
+// An error return fails every entry, and the host does not publish them
+// again: its status must not be NOT_SUPPORTED unless nothing was published.
+type BulkPublisher interface {
+	BulkPublish(ctx context.Context, req *abi.BulkPublishRequest) (*abi.BulkResult, error)
+}
+
 // OutputBinding is a binding the app invokes ("bindings." types). A nil
 // response means no content.
 type OutputBinding interface {

@@ -72,6 +72,7 @@ type dispatcher struct {
 	txn           TransactionalStateStore
 	transactional bool // TRANSACTIONAL declared (and txn set)
 	pubsub        PubSub
+	bulkPub       BulkPublisher
 	output        OutputBinding
 	input         InputBinding
 	closer        Closer
@@ -99,6 +100,7 @@ type requests struct {
 	bulkDelete  abi.StateBulkDeleteRequest
 	transact    abi.StateTransactRequest
 	publish     abi.PublishRequest
+	bulkPublish abi.BulkPublishRequest
 	subscribe   abi.SubscribeRequest
 	poll        abi.PollRequest
 	ack         abi.AckRequest
@@ -337,6 +339,15 @@ func (d *dispatcher) servePubSub(ctx context.Context, op uint32, in []byte) erro
 			return badRequest(err)
 		}
 		return p.Publish(ctx, r)
+	case abi.PubSubBulkPublish:
+		if d.bulkPub == nil {
+			return NotSupported("bulk publish: the component does not implement guest.BulkPublisher")
+		}
+		r := &d.req.bulkPublish
+		if err := r.Decode(in); err != nil {
+			return badRequest(err)
+		}
+		return d.encodeBulkResult(d.bulkPub.BulkPublish(ctx, r))
 	case abi.PubSubSubscribe:
 		r := &d.req.subscribe
 		if err := r.Decode(in); err != nil {

@@ -25,7 +25,8 @@
 // The value implements the interfaces its types need: StateStore for
 // "state." types, PubSub for "pubsub." types, OutputBinding and/or
 // InputBinding for "bindings." types. Optional interfaces (BulkStateStore,
-// TransactionalStateStore, Closer, Ticker) are discovered by type assertion.
+// TransactionalStateStore, BulkPublisher, Closer, Ticker) are discovered by
+// type assertion.
 //
 // # How a call runs
 //

@@ -68,6 +68,7 @@ func newDispatcher(desc abi.Descriptor, component any) (*dispatcher, error) {
 	d.bulk, _ = component.(BulkStateStore)
 	d.txn, _ = component.(TransactionalStateStore)
 	d.pubsub, _ = component.(PubSub)
+	d.bulkPub, _ = component.(BulkPublisher)
 	d.output, _ = component.(OutputBinding)
 	d.input, _ = component.(InputBinding)
 	d.closer, _ = component.(Closer)

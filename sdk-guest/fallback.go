@@ -38,7 +38,7 @@ func (d *dispatcher) bulkSetEach(ctx context.Context, req *abi.StateBulkSetReque
 			if StatusOf(err) == abi.StatusDeadline {
 				return err
 			}
-			res.Errors = append(res.Errors, itemError(i, req.Requests[i].Key, err))
+			res.Errors = append(res.Errors, BulkItemError(i, req.Requests[i].Key, err))
 		}
 	}
 	res.Encode(&d.enc)
@@ -52,14 +52,16 @@ func (d *dispatcher) bulkDeleteEach(ctx context.Context, req *abi.StateBulkDelet
 			if StatusOf(err) == abi.StatusDeadline {
 				return err
 			}
-			res.Errors = append(res.Errors, itemError(i, req.Requests[i].Key, err))
+			res.Errors = append(res.Errors, BulkItemError(i, req.Requests[i].Key, err))
 		}
 	}
 	res.Encode(&d.enc)
 	return nil
 }
 
-// itemError is the failure of request i of a bulk write.
-func itemError(i int, key string, err error) abi.ItemError {
+// BulkItemError is the failure err of request i of a bulk operation: its
+// index, key (a bulk publish's entry: its topic) and the status and
+// message the SDK would send for err alone.
+func BulkItemError(i int, key string, err error) abi.ItemError {
 	return abi.ItemError{Key: key, Status: StatusOf(err), Message: recordOf(err).Message, Index: uint32(i), HasIndex: true}
 }

@@ -207,6 +207,16 @@ func (k *Kit) Publish(req abi.PublishRequest) error {
 	return k.Call(abi.ExportPubSub, abi.PubSubPublish, &req, nil)
 }
 
+// BulkPublish publishes several messages in one call; the result lists
+// the entries that failed.
+func (k *Kit) BulkPublish(reqs ...abi.PublishRequest) (*abi.BulkResult, error) {
+	var res abi.BulkResult
+	if err := k.Call(abi.ExportPubSub, abi.PubSubBulkPublish, &abi.BulkPublishRequest{Requests: reqs}, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 // Subscribe prepares the instance as the subscriber of req.Topic.
 func (k *Kit) Subscribe(req abi.SubscribeRequest) error {
 	return k.Call(abi.ExportPubSub, abi.PubSubSubscribe, &req, nil)
