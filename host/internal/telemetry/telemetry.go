@@ -101,7 +101,10 @@ func label(name, value string) string {
 
 var escaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
+// escape also replaces invalid UTF-8 (a decoded path may hold any byte),
+// which would make Prometheus refuse the whole scrape.
 func escape(v string) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
 	if !strings.ContainsAny(v, "\\\"\n") {
 		return v
 	}

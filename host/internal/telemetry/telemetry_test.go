@@ -59,6 +59,7 @@ func TestExposition(t *testing.T) {
 	m.HTTPRequest([]byte("BREW"), []byte("/v1.0/healthz"), 404, 0, 0, time.Millisecond)
 	// A decoded topic may hold anything, a line break included.
 	m.HTTPRequest([]byte("POST"), []byte("/v1.0/publish/ps/a\nb},c=\"d"), 204, 0, 0, time.Millisecond)
+	m.HTTPRequest([]byte("POST"), []byte("/v1.0/publish/ps/\xff"), 204, 0, 0, time.Millisecond)
 	var buf bytes.Buffer
 	m.WritePrometheus(&buf)
 	out := buf.String()
@@ -69,7 +70,8 @@ func TestExposition(t *testing.T) {
 		`dapr_http_server_request_count{app_id="app\"1",method="UNKNOWN",path="/v1.0/healthz",status="404"} 1` + "\n",
 		`dapr_http_server_latency_bucket{app_id="app\"1",method="GET",path="/v1.0/invoke/a/method/q\"uote\\",status="200",le="4"} 1` + "\n",
 		`dapr_http_server_latency_bucket{app_id="app\"1",method="GET",path="/v1.0/invoke/a/method/q\"uote\\",status="200",le="2"} 0` + "\n",
-		`dapr_http_server_request_bytes_count{app_id="app\"1"} 3` + "\n",
+		`dapr_http_server_request_bytes_count{app_id="app\"1"} 4` + "\n",
+		`dapr_http_server_request_count{app_id="app\"1",method="POST",path="/v1.0/publish/ps/` + "\uFFFD" + `",status="204"} 1` + "\n",
 		`dapr_http_server_request_count{app_id="app\"1",method="POST",path="/v1.0/publish/ps/a\nb},c=\"d",status="204"} 1` + "\n",
 		"go_goroutines ",
 	} {
