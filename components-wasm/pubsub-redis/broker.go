@@ -13,8 +13,9 @@ import (
 )
 
 var (
-	_ guest.PubSub = (*broker)(nil)
-	_ guest.Closer = (*broker)(nil)
+	_ guest.PubSub        = (*broker)(nil)
+	_ guest.BulkPublisher = (*broker)(nil)
+	_ guest.Closer        = (*broker)(nil)
 )
 
 // Defaults.
@@ -53,6 +54,9 @@ type broker struct {
 	redeliverInterval time.Duration
 	subs              map[string]*subscription
 	now               func() time.Time
+	// bulk is the result of the last BulkPublish, reused: the SDK encodes
+	// it before the next call.
+	bulk abi.BulkResult
 }
 
 // subscription is the delivery state of one topic on a subscriber instance.
@@ -121,21 +125,88 @@ func (b *broker) Close(context.Context) error {
 	return nil
 }
 
+// The constant arguments of XADD, encoded once.
+var (
+	argsXADD   = redis.Cmd("XADD")
+	argsMaxLen = redis.Cmd("MAXLEN", "~")
+	argsIDData = redis.Cmd("*", dataField)
+)
+
+var errNoTopic = guest.InvalidArgument("empty topic")
+
+// queuePublish queues the XADD that appends req to its topic's stream,
+// trimmed to about maxLenApprox entries when set. Queued commands are
+// written straight into the client's buffer: nothing is allocated.
+func (b *broker) queuePublish(req *abi.PublishRequest) {
+	c := b.client
+	if b.maxLen > 0 {
+		c.Start(8)
+		c.Args(argsXADD)
+		c.Arg(req.Topic)
+		c.Args(argsMaxLen)
+		c.ArgInt(b.maxLen)
+	} else {
+		c.Start(5)
+		c.Args(argsXADD)
+		c.Arg(req.Topic)
+	}
+	c.Args(argsIDData)
+	c.ArgBytes(req.Data)
+}
+
 // Publish appends the message to the topic's stream (XADD, trimmed to about
 // maxLenApprox entries when set).
 func (b *broker) Publish(ctx context.Context, req *abi.PublishRequest) error {
 	if req.Topic == "" {
-		return guest.InvalidArgument("empty topic")
+		return errNoTopic
 	}
-	c := redis.Cmd("XADD", req.Topic)
-	if b.maxLen > 0 {
-		c.Str("MAXLEN").Str("~").Int(b.maxLen)
+	b.queuePublish(req)
+	replies, err := b.client.Exec(ctx, 0)
+	if err == nil {
+		err = replies[0].Err()
 	}
-	c.Str("*").Str(dataField).Bytes(req.Data)
-	if _, err := b.client.Do(ctx, c); err != nil {
+	if err != nil {
 		return wrap("publish to "+strconv.Quote(req.Topic), err)
 	}
 	return nil
+}
+
+// BulkPublish appends every entry to its topic's stream in one pipelined
+// round trip: one XADD per entry, in request order, which Redis applies in
+// that order. An entry without a topic, or whose XADD Redis refuses (its
+// key holds another type, say), fails alone; a connection lost on the way
+// fails the call, since which entries Redis applied is then unknown.
+func (b *broker) BulkPublish(ctx context.Context, req *abi.BulkPublishRequest) (*abi.BulkResult, error) {
+	res := &b.bulk
+	clear(res.Errors)
+	res.Errors = res.Errors[:0]
+	queued := 0
+	for i := range req.Requests {
+		if req.Requests[i].Topic != "" {
+			b.queuePublish(&req.Requests[i])
+			queued++
+		}
+	}
+	var replies []redis.Value
+	if queued > 0 {
+		var err error
+		if replies, err = b.client.Exec(ctx, 0); err != nil {
+			return nil, wrap("bulk publish", err)
+		}
+	}
+	for i := range req.Requests {
+		r := &req.Requests[i]
+		var err error
+		if r.Topic == "" {
+			err = errNoTopic
+		} else if err, replies = replies[0].Err(), replies[1:]; err != nil {
+			err = wrap("publish to "+strconv.Quote(r.Topic), err)
+		}
+		if err != nil {
+			res.Errors = append(res.Errors, guest.BulkItemError(i, r.Topic, err))
+		}
+	}
+	return res, nil
 }
 
 // Subscribe creates the consumer group (new messages only) unless it

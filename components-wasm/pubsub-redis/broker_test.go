@@ -359,3 +359,65 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatalf("after restart: %q", got)
 	}
 }
+
+// TestBulkPublish: one call appends every entry to its own topic's stream,
+// in request order; an entry without a topic, or whose key holds another
+// Redis type, fails alone with its index and topic.
+func TestBulkPublish(t *testing.T) {
+	resptest.RequireRedis(t)
+	k, topic := openBroker(t, resptest.SharedRedis, nil)
+	raw := resptest.RawClient(t, resptest.SharedRedis)
+	other, wrong := topic+"-other", topic+"-string"
+	resptest.Do(t, raw, "SET", wrong, "not a stream")
+
+	reqs := []abi.PublishRequest{
+		{Topic: topic, Data: []byte("a1")},
+		{Topic: other, Data: []byte("b1")},
+		{Topic: wrong, Data: []byte("x")},
+		{Topic: topic, Data: []byte("a2")},
+		{Topic: "", Data: []byte("y")},
+		{Topic: other, Data: []byte("b2")},
+		{Topic: topic, Data: []byte("a3")},
+	}
+	res, err := k.BulkPublish(reqs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 2 {
+		t.Fatalf("failed entries %+v, want entries 2 and 4", res.Errors)
+	}
+	for j, want := range []struct {
+		index  uint32
+		topic  string
+		status abi.Status
+	}{{2, wrong, abi.StatusInternal}, {4, "", abi.StatusInvalidArgument}} {
+		e := res.Errors[j]
+		if !e.HasIndex || e.Index != want.index || e.Key != want.topic || e.Status != want.status {
+			t.Errorf("failure %d: %+v, want index %d, topic %q, status %s", j, e, want.index, want.topic, want.status)
+		}
+	}
+	for stream, want := range map[string]string{topic: "a1,a2,a3", other: "b1,b2"} {
+		var got []string
+		for _, e := range resptest.Do(t, raw, "XRANGE", stream, "-", "+").Arr {
+			got = append(got, string(e.Arr[1].Arr[1].Str))
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("stream %s holds %q, want %s", stream, got, want)
+		}
+	}
+
+	// With maxLenApprox the XADDs trim as Publish's do.
+	kl, trimmed := openBroker(t, resptest.SharedRedis, map[string]string{"maxLenApprox": "10"})
+	batch := make([]abi.PublishRequest, 200)
+	for i := range batch {
+		batch[i] = abi.PublishRequest{Topic: trimmed, Data: []byte("m")}
+	}
+	for range 3 {
+		if res, err := kl.BulkPublish(batch...); err != nil || len(res.Errors) != 0 {
+			t.Fatalf("bulk publish with maxLenApprox: %v %+v", err, res)
+		}
+	}
+	if n := resptest.Do(t, raw, "XLEN", trimmed).Num; n >= 600 || n < 10 {
+		t.Fatalf("stream holds %d entries with maxLenApprox 10", n)
+	}
+}
