@@ -10,10 +10,10 @@ import (
 	vm "github.com/VictoriaMetrics/metrics"
 )
 
-// httpServerMetrics are the series of HTTP requests by method, path label
+// httpMetrics are the series of HTTP requests by method, path label
 // and status: the API server's (dapr_http_server_*) or the app channel's
 // (dapr_http_client_*).
-type httpServerMetrics struct {
+type httpMetrics struct {
 	m                                    *Metrics
 	countName, latencyName, responseName string // responseName "" for none
 	paths                                cowMap[*pathSeries]
@@ -22,7 +22,7 @@ type httpServerMetrics struct {
 	requestBytes, responseBytes *vm.PrometheusHistogram
 }
 
-func (h *httpServerMetrics) init(m *Metrics, countName, latencyName, responseName string) {
+func (h *httpMetrics) init(m *Metrics, countName, latencyName, responseName string) {
 	h.m, h.countName, h.latencyName, h.responseName = m, countName, latencyName, responseName
 	if responseName != "" {
 		h.requestBytes = m.set.GetOrCreatePrometheusHistogramExt("dapr_http_server_request_bytes{"+m.base+"}", SizeBuckets)
@@ -58,7 +58,7 @@ func (m *Metrics) HTTPRequest(method, path []byte, status, requestBytes, respons
 	m.httpServer.responseBytes.Update(float64(responseBytes))
 }
 
-func (h *httpServerMetrics) observe(method string, path []byte, status int, elapsed time.Duration) {
+func (h *httpMetrics) observe(method string, path []byte, status int, elapsed time.Duration) {
 	ps, ok := h.paths.getBytes(path)
 	if !ok {
 		ps = h.addPath(string(path))
@@ -74,7 +74,7 @@ func (h *httpServerMetrics) observe(method string, path []byte, status int, elap
 	v.latency.Update(ms(elapsed))
 }
 
-func (h *httpServerMetrics) addPath(path string) *pathSeries {
+func (h *httpMetrics) addPath(path string) *pathSeries {
 	ps, full := h.paths.add(path, maxPathSeries, func() *pathSeries { return &pathSeries{label: label("path", path)} })
 	if full {
 		ps, _ = h.paths.add("", 0, func() *pathSeries { return &pathSeries{label: `path=""`} })
@@ -93,7 +93,7 @@ func (ps *pathSeries) find(method string, status int) *variant {
 	return nil
 }
 
-func (h *httpServerMetrics) addVariant(ps *pathSeries, method string, status int) *variant {
+func (h *httpMetrics) addVariant(ps *pathSeries, method string, status int) *variant {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if v := ps.find(method, status); v != nil {

@@ -53,26 +53,24 @@ type Metrics struct {
 	// dapr_component_ series starts with.
 	component string
 
-	httpServer httpServerMetrics
+	httpServer httpMetrics
 	grpcServer grpcMetrics
-	httpClient httpServerMetrics // the app channel over HTTP
+	httpClient httpMetrics // the app channel over HTTP
 	grpcClient grpcMetrics       // the app channel over gRPC
 	deliveries cowMap[*ingressSeries]
 	inputs     cowMap[*pairs]
 
-	wasmMu  sync.Mutex
-	wasm    map[string]WasmSource // component name → its current source
-	started time.Time
+	wasmMu sync.Mutex
+	wasm   map[string]WasmSource // component name → its current source
 }
 
 // New returns the metrics of the sidecar of appID in namespace ("" when
 // self-hosted).
 func New(appID, namespace string) *Metrics {
 	m := &Metrics{
-		set:     vm.NewSet(),
-		base:    label("app_id", appID),
-		wasm:    map[string]WasmSource{},
-		started: time.Now(),
+		set:  vm.NewSet(),
+		base: label("app_id", appID),
+		wasm: map[string]WasmSource{},
 	}
 	m.component = m.base + "," + label("namespace", namespace)
 	m.httpServer.init(m, "dapr_http_server_request_count", "dapr_http_server_latency", "dapr_http_server_response_count")
