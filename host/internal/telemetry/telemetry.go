@@ -56,7 +56,7 @@ type Metrics struct {
 	httpServer httpMetrics
 	grpcServer grpcMetrics
 	httpClient httpMetrics // the app channel over HTTP
-	grpcClient grpcMetrics       // the app channel over gRPC
+	grpcClient grpcMetrics // the app channel over gRPC
 	deliveries cowMap[*ingressSeries]
 	inputs     cowMap[*pairs]
 
