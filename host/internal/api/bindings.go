@@ -42,10 +42,10 @@ func (a *API) InvokeBinding(ctx context.Context, in *InvokeBindingRequest) (*Inv
 	}
 	span := a.componentSpan(ctx, "bindings", "Invoke", &b.Info)
 	md := in.Metadata
-	if span != nil {
-		// The binding continues the trace from its own span, as daprd
-		// puts the trace context in the metadata it hands a binding.
-		md = withTraceContext(md, span)
+	if c := a.carrier(ctx, span); c != nil {
+		// The binding continues the trace, as daprd puts the trace
+		// context in the metadata it hands a binding.
+		md = withTraceContext(md, c)
 	}
 	res, err := b.Binding.Invoke(ctx, &bindings.InvokeRequest{
 		Operation: bindings.Operation(in.Operation), Data: in.Data, Metadata: md,

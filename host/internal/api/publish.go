@@ -72,7 +72,7 @@ func (a *API) Publish(ctx context.Context, in *PublishRequest) error {
 	}
 	defer ps.Gate.Leave()
 	span := a.componentSpan(ctx, "pubsub", "Publish", &ps.Info)
-	data, contentType, e := a.envelope(ps, in.Topic, in.Data, in.ContentType, in.Metadata, in.TraceParent, in.TraceState, span)
+	data, contentType, e := a.envelope(ps, in.Topic, in.Data, in.ContentType, in.Metadata, in.TraceParent, in.TraceState, a.carrier(ctx, span))
 	if e != nil {
 		endComponent(span, e)
 		return e
@@ -89,7 +89,8 @@ func (a *API) Publish(ctx context.Context, in *PublishRequest) error {
 }
 
 // envelope returns the bytes to publish and their content type. The
-// CloudEvent's traceparent is span's, when the publish is traced; else it
+// CloudEvent's traceparent is span's, when the publish is traced (the
+// producer span's, or the API call's when its trace is not sampled); else it
 // continues the caller's trace (traceParent) with a new span id, or starts
 // a new trace.
 func (a *API) envelope(ps *PubSub, topic string, data []byte, contentType string, md map[string]string, traceParent, traceState string, span tracing.Span) ([]byte, string, *Error) {
@@ -387,7 +388,7 @@ func (a *API) BulkPublish(ctx context.Context, in *BulkPublishRequest) error {
 	defer ps.Gate.Leave()
 	span := a.componentSpan(ctx, "pubsub", "BulkPublish", &ps.Info)
 	tracing.SetAttributes(span, tracing.String("messaging.destination.name", in.Topic), tracing.Int("messaging.batch.message_count", len(in.Entries)))
-	err := a.bulkPublish(ctx, ps, in, span)
+	err := a.bulkPublish(ctx, ps, in, a.carrier(ctx, span))
 	endComponent(span, err)
 	return err
 }

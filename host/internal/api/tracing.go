@@ -21,14 +21,16 @@ func (a *API) Tracer() *tracing.Tracer { return a.tracer }
 // the API call ctx carries: named "<block>.<Op> <component>" (state.Get
 // statestore), with the component's name, type and runtime as attributes.
 // It returns nil, at the cost of a nil check, when tracing is off, and nil
-// when ctx carries no span. block is the building block (state, pubsub,
-// bindings, secrets, configuration, lock).
+// when ctx carries no span or one whose trace is not sampled: its child
+// would not be recorded either, and the API call's span carries the trace
+// on (see carrier). block is the building block (state, pubsub, bindings,
+// secrets, configuration, lock).
 func (a *API) componentSpan(ctx context.Context, block, op string, info *Info) tracing.Span {
 	if a.tracer == nil {
 		return nil
 	}
 	parent := tracing.SpanFromContext(ctx)
-	if parent == nil {
+	if parent == nil || !parent.SpanContext().IsSampled() {
 		return nil
 	}
 	kind := tracing.Client
@@ -50,6 +52,16 @@ func (a *API) componentSpan(ctx context.Context, block, op string, info *Info) t
 		span.SetAttributes(attrs...)
 	}
 	return span
+}
+
+// carrier is the span whose context goes on with a component call: the
+// component's own span, else the API call's; nil when the call is not
+// traced.
+func (a *API) carrier(ctx context.Context, span tracing.Span) tracing.Span {
+	if span != nil || a.tracer == nil {
+		return span
+	}
+	return tracing.SpanFromContext(ctx)
 }
 
 // endComponent ends a component call's span; a key that is not found is an
