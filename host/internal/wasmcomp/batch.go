@@ -13,28 +13,33 @@ import (
 	"github.com/wapr-dev/wapr/host/component/state"
 )
 
-// Concurrent Gets (and Sets) of one store share instance calls. A request
-// that finds an instance free runs alone, as a plain get or set, so an idle
-// store adds nothing to a request. Requests that arrive while every
-// instance is busy queue; whichever caller gets the next instance takes
-// everything queued (up to maxBatch) and hands it to the guest in one bulk
-// get (bulk set), which a guest typically serves with one pipelined round
-// trip to its backend. That saves a guest call, a backend write and a host
-// wait per request: the Wasm counterpart of the builtin Redis driver's
+// Concurrent Gets (and Sets) of one store, and concurrent Publishes of one
+// broker, share instance calls. A request that finds an instance free runs
+// alone, as a plain get, set or publish, so an idle component adds nothing
+// to a request. Requests that arrive while every instance is busy queue;
+// whichever caller gets the next instance takes everything queued (up to
+// maxBatch) and hands it to the guest in one bulk get (bulk set, bulk
+// publish), which a guest typically serves with one pipelined round trip
+// to its backend. That saves a guest call, a backend write and a host wait
+// per request: the Wasm counterpart of the builtin Redis drivers'
 // auto-pipelining.
 //
 // Every caller gets what its own request would have got alone:
-//   - Only guests of ABI minor 1 or later are batched: their bulk get items
-//     carry the content type a get answers.
-//   - Writes of one key in a bulk set are applied in queue order (ABI 1.1),
-//     and each failure names its request by index.
+//   - Only guests of ABI minor 1 or later are batched (their bulk get items
+//     carry the content type a get answers), and publishes only on guests
+//     of minor 2 or later, which define the bulk publish.
+//   - Writes of one key in a bulk set, and entries of one topic in a bulk
+//     publish, are applied in queue order, and each failure names its
+//     request by index.
 //   - A failed get item is asked again as a plain get, so its caller sees
-//     exactly that get's error; failed set items carry their status.
+//     exactly that get's error; failed set and publish items carry their
+//     status.
 //   - A non-OK status answers every request of the batch (the backend is
 //     down, say). A get call that broke (trap, timeout, garbage) may have
 //     been one request's doing, so each get is asked again on its own and
-//     only the culprit fails; a broken set call fails all its sets, since
-//     some may have been applied and must not be applied twice.
+//     only the culprit fails; a broken set or publish call fails all its
+//     requests, since some may have been applied and must not be applied
+//     twice.
 //   - A guest that answers a bulk operation NOT_SUPPORTED is not batched
 //     again.
 //
@@ -45,8 +50,8 @@ import (
 // that caller's deadline, though a request may fail at a deadline a few
 // moments earlier than its own (requests that queue together arrive
 // together). Gets that a batch timed out and whose callers still have time
-// are asked again on their own, under their own deadline; sets are not
-// (they may have been applied). A caller never runs a batch on its own
+// are asked again on their own, under their own deadline; sets and
+// publishes are not (they may have been applied). A caller never runs a batch on its own
 // goroutine: a batch that does not hold the caller's request may have a
 // later deadline than the caller.
 
@@ -75,9 +80,11 @@ func (p *pending[Q, R]) finish(res R, err error) {
 	close(p.done)
 }
 
-// batcher queues one kind of request of one store.
+// batcher queues one kind of request of one component.
 type batcher[Q, R any] struct {
-	s *StateStore
+	c *Component
+	// minor is the least ABI minor of a guest whose requests are batched.
+	minor uint32
 	// one serves a request alone on instance i (returning it to the pool).
 	one func(ctx context.Context, i *instance, req *Q) (R, error)
 	// many serves a batch on i in one call: it returns the requests to ask
@@ -98,13 +105,14 @@ type batcher[Q, R any] struct {
 	queue []*pending[Q, R]
 }
 
-func (b *batcher[Q, R]) init(s *StateStore) {
-	b.s = s
+// init readies b for c's guests of ABI minor minor or later.
+func (b *batcher[Q, R]) init(c *Component, minor uint32) {
+	b.c, b.minor = c, minor
 	b.runners = make(chan struct{}, runnersPerBatcher)
 }
 
 func (b *batcher[Q, R]) enabled() bool {
-	return !b.off.Load() && b.s.c.mod.Descriptor.ABIMinor >= 1
+	return !b.off.Load() && b.c.mod.Descriptor.ABIMinor >= b.minor
 }
 
 // do serves req, batched with other callers' requests when instances are
@@ -124,7 +132,7 @@ func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
 		case <-ctx.Done():
 			return zero, b.late(ctx, p)
 		}
-		i, err := b.s.c.pool.getUnless(ctx, p.done)
+		i, err := b.c.pool.getUnless(ctx, p.done)
 		if err != nil {
 			<-b.runners
 			b.forget(p)
@@ -142,7 +150,7 @@ func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
 				<-b.runners
 			}()
 		} else {
-			b.s.c.pool.put(i, nil)
+			b.c.pool.put(i, nil)
 			<-b.runners
 		}
 		if b.queued(p) {
@@ -164,7 +172,7 @@ func (b *batcher[Q, R]) late(ctx context.Context, p *pending[Q, R]) error {
 	if b.forget(p) {
 		return noInstance(ctx.Err())
 	}
-	return fmt.Errorf("%w: wasm component %s: no answer in time: %w", component.ErrUnavailable, b.s.c.name, ctx.Err())
+	return fmt.Errorf("%w: wasm component %s: no answer in time: %w", component.ErrUnavailable, b.c.name, ctx.Err())
 }
 
 // take removes up to maxBatch queued requests, oldest first.
@@ -230,7 +238,7 @@ func (b *batcher[Q, R]) run(base context.Context, i *instance, batch []*pending[
 		live = append(live, p)
 	}
 	if batch = live; len(batch) == 0 {
-		b.s.c.pool.put(i, nil)
+		b.c.pool.put(i, nil)
 		return
 	}
 	ctx, cancel := withDeadline(base, earliest)
@@ -240,7 +248,7 @@ func (b *batcher[Q, R]) run(base context.Context, i *instance, batch []*pending[
 		p.finish(b.one(ctx, i, p.req))
 		return
 	}
-	b.s.c.pool.stats.batch(len(batch))
+	b.c.pool.stats.batch(len(batch))
 	again, answered, err := b.many(ctx, i, batch)
 	switch {
 	case err != nil && (answered || !b.retryBroken):
@@ -265,7 +273,7 @@ func (b *batcher[Q, R]) run(base context.Context, i *instance, batch []*pending[
 				p.finish(zero, batchErr)
 				return
 			}
-			i, err := b.s.c.pool.get(ctx)
+			i, err := b.c.pool.get(ctx)
 			if err != nil {
 				p.finish(zero, err)
 				return
@@ -314,15 +322,23 @@ func (s *StateStore) bulkGet(ctx context.Context, i *instance, batch []*pending[
 	return again, answered, err
 }
 
-// bulkSet serves a batch of Sets (of distinct keys) as one bulk set.
+// bulkSet serves a batch of Sets as one bulk set.
 func (s *StateStore) bulkSet(ctx context.Context, i *instance, batch []*pending[state.SetRequest, struct{}]) (again []*pending[state.SetRequest, struct{}], answered bool, err error) {
 	in := abi.StateBulkSetRequest{Requests: make([]abi.StateSetRequest, len(batch))}
 	for k, p := range batch {
 		in.Requests[k] = setRequest(p.req)
 	}
-	err = s.c.doOn(ctx, i, stateFamily, abi.StateBulkSet, &in, func(st abi.Status, out []byte) error {
+	return bulkWrite(ctx, &s.sets, i, stateFamily, abi.StateBulkSet, &in, batch, func(r *state.SetRequest) string { return r.Key })
+}
+
+// bulkWrite serves a batch of writes (sets, publishes) on i as one bulk
+// call of op with request in, which the guest answers with a BulkResult:
+// each ItemError names its request by index and carries key(request) (a
+// set's key, a publish's topic). It is b's many, once in is built.
+func bulkWrite[Q any](ctx context.Context, b *batcher[Q, struct{}], i *instance, fam family, op uint32, in encoder, batch []*pending[Q, struct{}], key func(*Q) string) (again []*pending[Q, struct{}], answered bool, err error) {
+	err = b.c.doOn(ctx, i, fam, op, in, func(st abi.Status, out []byte) error {
 		if st == abi.StatusNotSupported {
-			s.sets.off.Store(true)
+			b.off.Store(true)
 			again = batch
 			return nil
 		}
@@ -334,14 +350,17 @@ func (s *StateStore) bulkSet(ctx context.Context, i *instance, batch []*pending[
 		if err := m.Decode(out); err != nil {
 			return malformed("bulk result", err)
 		}
-		errs := make([]error, len(batch))
+		var errs []error
+		if len(m.Errors) > 0 {
+			errs = make([]error, len(batch))
+		}
 		for _, e := range m.Errors {
 			var rec abi.Encoder
 			(&abi.ErrorRecord{Message: e.Message, Key: e.Key}).Encode(&rec)
 			err := statusError(e.Status, rec.Bytes())
 			if e.HasIndex {
-				if int(e.Index) >= len(batch) || batch[e.Index].req.Key != e.Key {
-					return fmt.Errorf("%w: bulk set reported item %d (key %q) of %d", errBroken, e.Index, e.Key, len(batch))
+				if int(e.Index) >= len(batch) || key(batch[e.Index].req) != e.Key {
+					return fmt.Errorf("%w: a bulk result reported item %d (%q) of %d", errBroken, e.Index, e.Key, len(batch))
 				}
 				errs[e.Index] = err
 				continue
@@ -349,13 +368,17 @@ func (s *StateStore) bulkSet(ctx context.Context, i *instance, batch []*pending[
 			// A guest that does not say which request failed: every
 			// request of that key gets the failure.
 			for k, p := range batch {
-				if p.req.Key == e.Key {
+				if key(p.req) == e.Key {
 					errs[k] = err
 				}
 			}
 		}
 		for k, p := range batch {
-			p.finish(struct{}{}, errs[k])
+			var err error
+			if errs != nil {
+				err = errs[k]
+			}
+			p.finish(struct{}{}, err)
 		}
 		return nil
 	})

@@ -14,6 +14,9 @@ func (s *StateStore) BatchedGets() int64 { return s.gets.batched.Load() }
 // BatchedSets is how many Sets bulk sets answered.
 func (s *StateStore) BatchedSets() int64 { return s.sets.batched.Load() }
 
+// BatchedPublishes is how many Publishes bulk publishes answered.
+func (p *PubSub) BatchedPublishes() int64 { return p.pubs.batched.Load() }
+
 // Subscriber makes a subscriber instance for topic, as Subscribe does, and
 // returns a poll of it (waiting up to wait for one message), the abort that
 // a subscription's end triggers, and its close.

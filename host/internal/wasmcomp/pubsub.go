@@ -18,11 +18,13 @@ const (
 	pollWait  = 500 * time.Millisecond
 )
 
-// PubSub serves a broker from a Wasm module. Publishing uses the pool; each
-// subscription gets a dedicated instance the host polls (guests never run
-// receive loops of their own).
+// PubSub serves a broker from a Wasm module. Publishing uses the pool, and
+// concurrent publishes may share a call (batch.go); each subscription gets
+// a dedicated instance the host polls (guests never run receive loops of
+// their own).
 type PubSub struct {
-	c *Component
+	c    *Component
+	pubs batcher[pubsub.PublishRequest, struct{}]
 
 	mu     sync.Mutex
 	cancel []context.CancelFunc
@@ -37,7 +39,11 @@ func (l *Loader) NewPubSub(m *Module, name, typ string, annotations map[string]s
 	if err != nil {
 		return nil, err
 	}
-	return &PubSub{c: c}, nil
+	p := &PubSub{c: c}
+	// The bulk publish is ABI 1.2's.
+	p.pubs.init(c, 2)
+	p.pubs.one, p.pubs.many = p.publishOn, p.bulkPublish
+	return p, nil
 }
 
 // Component is the Wasm component behind the broker.
@@ -51,10 +57,38 @@ func (p *PubSub) Init(ctx context.Context, md component.Metadata) error {
 // Features are the descriptor's.
 func (p *PubSub) Features() []component.Feature { return features(p.c.mod.Descriptor) }
 
-// Publish hands one message to the guest.
+// Publish hands one message to the guest; concurrent Publishes may share a
+// call (batch.go).
 func (p *PubSub) Publish(ctx context.Context, req *pubsub.PublishRequest) error {
-	in := abi.PublishRequest{Topic: req.Topic, Data: req.Data, ContentType: req.ContentType, Metadata: req.Metadata}
+	ctx, cancel := p.c.arrive(ctx)
+	defer cancel()
+	if p.pubs.enabled() {
+		_, err := p.pubs.do(ctx, req)
+		return err
+	}
+	in := publishRequest(req)
 	return p.c.do(ctx, pubsubFamily, abi.PubSubPublish, &in, okOnly)
+}
+
+func publishRequest(r *pubsub.PublishRequest) abi.PublishRequest {
+	return abi.PublishRequest{Topic: r.Topic, Data: r.Data, ContentType: r.ContentType, Metadata: r.Metadata}
+}
+
+// publishOn publishes one message on instance i, which it returns to the
+// pool.
+func (p *PubSub) publishOn(ctx context.Context, i *instance, req *pubsub.PublishRequest) (struct{}, error) {
+	in := publishRequest(req)
+	return struct{}{}, p.c.doOn(ctx, i, pubsubFamily, abi.PubSubPublish, &in, okOnly)
+}
+
+// bulkPublish serves a batch of Publishes as one bulk publish, whose
+// entries the guest publishes in queue order.
+func (p *PubSub) bulkPublish(ctx context.Context, i *instance, batch []*pending[pubsub.PublishRequest, struct{}]) (again []*pending[pubsub.PublishRequest, struct{}], answered bool, err error) {
+	in := abi.BulkPublishRequest{Requests: make([]abi.PublishRequest, len(batch))}
+	for k, q := range batch {
+		in.Requests[k] = publishRequest(q.req)
+	}
+	return bulkWrite(ctx, &p.pubs, i, pubsubFamily, abi.PubSubBulkPublish, &in, batch, func(r *pubsub.PublishRequest) string { return r.Topic })
 }
 
 // Subscribe prepares a dedicated subscriber instance and starts polling it.

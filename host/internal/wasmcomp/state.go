@@ -30,8 +30,9 @@ func (l *Loader) NewStateStore(m *Module, name, typ string, annotations map[stri
 		return nil, err
 	}
 	s := &StateStore{c: c}
-	s.gets.init(s)
-	s.sets.init(s)
+	// Bulk get items carry content types since ABI 1.1.
+	s.gets.init(c, 1)
+	s.sets.init(c, 1)
 	s.gets.one, s.gets.many, s.gets.retryBroken = s.getOn, s.bulkGet, true
 	s.sets.one, s.sets.many = s.setOn, s.bulkSet
 	return s, nil

@@ -1,0 +1,175 @@
+package wasmcomp_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wapr-dev/wapr/builtin/backendtest"
+	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/pubsub"
+	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
+)
+
+const pubsubRedisPkg = "./components-wasm/pubsub-redis"
+
+// startPubSubRedis starts components-wasm/pubsub-redis (the module m, or
+// the source's) on Redis at addr with annotations ann.
+func startPubSubRedis(t testing.TB, l *wasmcomp.Loader, m *wasmcomp.Module, addr string, ann map[string]string) *wasmcomp.PubSub {
+	t.Helper()
+	if m == nil {
+		m = inspect(t, l, pubsubRedisPkg)
+	}
+	p, err := l.NewPubSub(m, "pr", "pubsub.redis", ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Init(context.Background(), component.Metadata{Properties: map[string]string{"redisHost": addr}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return p
+}
+
+// TestPublishBatching: concurrent Publishes on a broker with one instance
+// queue and are answered by bulk publishes; every publisher gets its own
+// outcome (a publish to a key that is not a stream fails for its
+// publisher only) and its messages land in the order it published them. A
+// publish that finds the instance free runs alone. A guest of ABI minor 1
+// is never sent a bulk publish.
+func TestPublishBatching(t *testing.T) {
+	r := backendtest.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	for _, e := range testEngines {
+		t.Run(e.name, func(t *testing.T) {
+			l := newLoader(t, e)
+			m := inspect(t, l, pubsubRedisPkg)
+			p := startPubSubRedis(t, l, m, r.Addr, map[string]string{wasmcomp.AnnotationPoolSize: "1"})
+			topic := e.name + "-orders"
+			for n := range 5 {
+				if err := p.Publish(ctx, &pubsub.PublishRequest{Topic: topic, Data: []byte("lone-" + strconv.Itoa(n))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if p.BatchedPublishes() != 0 {
+				t.Fatalf("%d Publishes batched while only one ran at a time", p.BatchedPublishes())
+			}
+
+			// 48 publishers share one topic; every fourth also publishes
+			// every fifth message to a key of its own that holds a string,
+			// which Redis refuses.
+			const publishers, each = 48, 30
+			var wg sync.WaitGroup
+			errs := make(chan error, publishers)
+			for w := range publishers {
+				bad := fmt.Sprintf("%s-bad-%d", e.name, w)
+				if err := rdb.Set(ctx, bad, "not a stream", 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+				wg.Go(func() {
+					for n := range each {
+						err := p.Publish(ctx, &pubsub.PublishRequest{Topic: topic, Data: fmt.Appendf(nil, "%d:%d", w, n), ContentType: "text/plain"})
+						if err != nil {
+							errs <- fmt.Errorf("publisher %d, message %d: %v", w, n, err)
+							return
+						}
+						if w%4 != 0 || n%5 != 0 {
+							continue
+						}
+						err = p.Publish(ctx, &pubsub.PublishRequest{Topic: bad, Data: []byte("x")})
+						if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") || !strings.Contains(err.Error(), strconv.Quote(bad)) {
+							errs <- fmt.Errorf("publisher %d: publish to %s (a string): %v, want its own WRONGTYPE error", w, bad, err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if t.Failed() {
+				return
+			}
+			if p.BatchedPublishes() == 0 {
+				t.Fatal("48 concurrent publishers on one instance, and no Publish was batched")
+			}
+			st := p.WasmStats()
+			var calls uint64
+			for _, n := range st.Batches {
+				calls += n
+			}
+			t.Logf("%d of %d Publishes answered by %d bulk publishes", p.BatchedPublishes(), publishers*each+publishers/4*(each/5), calls)
+			if calls == 0 || st.BatchedRequests < uint64(p.BatchedPublishes()) {
+				t.Errorf("stats after batching: %+v (%d bulk calls, %d publishes batched)", st, calls, p.BatchedPublishes())
+			}
+
+			// The stream holds every message once, each publisher's in the
+			// order it published them.
+			entries, err := rdb.XRange(ctx, topic, "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := make([]int, publishers)
+			lone := 0
+			for _, en := range entries {
+				data, _ := en.Values["data"].(string)
+				if strings.HasPrefix(data, "lone-") {
+					lone++
+					continue
+				}
+				var w, n int
+				if _, err := fmt.Sscanf(data, "%d:%d", &w, &n); err != nil || w < 0 || w >= publishers {
+					t.Fatalf("unexpected entry %q", data)
+				}
+				if n != next[w] {
+					t.Fatalf("publisher %d: message %d follows %d in the stream", w, n, next[w]-1)
+				}
+				next[w]++
+			}
+			for w, n := range next {
+				if n != each {
+					t.Errorf("publisher %d: %d of %d messages in the stream", w, n, each)
+				}
+			}
+			if lone != 5 {
+				t.Errorf("%d lone messages in the stream, want 5", lone)
+			}
+
+			// The same module, announcing ABI minor 1 as an older build of it
+			// would: its publishes are never batched.
+			old := *m
+			old.Descriptor.ABIMinor = 1
+			op := startPubSubRedis(t, l, &old, r.Addr, map[string]string{wasmcomp.AnnotationPoolSize: "1"})
+			oldTopic := e.name + "-old"
+			for w := range 32 {
+				wg.Go(func() {
+					for n := range 10 {
+						if err := op.Publish(ctx, &pubsub.PublishRequest{Topic: oldTopic, Data: fmt.Appendf(nil, "%d:%d", w, n)}); err != nil {
+							t.Errorf("minor 1 guest: %v", err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			st = op.WasmStats()
+			for _, n := range st.Batches {
+				if n != 0 || op.BatchedPublishes() != 0 {
+					t.Fatalf("a guest of ABI minor 1 got bulk publishes: %+v", st)
+				}
+			}
+			if n, err := rdb.XLen(ctx, oldTopic).Result(); err != nil || n != 320 {
+				t.Fatalf("the minor 1 guest's stream holds %d entries (%v), want 320", n, err)
+			}
+		})
+	}
+}
