@@ -191,11 +191,12 @@ func (h *Host) startAppHealth() {
 	var probe func(context.Context) error
 	var release func()
 	if h.opts.AppProtocol == "grpc" {
-		probe = tcpHealthProbe(h.appAddress())
+		probe = h.metrics.HealthProbe(tcpHealthProbe(h.appAddress()))
 	} else {
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
+		tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+		client := &http.Client{Transport: h.metrics.HealthTransport(tr)}
 		probe = httpHealthProbe(client, "http://"+h.appAddress()+h.opts.AppHealthCheckPath)
-		release = client.CloseIdleConnections
+		release = tr.CloseIdleConnections
 	}
 	h.health = newAppHealth(probe, h.opts.AppHealthProbeInterval, h.opts.AppHealthProbeTimeout, h.opts.AppHealthThreshold, h.log)
 	h.health.release = release

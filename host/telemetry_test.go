@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -686,4 +687,60 @@ func TestMetricsGRPCApp(t *testing.T) {
 	expectMetric(t, all, "dapr_component_input_binding_count", in, 2)
 	in["success"] = "false"
 	expectMetric(t, all, "dapr_component_input_binding_count", in, 1)
+}
+
+// TestMetricsHealthProbes: the app health probes count by the status the
+// app answered.
+func TestMetricsHealthProbes(t *testing.T) {
+	var healthy atomic.Bool
+	var probes atomic.Int32
+	firstProbe := make(chan struct{})
+	var once sync.Once
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		probes.Add(1)
+		defer once.Do(func() { close(firstProbe) })
+		if healthy.Load() {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer app.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := host.New(host.Options{
+		AppID: "myapp", AppPort: app.Listener.Addr().(*net.TCPAddr).Port, Listener: ln, InternalAddress: "127.0.0.1:0",
+		Registry: testRegistry(nil), Logger: newTestLogger(t), MetricsAddress: "127.0.0.1:0",
+		AppHealthCheck: true, AppHealthProbeInterval: 20 * time.Millisecond, AppHealthProbeTimeout: 20 * time.Millisecond, AppHealthThreshold: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(context.Background())
+	<-firstProbe
+	healthy.Store(true)
+	select {
+	case <-h.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready after the app turned healthy")
+	}
+	all := scrape(t, &sidecar{h: h})
+	seen := probes.Load()
+	bad, _ := sum(all, "dapr_http_healthprobes_completed_count", map[string]string{"app_id": "myapp", "status": "503"})
+	good, _ := sum(all, "dapr_http_healthprobes_completed_count", map[string]string{"app_id": "myapp", "status": "204"})
+	if bad < 1 || good < 1 || bad+good > float64(seen) {
+		t.Errorf("probes counted: %v answered 503, %v answered 204; the app saw %d", bad, good, seen)
+	}
+	if n, _ := sum(all, "dapr_http_healthprobes_roundtrip_latency_count", nil); n != bad+good {
+		t.Errorf("%v probes timed, %v counted", n, bad+good)
+	}
 }
