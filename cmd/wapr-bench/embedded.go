@@ -37,26 +37,7 @@ func startEmbedded(ctx context.Context, c config) (*embeddedSidecar, error) {
 	if c.pubsubConcurrency > 0 {
 		concurrency = fmt.Sprintf(`, {name: concurrency, value: "%d"}, {name: queueDepth, value: "%d"}`, c.pubsubConcurrency, 10*c.pubsubConcurrency)
 	}
-	yaml := fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %[1]s
-  annotations: {wapr.dev/runtime: native}
-spec:
-  type: state.redis
-  version: v1
-  metadata: [{name: redisHost, value: "%[3]s"}]
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %[2]s
-  annotations: {wapr.dev/runtime: native}
-spec:
-  type: pubsub.redis
-  version: v1
-  metadata: [{name: redisHost, value: "%[3]s"}%[4]s]
-`, c.store, c.pubsubName, c.redisAddr, concurrency)
+	yaml := redisComponents(c, "wapr.dev/runtime: native", concurrency)
 	if c.wasmModule != "" {
 		mod, err := os.ReadFile(c.wasmModule)
 		if err != nil {

@@ -84,11 +84,20 @@ func runtimeResources(c config, rt, dir string) error {
 			}
 		}
 	}
-	yaml := fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
+	yaml := redisComponents(c, "wapr.dev/runtime: "+served+annotations, "")
+	return os.WriteFile(filepath.Join(dir, "components.yaml"), []byte(yaml), 0o644)
+}
+
+// redisComponents is the YAML of c.store (state.redis) and c.pubsubName
+// (pubsub.redis) on c.redisAddr, both with annotations (the inside of a
+// flow mapping), the pub/sub with pubsubExtra after its redisHost (", {name:
+// …, value: …}" items).
+func redisComponents(c config, annotations, pubsubExtra string) string {
+	return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
   name: %[1]s
-  annotations: {wapr.dev/runtime: %[4]s%[5]s}
+  annotations: {%[4]s}
 spec:
   type: state.redis
   version: v1
@@ -98,13 +107,12 @@ apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
   name: %[2]s
-  annotations: {wapr.dev/runtime: %[4]s%[5]s}
+  annotations: {%[4]s}
 spec:
   type: pubsub.redis
   version: v1
-  metadata: [{name: redisHost, value: "%[3]s"}]
-`, c.store, c.pubsubName, c.redisAddr, served, annotations)
-	return os.WriteFile(filepath.Join(dir, "components.yaml"), []byte(yaml), 0o644)
+  metadata: [{name: redisHost, value: "%[3]s"}%[5]s]
+`, c.store, c.pubsubName, c.redisAddr, annotations, pubsubExtra)
 }
 
 // measureRuntime measures one runtime.
