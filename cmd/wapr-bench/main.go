@@ -28,6 +28,10 @@
 // in a `wapr run` process of its own, and prints one table: publish,
 // delivery, state SAVE and GET, start-up, memory and the GET tail, both
 // runtimes side by side (runtimes.go).
+//
+// The observe scenario (--scenarios observe --wapr bin/wapr) measures state
+// GET against a `wapr run` with metrics and tracing off, then one with
+// metrics on and tracing at the default sampling rate (observe.go).
 package main
 
 import (
@@ -273,6 +277,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			r = b.delivery(app)
 		case "startup":
 			r = startupScenario(ctx, c)
+		case "observe":
+			if c.waprBinary == "" {
+				fmt.Fprintln(stderr, "wapr-bench: the observe scenario needs --wapr")
+				return 2
+			}
+			for _, r := range observeScenario(ctx, c) {
+				results = append(results, r)
+				if !c.asJSON {
+					fmt.Fprintln(stdout, r)
+				}
+			}
+			continue
 		case "runtimes":
 			if c.waprBinary == "" {
 				fmt.Fprintln(stderr, "wapr-bench: the runtimes scenario needs --wapr")
@@ -408,6 +424,8 @@ func ratios(rs []result) []ratio {
 		out = append(out, ratio{"delivery rate / publish rate (same run)", d.PerSecond / d.Published})
 	}
 	add("delivery rate / publish-only rate", "delivery", "publish")
+	// Target: at least 0.95 (metrics and default tracing cost at most 5%).
+	add("state GET, metrics and tracing on / off", "state get (metrics, tracing on)", "state get (metrics, tracing off)")
 	add("Wasm state GET / builtin state GET", "wasm state get", "state get")
 	add("Wasm state SAVE / builtin state SAVE", "wasm state save", "state save")
 	// Targets: throughput at least 0.30 of the direct call's, p99 at most
