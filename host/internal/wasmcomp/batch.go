@@ -51,9 +51,11 @@ import (
 // moments earlier than its own (requests that queue together arrive
 // together). Gets that a batch timed out and whose callers still have time
 // are asked again on their own, under their own deadline; sets and
-// publishes are not (they may have been applied). A caller never runs a batch on its own
-// goroutine: a batch that does not hold the caller's request may have a
-// later deadline than the caller.
+// publishes are not (they may have been applied). A caller never runs a
+// batch on its own goroutine: a batch that does not hold the caller's
+// request may have a later deadline than the caller. A caller that finds
+// only its own request queued serves it itself, as a plain call under its
+// own context.
 
 // maxBatch bounds one bulk operation built from queued requests.
 const maxBatch = 32
@@ -142,6 +144,13 @@ func (b *batcher[Q, R]) do(ctx context.Context, req *Q) (R, error) {
 			<-b.runners
 			return p.res, p.err
 		}
+		if b.takeAlone(p) {
+			// p alone: a plain call on the caller's goroutine, under its
+			// own ctx, as without batching (no goroutine, no handover).
+			res, err := b.one(ctx, i, p.req)
+			<-b.runners
+			return res, err
+		}
 		if batch := b.take(); len(batch) > 0 {
 			// Its own goroutine runs the batch, which may not hold p.
 			base := context.WithoutCancel(ctx)
@@ -185,6 +194,19 @@ func (b *batcher[Q, R]) take() []*pending[Q, R] {
 	clear(b.queue[rest:])
 	b.queue = b.queue[:rest]
 	return batch
+}
+
+// takeAlone empties the queue if it holds p alone, reporting whether it
+// did.
+func (b *batcher[Q, R]) takeAlone(p *pending[Q, R]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) != 1 || b.queue[0] != p {
+		return false
+	}
+	b.queue[0] = nil
+	b.queue = b.queue[:0]
+	return true
 }
 
 // queued reports whether p is still in the queue.
