@@ -97,7 +97,7 @@ func (m *Metrics) writeWasm(w io.Writer) {
 		}
 	}
 	const h = "wapr_wasm_batch_size"
-	fmt.Fprintf(w, "# HELP %s Requests per bulk call a Wasm state store built from queued requests.\n# TYPE %s histogram\n", h, h)
+	fmt.Fprintf(w, "# HELP %s Requests per bulk call a Wasm component built from queued requests (gets, sets, publishes).\n# TYPE %s histogram\n", h, h)
 	for _, n := range names {
 		s := stats[n]
 		var cum, count uint64
