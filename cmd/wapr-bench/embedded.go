@@ -25,6 +25,15 @@ type embeddedSidecar struct {
 	took     time.Duration
 }
 
+// pubsubConcurrency is the pub/sub metadata that --pubsub-concurrency asks
+// for ("" when it is not given), as redisComponents's pubsubExtra.
+func pubsubConcurrency(c config) string {
+	if c.pubsubConcurrency <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(`, {name: concurrency, value: "%d"}, {name: queueDepth, value: "%d"}`, c.pubsubConcurrency, 10*c.pubsubConcurrency)
+}
+
 // startEmbedded runs wapr in this process with state.redis and pubsub.redis
 // on c.redisAddr, and returns a stop function, its API addresses and how
 // long it took from New to a healthy sidecar.
@@ -33,11 +42,7 @@ func startEmbedded(ctx context.Context, c config) (*embeddedSidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	concurrency := ""
-	if c.pubsubConcurrency > 0 {
-		concurrency = fmt.Sprintf(`, {name: concurrency, value: "%d"}, {name: queueDepth, value: "%d"}`, c.pubsubConcurrency, 10*c.pubsubConcurrency)
-	}
-	yaml := redisComponents(c, "wapr.dev/runtime: native", concurrency)
+	yaml := redisComponents(c, "wapr.dev/runtime: native", pubsubConcurrency(c))
 	if c.wasmModule != "" {
 		mod, err := os.ReadFile(c.wasmModule)
 		if err != nil {

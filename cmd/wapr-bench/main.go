@@ -135,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.wasmStore, "wasm-store", "statestore-wasm", "state store served by a Wasm module (the wasm-get scenario)")
 	fs.StringVar(&c.wasmModule, "wasm-module", "", "with --embedded: a state.redis Wasm module (`file`) to serve --wasm-store, for the wasm-get scenario")
 	fs.StringVar(&c.wasmEngine, "wasm-engine", "", "with --embedded: the Wasm engine, wazero or wasmtime (a wapr-bench built with -tags wasmtime); default wazero")
-	fs.IntVar(&c.pubsubConcurrency, "pubsub-concurrency", 0, "with --embedded: pubsub.redis's concurrency metadata, deliveries in flight per subscription (0: its default, 10 as in Dapr)")
+	fs.IntVar(&c.pubsubConcurrency, "pubsub-concurrency", 0, "with --embedded and in the runtimes scenario: pubsub.redis's concurrency metadata, deliveries in flight per subscription (0: its default, 10 as in Dapr)")
 	fs.StringVar(&c.waprBinary, "wapr", "", "the wapr `binary` the startup scenario starts on its embedded defaults, and invoke runs two of (without it, invoke runs two hosts in this process)")
 	fs.BoolVar(&c.appProcess, "app-process", false, "run the invoke scenarios' echo app in a process of its own (default: in this one, beside the load)")
 	wires := fs.String("sidecar-wire", "", "wires between the invoke scenario's two sidecars (wapr run --sidecar-wire), comma-separated, each measured in turn as invoke-<wire>, e.g. http,grpc (default: the sidecars' default, as invoke)")

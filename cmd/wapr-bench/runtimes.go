@@ -84,7 +84,7 @@ func runtimeResources(c config, rt, dir string) error {
 			}
 		}
 	}
-	yaml := redisComponents(c, "wapr.dev/runtime: "+served+annotations, "")
+	yaml := redisComponents(c, "wapr.dev/runtime: "+served+annotations, pubsubConcurrency(c))
 	return os.WriteFile(filepath.Join(dir, "components.yaml"), []byte(yaml), 0o644)
 }
 
