@@ -131,7 +131,10 @@ type Options struct {
 	// Report().MetricsAddress tells which). Empty, the default, is off:
 	// daprd's --enable-metrics is on by default and cmd/wapr sets this as
 	// daprd does (0.0.0.0:9090), but embedders and tests run several hosts
-	// in one process. A busy address fails Start, as it fails daprd.
+	// in one process. A busy address fails Start, as it fails daprd. The
+	// Configuration's spec.metric applies: enabled false leaves the Go
+	// runtime's and the process' metrics alone, latencyDistributionBuckets
+	// and http.increasedCardinality/excludeVerbs shape the series.
 	MetricsAddress string
 	// EnableAPILogging logs one line per API call, HTTP and gRPC, as
 	// daprd's --enable-api-logging; nil leaves it to the Configuration's
@@ -289,9 +292,6 @@ func New(o Options) (*Host, error) {
 		shutdownReq: make(chan struct{}),
 	}
 	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
-	if o.MetricsAddress != "" {
-		h.metrics = telemetry.New(o.AppID, o.Namespace)
-	}
 	h.api = api.New(o.AppID, api.RuntimeInfo{
 		Version: Version, AppPort: o.AppPort, Protocol: o.AppProtocol, Address: o.AppChannelAddress,
 	})
@@ -328,6 +328,11 @@ func (h *Host) Start(ctx context.Context) (err error) {
 	}
 	h.api.SetSecretScopes(secretScopes(cfg.SecretScopes))
 	h.api.SetLogger(h.log)
+	if h.opts.MetricsAddress != "" && !cfg.Metric.Disabled {
+		h.metrics = telemetry.New(h.opts.AppID, h.opts.Namespace, telemetry.Options{
+			LatencyBuckets: cfg.Metric.LatencyBuckets, NoPathLabels: cfg.Metric.NoPathLabels, NoMethodLabels: cfg.Metric.ExcludeVerbs,
+		})
+	}
 	h.apiLogging = cfg.APILogging
 	if h.opts.EnableAPILogging != nil {
 		h.apiLogging.Enabled = *h.opts.EnableAPILogging

@@ -8,9 +8,11 @@ import (
 )
 
 // startTelemetry starts the metrics server and the profiling server, each
-// when asked for.
+// when asked for. Call it once h.metrics is made (or left nil).
 func (h *Host) startTelemetry() error {
-	if h.metrics != nil {
+	if h.opts.MetricsAddress != "" {
+		// With spec.metric.enabled false, h.metrics is nil: the port serves
+		// the Go runtime's and the process' metrics alone, as daprd's.
 		srv, err := telemetry.Listen("metrics", h.opts.MetricsAddress, h.metrics.Handler())
 		if err != nil {
 			return err

@@ -744,3 +744,41 @@ func TestMetricsHealthProbes(t *testing.T) {
 		t.Errorf("%v probes timed, %v counted", n, bad+good)
 	}
 }
+
+// TestMetricsConfiguration: the Configuration's spec.metric turns the
+// dapr_ metrics off, or changes their buckets and HTTP labels.
+func TestMetricsConfiguration(t *testing.T) {
+	config := func(metric string) string {
+		return "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata:\n  name: c\nspec:\n  metric:\n" + metric
+	}
+	t.Run("disabled", func(t *testing.T) {
+		s := startSidecar(t, hostConfig{metrics: true, config: config("    enabled: false\n")})
+		s.do(t, step{method: "GET", path: "/v1.0/state/statestore/k"})
+		all := scrape(t, s)
+		if _, found := sum(all, "go_goroutines", nil); !found {
+			t.Error("no go_* metrics")
+		}
+		for _, m := range all {
+			if strings.HasPrefix(m.name, "dapr_") {
+				t.Fatalf("metrics off, yet %s%v", m.name, m.labels)
+			}
+		}
+	})
+	t.Run("buckets and labels", func(t *testing.T) {
+		s := startSidecar(t, hostConfig{metrics: true, config: config("    latencyDistributionBuckets: [1, 1000]\n    http:\n      increasedCardinality: false\n      excludeVerbs: true\n")})
+		s.do(t, step{method: "GET", path: "/v1.0/state/statestore/k"})
+		s.do(t, step{method: "POST", path: "/v1.0/state/statestore", body: `[{"key":"k","value":1}]`})
+		all := scrape(t, s)
+		expectMetric(t, all, "dapr_http_server_request_count", map[string]string{"app_id": "myapp", "method": "", "path": "", "status": "204"}, 2)
+		var les []string
+		for _, m := range all {
+			if m.name == "dapr_http_server_latency_bucket" {
+				les = append(les, m.labels["le"])
+			}
+		}
+		if strings.Join(les, " ") != "1 1000 +Inf" {
+			t.Errorf("latency buckets %q, want 1 1000 +Inf", les)
+		}
+		expectMetric(t, all, "dapr_component_state_latencies_bucket", map[string]string{"operation": "get", "le": "1000"}, 1)
+	})
+}

@@ -25,7 +25,7 @@ func newMetricsBenchServer(tb testing.TB) runtimev1pb.DaprClient {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close(context.Background()) })
-	m := telemetry.New("bench", "")
+	m := telemetry.New("bench", "", telemetry.Options{})
 	a := api.New("bench", api.RuntimeInfo{})
 	snap := &api.Snapshot{States: map[string]*api.StateStore{
 		"statestore": {Info: api.Info{Name: "statestore"}, Store: store, Bulk: store, Tx: store, Features: store.Features(), Prefix: "bench"},

@@ -22,7 +22,7 @@ func newMetricsBenchServer(tb testing.TB) (*Server, *fasthttp.Client) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close(tb.Context()) })
-	m := telemetry.New("bench", "")
+	m := telemetry.New("bench", "", telemetry.Options{})
 	a := api.New("bench", api.RuntimeInfo{})
 	snap := &api.Snapshot{States: map[string]*api.StateStore{
 		"statestore": {Info: api.Info{Name: "statestore"}, Store: store, Bulk: store, Tx: store, Features: store.Features(), Prefix: "bench"},

@@ -26,6 +26,8 @@ type Configuration struct {
 	Tracing Tracing
 	// APILogging is spec.logging.apiLogging.
 	APILogging APILogging
+	// Metric is spec.metric.
+	Metric Metric
 	// Unused names, in file order, the parts of spec that wapr accepts but
 	// does not act on yet ("spec.tracing", "spec.mtls", "spec.features", …),
 	// for the sidecar to say so at start: a Configuration written for daprd,
@@ -150,7 +152,9 @@ func (d *doc) configuration() (Configuration, error) {
 			OmitHealthChecks: d.boolean(al, "omitHealthChecks", "spec.logging.apiLogging.omitHealthChecks"),
 		}
 	}
-	cfg.Unused = unusedSpec(spec)
+	metric, unusedMetric := d.metric(spec)
+	cfg.Metric = metric
+	cfg.Unused = append(unusedSpec(spec), unusedMetric...)
 	if len(d.errs) > 0 {
 		errs := make([]error, len(d.errs))
 		for i, e := range d.errs {
@@ -201,7 +205,7 @@ func (d *doc) secretScopes(spec *yaml.Node) []SecretScope {
 }
 
 // honouredSpec are the parts of a Configuration's spec that wapr acts on.
-var honouredSpec = []string{"nameResolution", "secrets", "logging", "tracing"}
+var honouredSpec = []string{"nameResolution", "secrets", "logging", "tracing", "metric", "metrics"}
 
 // unusedSpec lists the other parts of spec that are set, as "spec.<key>".
 func unusedSpec(spec *yaml.Node) []string {

@@ -107,7 +107,7 @@ spec:
 				Name:           "daprConfig",
 				NameResolution: NameResolution{Component: "mdns", Version: "v1"},
 				Tracing:        Tracing{Enabled: true, SamplingRate: 1, ZipkinEndpoint: "http://localhost:9411/api/v2/spans"},
-				Unused:         []string{"spec.mtls", "spec.features", "spec.metric"},
+				Unused:         []string{"spec.mtls", "spec.features"},
 				File:           "c.yaml",
 			},
 		},

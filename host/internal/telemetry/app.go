@@ -45,7 +45,7 @@ func (a *appChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppRes
 			st = res.Status
 		}
 		path, _, _ := strings.Cut(req.Path, "?")
-		a.m.httpClient.observe(httpMethod([]byte(req.Method)), []byte(PathLabel(path)), st, elapsed)
+		a.m.httpClient.observe(a.m.methodLabel([]byte(req.Method)), a.m.pathLabel([]byte(path)), st, elapsed)
 	}
 	switch req.Call {
 	case api.AppCallTopicEvent:

@@ -190,7 +190,7 @@ func (b *bulkBroker) BulkPublish(ctx context.Context, req *pubsub.BulkPublishReq
 		succ = `,success="true"`
 	}
 	b.m.set.GetOrCreateCounter("dapr_component_pubsub_egress_bulk_count{" + labels + succ + "}").Inc()
-	b.m.set.GetOrCreatePrometheusHistogramExt("dapr_component_pubsub_egress_bulk_latencies{"+labels+succ+"}", LatencyBuckets).Update(ms(elapsed))
+	b.m.set.GetOrCreatePrometheusHistogramExt("dapr_component_pubsub_egress_bulk_latencies{"+labels+succ+"}", b.m.buckets).Update(ms(elapsed))
 	if n := len(req.Entries) - len(res.Failed); err == nil && n > 0 {
 		b.m.set.GetOrCreateCounter("dapr_component_pubsub_egress_bulk_event_count{" + labels + `,success="true"}`).Add(n)
 	}

@@ -79,7 +79,7 @@ func (g *grpcMetrics) addCode(s *methodSeries, code codes.Code) *codeVariant {
 	v := &codeVariant{
 		code:    code,
 		count:   g.m.set.GetOrCreateCounter(g.countName + "{" + labels + "}"),
-		latency: g.m.set.GetOrCreatePrometheusHistogramExt(g.latencyName+"{"+labels+"}", LatencyBuckets),
+		latency: g.m.set.GetOrCreatePrometheusHistogramExt(g.latencyName+"{"+labels+"}", g.m.buckets),
 	}
 	var list []*codeVariant
 	if l := s.list.Load(); l != nil {

@@ -53,7 +53,7 @@ func (m *Metrics) HTTPRequest(method, path []byte, status, requestBytes, respons
 	if m == nil {
 		return
 	}
-	m.httpServer.observe(httpMethod(method), pathLabel(path), status, elapsed)
+	m.httpServer.observe(m.methodLabel(method), m.pathLabel(path), status, elapsed)
 	m.httpServer.requestBytes.Update(float64(requestBytes))
 	m.httpServer.responseBytes.Update(float64(responseBytes))
 }
@@ -104,7 +104,7 @@ func (h *httpMetrics) addVariant(ps *pathSeries, method string, status int) *var
 		method:  method,
 		status:  status,
 		count:   h.m.set.GetOrCreateCounter(h.countName + "{" + labels + "}"),
-		latency: h.m.set.GetOrCreatePrometheusHistogramExt(h.latencyName+"{"+labels+"}", LatencyBuckets),
+		latency: h.m.set.GetOrCreatePrometheusHistogramExt(h.latencyName+"{"+labels+"}", h.m.buckets),
 	}
 	if h.responseName != "" {
 		v.response = h.m.set.GetOrCreateCounter(h.responseName + "{" + labels + "}")
@@ -116,6 +116,24 @@ func (h *httpMetrics) addVariant(ps *pathSeries, method string, status int) *var
 	list = append(list, v)
 	ps.list.Store(&list)
 	return v
+}
+
+// methodLabel is httpMethod, or "" when the Configuration leaves methods
+// out.
+func (m *Metrics) methodLabel(b []byte) string {
+	if m.noMethods {
+		return ""
+	}
+	return httpMethod(b)
+}
+
+// pathLabel is the package's pathLabel, or nothing when the Configuration
+// leaves paths out.
+func (m *Metrics) pathLabel(path []byte) []byte {
+	if m.noPaths {
+		return nil
+	}
+	return pathLabel(path)
 }
 
 // httpMethod is the method label: the verb, or UNKNOWN for anything but

@@ -62,15 +62,38 @@ type Metrics struct {
 
 	wasmMu sync.Mutex
 	wasm   map[string]WasmSource // component name → its current source
+
+	buckets            []float64 // latency buckets
+	noPaths, noMethods bool
+}
+
+// Options are the Configuration's metric settings (spec.metric); the zero
+// value is daprd's default.
+type Options struct {
+	// LatencyBuckets replace LatencyBuckets
+	// (latencyDistributionBuckets).
+	LatencyBuckets []float64
+	// NoPathLabels labels every HTTP series path=""
+	// (http.increasedCardinality: false).
+	NoPathLabels bool
+	// NoMethodLabels labels every HTTP series method=""
+	// (http.excludeVerbs).
+	NoMethodLabels bool
 }
 
 // New returns the metrics of the sidecar of appID in namespace ("" when
 // self-hosted).
-func New(appID, namespace string) *Metrics {
+func New(appID, namespace string, o Options) *Metrics {
 	m := &Metrics{
-		set:  vm.NewSet(),
-		base: label("app_id", appID),
-		wasm: map[string]WasmSource{},
+		set:       vm.NewSet(),
+		base:      label("app_id", appID),
+		wasm:      map[string]WasmSource{},
+		buckets:   LatencyBuckets,
+		noPaths:   o.NoPathLabels,
+		noMethods: o.NoMethodLabels,
+	}
+	if len(o.LatencyBuckets) > 0 {
+		m.buckets = o.LatencyBuckets
 	}
 	m.component = m.base + "," + label("namespace", namespace)
 	m.httpServer.init(m, "dapr_http_server_request_count", "dapr_http_server_latency", "dapr_http_server_response_count")
@@ -83,12 +106,13 @@ func New(appID, namespace string) *Metrics {
 
 // WritePrometheus writes every metric in Prometheus' text format: dapr_*
 // and wapr_* series, then the Go runtime's and the process' (go_*,
-// process_*), as daprd exposes them.
+// process_*), as daprd exposes them. On nil it writes the latter alone:
+// what daprd's metrics port serves when the Configuration turns metrics
+// off (spec.metric.enabled: false).
 func (m *Metrics) WritePrometheus(w io.Writer) {
-	if m == nil {
-		return
+	if m != nil {
+		m.set.WritePrometheus(w)
 	}
-	m.set.WritePrometheus(w)
 	vm.WriteProcessMetrics(w)
 }
 
@@ -122,7 +146,7 @@ type pair struct {
 func (m *Metrics) pair(countName, latencyName, labels string) *pair {
 	return &pair{
 		count:   m.set.GetOrCreateCounter(countName + "{" + labels + "}"),
-		latency: m.set.GetOrCreatePrometheusHistogramExt(latencyName+"{"+labels+"}", LatencyBuckets),
+		latency: m.set.GetOrCreatePrometheusHistogramExt(latencyName+"{"+labels+"}", m.buckets),
 	}
 }
 

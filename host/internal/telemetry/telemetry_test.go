@@ -45,7 +45,11 @@ func TestNilMetrics(t *testing.T) {
 	m.HTTPRequest([]byte("GET"), []byte("/x"), 200, 0, 0, time.Millisecond)
 	m.GRPCCall("/a/b", codes.OK, time.Millisecond)
 	m.Instrument(nil, "x", nil)
-	m.WritePrometheus(nil)
+	var buf bytes.Buffer
+	m.WritePrometheus(&buf)
+	if !strings.Contains(buf.String(), "go_goroutines ") || strings.Contains(buf.String(), "dapr_") {
+		t.Errorf("nil metrics write:\n%s", buf.String())
+	}
 	if m.App(nil, false) != nil {
 		t.Fatal("App on nil changed the channel")
 	}
@@ -54,7 +58,7 @@ func TestNilMetrics(t *testing.T) {
 // TestExposition: the text format carries TYPE lines, escaped labels and
 // daprd's buckets.
 func TestExposition(t *testing.T) {
-	m := New(`app"1`, "")
+	m := New(`app"1`, "", Options{})
 	m.HTTPRequest([]byte("GET"), []byte(`/v1.0/invoke/a/method/q"uote\`), 200, 10, 20, 3*time.Millisecond)
 	m.HTTPRequest([]byte("BREW"), []byte("/v1.0/healthz"), 404, 0, 0, time.Millisecond)
 	// A decoded topic may hold anything, a line break included.
@@ -84,7 +88,7 @@ func TestExposition(t *testing.T) {
 // TestPathSeriesBound: past maxPathSeries distinct paths, requests count
 // under path="".
 func TestPathSeriesBound(t *testing.T) {
-	m := New("app", "")
+	m := New("app", "", Options{})
 	for i := range maxPathSeries + 5 {
 		m.HTTPRequest([]byte("GET"), fmt.Appendf(nil, "/v1.0/invoke/a/method/%d", i), 200, 0, 0, time.Millisecond)
 	}
@@ -101,7 +105,7 @@ func TestPathSeriesBound(t *testing.T) {
 // TestHTTPRequestAllocations: recording a request of a known series
 // allocates nothing.
 func TestHTTPRequestAllocations(t *testing.T) {
-	m := New("app", "")
+	m := New("app", "", Options{})
 	method, path := []byte("GET"), []byte("/v1.0/state/statestore/key")
 	m.HTTPRequest(method, path, 200, 0, 10, time.Millisecond)
 	if n := testing.AllocsPerRun(1000, func() { m.HTTPRequest(method, path, 200, 0, 10, time.Millisecond) }); n != 0 {
@@ -115,7 +119,7 @@ func TestHTTPRequestAllocations(t *testing.T) {
 
 // BenchmarkHTTPRequest is the cost a request pays for its metrics.
 func BenchmarkHTTPRequest(b *testing.B) {
-	m := New("app", "")
+	m := New("app", "", Options{})
 	method, path := []byte("GET"), []byte("/v1.0/state/statestore/key")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
