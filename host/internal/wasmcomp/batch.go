@@ -270,8 +270,18 @@ func (b *batcher[Q, R]) run(base context.Context, i *instance, batch []*pending[
 		p.finish(b.one(ctx, i, p.req))
 		return
 	}
-	b.c.pool.stats.batch(len(batch))
-	again, answered, err := b.many(ctx, i, batch)
+	var again []*pending[Q, R]
+	var answered bool
+	var err error
+	if b.off.Load() {
+		// The guest refused the bulk operation after these requests
+		// queued: each is served alone.
+		b.c.pool.put(i, nil)
+		again = batch
+	} else {
+		b.c.pool.stats.batch(len(batch))
+		again, answered, err = b.many(ctx, i, batch)
+	}
 	switch {
 	case err != nil && (answered || !b.retryBroken):
 		for _, p := range batch {

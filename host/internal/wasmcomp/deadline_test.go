@@ -3,17 +3,41 @@ package wasmcomp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wapr-dev/wapr/host/component"
+	"github.com/wapr-dev/wapr/host/component/pubsub"
 	"github.com/wapr-dev/wapr/host/component/state"
 	"github.com/wapr-dev/wapr/host/internal/wasmcomp"
 )
 
 const hangstorePkg = "./host/internal/wasmcomp/testdata/guests/hangstore"
+
+// startHangPubSub starts hangstore's broker with annotations ann and
+// metadata props.
+func startHangPubSub(t *testing.T, e testEngine, ann, props map[string]string) *wasmcomp.PubSub {
+	t.Helper()
+	l := newLoader(t, e)
+	p, err := l.NewPubSub(inspect(t, l, hangstorePkg), "ps", "pubsub.hang", ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Init(context.Background(), component.Metadata{Name: "ps", Type: "pubsub.hang", Properties: props}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return p
+}
 
 // startStore starts a state store of type typ served by the guest pkg.
 func startStore(t *testing.T, e testEngine, pkg, typ string, ann, props map[string]string) *wasmcomp.StateStore {
@@ -40,8 +64,8 @@ func startStore(t *testing.T, e testEngine, pkg, typ string, ann, props map[stri
 // TestDeadlineWhileWaiting: with a guest that hangs, more callers than
 // instances each fail at their own deadline, the call timeout counted from
 // their arrival: a caller queued for an instance does not wait for other
-// callers' timeouts before its own starts. Batched gets and sets carry the
-// earliest deadline of the requests they serve.
+// callers' timeouts before its own starts. Batched gets, sets and publishes
+// carry the earliest deadline of the requests they serve.
 func TestDeadlineWhileWaiting(t *testing.T) { perEngine(t, testDeadlineWhileWaiting) }
 
 func testDeadlineWhileWaiting(t *testing.T, e testEngine) {
@@ -67,20 +91,42 @@ func testDeadlineWhileWaiting(t *testing.T, e testEngine) {
 	set := func(ctx context.Context, s *wasmcomp.StateStore) error {
 		return s.Set(ctx, &state.SetRequest{Key: "loop", Value: []byte("v")})
 	}
+	// store starts a store whose op hangs and whose Get of key answers
+	// "x" once the hung instances are replaced.
+	store := func(pkg, typ string, props map[string]string, op func(context.Context, *wasmcomp.StateStore) error, key string) func(t *testing.T) (func(context.Context) error, func(context.Context) error) {
+		return func(t *testing.T) (func(context.Context) error, func(context.Context) error) {
+			s := startStore(t, e, pkg, typ, ann, props)
+			return func(ctx context.Context) error { return op(ctx, s) }, func(ctx context.Context) error {
+				if res, err := s.Get(ctx, &state.GetRequest{Key: key}); err != nil || string(res.Data) != "x" {
+					return fmt.Errorf("get %s: %v %v", key, res, err)
+				}
+				return nil
+			}
+		}
+	}
+	publishes := func(t *testing.T) (func(context.Context) error, func(context.Context) error) {
+		p := startHangPubSub(t, e, ann, nil)
+		publish := func(topic string) func(context.Context) error {
+			return func(ctx context.Context) error { return p.Publish(ctx, &pubsub.PublishRequest{Topic: topic}) }
+		}
+		return publish("loop"), publish("x")
+	}
 	cases := []struct {
-		name, pkg, typ string
-		props          map[string]string
-		op             func(context.Context, *wasmcomp.StateStore) error
+		name string
+		// start starts the component; op hangs, after works once the hung
+		// instances are replaced.
+		start func(t *testing.T) (op, after func(context.Context) error)
 	}{
 		// ABI v1.0: one guest call per request.
-		{"gets", misbehavePkg, "state.misbehave", map[string]string{"target": "127.0.0.1:1"}, get},
+		{"gets", store(misbehavePkg, "state.misbehave", map[string]string{"target": "127.0.0.1:1"}, get, "echo:x")},
 		// The current ABI minor: queued requests share bulk calls.
-		{"batched-gets", hangstorePkg, "state.hang", nil, get},
-		{"batched-sets", hangstorePkg, "state.hang", nil, set},
+		{"batched-gets", store(hangstorePkg, "state.hang", nil, get, "x")},
+		{"batched-sets", store(hangstorePkg, "state.hang", nil, set, "x")},
+		{"batched-publishes", publishes},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := startStore(t, e, c.pkg, c.typ, ann, c.props)
+			op, after := c.start(t)
 			ctx := context.Background()
 			start := make(chan struct{})
 			took := make([]time.Duration, callers)
@@ -90,7 +136,7 @@ func testDeadlineWhileWaiting(t *testing.T, e testEngine) {
 				wg.Go(func() {
 					<-start
 					arrived := time.Now()
-					errs[k] = c.op(ctx, s)
+					errs[k] = op(ctx)
 					took[k] = time.Since(arrived)
 				})
 			}
@@ -110,12 +156,8 @@ func testDeadlineWhileWaiting(t *testing.T, e testEngine) {
 			}
 			t.Logf("answer times: %v (plain timers %s late)", roundAll(took), late().Round(time.Millisecond))
 			// The hung instances were discarded; new ones serve.
-			if c.typ == "state.hang" {
-				if res, err := s.Get(ctx, &state.GetRequest{Key: "x"}); err != nil || string(res.Data) != "x" {
-					t.Fatalf("after the timeouts: %v %v", res, err)
-				}
-			} else if res, err := s.Get(ctx, &state.GetRequest{Key: "echo:x"}); err != nil || string(res.Data) != "x" {
-				t.Fatalf("after the timeouts: %v %v", res, err)
+			if err := after(ctx); err != nil {
+				t.Fatalf("after the timeouts: %v", err)
 			}
 		})
 	}

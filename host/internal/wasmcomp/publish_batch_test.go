@@ -2,11 +2,13 @@ package wasmcomp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -172,4 +174,97 @@ func TestPublishBatching(t *testing.T) {
 			}
 		})
 	}
+}
+
+// published is how many messages hangstore's broker instance says it
+// published (its answer to a publish to "count").
+func published(t *testing.T, p *wasmcomp.PubSub) int {
+	t.Helper()
+	err := p.Publish(context.Background(), &pubsub.PublishRequest{Topic: "count"})
+	_, msg, _ := strings.Cut(fmt.Sprint(err), ": ")
+	n, convErr := strconv.Atoi(msg)
+	if !errors.Is(err, component.ErrInvalidArgument) || convErr != nil {
+		t.Fatalf("count: %v", err)
+	}
+	return n
+}
+
+// TestPublishBatchFailures: a guest that answers bulk publishes
+// NOT_SUPPORTED gets each of those publishes again alone, exactly once, and
+// no bulk publish after; a bulk publish that breaks (here: runs past its
+// deadline) fails every publish in it, and none is published again.
+func TestPublishBatchFailures(t *testing.T) { perEngine(t, testPublishBatchFailures) }
+
+func testPublishBatchFailures(t *testing.T, e testEngine) {
+	ctx := context.Background()
+	t.Run("not-supported", func(t *testing.T) {
+		p := startHangPubSub(t, e, map[string]string{wasmcomp.AnnotationPoolSize: "1"}, map[string]string{"bulk": "false"})
+		const publishers, each = 32, 20
+		var wg sync.WaitGroup
+		for range publishers {
+			wg.Go(func() {
+				for range each {
+					if err := p.Publish(ctx, &pubsub.PublishRequest{Topic: "x"}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n := published(t, p); n != publishers*each {
+			t.Errorf("the guest published %d messages, want %d: each exactly once", n, publishers*each)
+		}
+		var calls uint64
+		for _, n := range p.WasmStats().Batches {
+			calls += n
+		}
+		// At most the bulk publishes in flight when the first answer came.
+		if p.BatchedPublishes() != 0 || calls == 0 || calls > 2 {
+			t.Errorf("%d bulk publishes tried, %d publishes batched; want 1 or 2 tried, none batched", calls, p.BatchedPublishes())
+		}
+	})
+	t.Run("broken", func(t *testing.T) {
+		const timeout = 2 * time.Second
+		p := startHangPubSub(t, e, map[string]string{wasmcomp.AnnotationPoolSize: "1", wasmcomp.AnnotationCallTimeout: timeout.String()}, nil)
+		// The one instance is busy while 8 publishes queue behind it, one
+		// to "loop": they are served by one bulk publish, which hangs.
+		busy := make(chan error, 1)
+		go func() { busy <- p.Publish(ctx, &pubsub.PublishRequest{Topic: "busy:1000"}) }()
+		time.Sleep(200 * time.Millisecond)
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for k := range errs {
+			wg.Go(func() {
+				topic := "x"
+				if k == 3 {
+					topic = "loop"
+				}
+				errs[k] = p.Publish(ctx, &pubsub.PublishRequest{Topic: topic})
+			})
+		}
+		wg.Wait()
+		if err := <-busy; err != nil {
+			t.Fatalf("the busy publish: %v", err)
+		}
+		for k, err := range errs {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("publish %d of the broken bulk publish: %v, want a deadline error", k, err)
+			}
+		}
+		// The callers leave at their deadlines, maybe before the host has
+		// stopped the call and discarded its instance.
+		if err := backendtest.Eventually(5*time.Second, func() error {
+			if st := p.WasmStats(); st.DeadlineStops != 1 || st.BatchedRequests != 8 {
+				return fmt.Errorf("stats: %+v, want one bulk publish of 8 stopped at its deadline", st)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+		// A new instance serves, and was given none of them again.
+		if n := published(t, p); n != 0 {
+			t.Errorf("%d publishes of the broken bulk publish were published again", n)
+		}
+	})
 }
