@@ -37,7 +37,7 @@ func (a *API) componentSpan(ctx context.Context, block, op string, info *Info) t
 	if block == "pubsub" {
 		kind = tracing.Producer
 	}
-	span := a.tracer.ChildOf(parent, block+"."+op+" "+info.Name, kind)
+	span := a.tracer.Child(ctx, block+"."+op+" "+info.Name, kind)
 	if span.IsRecording() {
 		attrs := []tracing.Attr{
 			tracing.String("dapr.component.name", info.Name),

@@ -24,8 +24,8 @@ func (s *service) traceUnary(ctx context.Context, req any, info *grpc.UnaryServe
 		name = "CallLocal/" + in.GetId() + "/" + in.GetMessage().GetMethod()
 		attrs = append(attrs, tracing.String("rpc.service", "ServiceInvocation"), tracing.String("net.peer.name", in.GetId()))
 	}
-	span := s.tracer.Start(name, tracing.Server, callerSpan(ctx))
-	res, err := h(tracing.ContextWithSpan(ctx, span), req)
+	ctx, span := s.tracer.StartContext(ctx, name, tracing.Server, callerSpan(ctx))
+	res, err := h(ctx, req)
 	s.endSpan(span, info.FullMethod, err, attrs)
 	return res, err
 }
@@ -33,8 +33,8 @@ func (s *service) traceUnary(ctx context.Context, req any, info *grpc.UnaryServe
 // traceStream is traceUnary for streams: the span lasts as long as the
 // stream.
 func (s *service) traceStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	span := s.tracer.Start(info.FullMethod, tracing.Server, callerSpan(ss.Context()))
-	err := h(srv, &tracedStream{ServerStream: ss, ctx: tracing.ContextWithSpan(ss.Context(), span)})
+	ctx, span := s.tracer.StartContext(ss.Context(), info.FullMethod, tracing.Server, callerSpan(ss.Context()))
+	err := h(srv, &tracedStream{ServerStream: ss, ctx: ctx})
 	s.endSpan(span, info.FullMethod, err, nil)
 	return err
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"strconv"
 	"strings"
 
@@ -26,8 +27,8 @@ func (s *Server) traceRequests(next fasthttp.RequestHandler) fasthttp.RequestHan
 		}
 		h := &ctx.Request.Header
 		name, target, method := spanName(ctx, string(path))
-		span := s.tracer.Start(name, tracing.Server, tracing.Parse(string(h.Peek("traceparent")), string(h.Peek("tracestate"))))
-		ctx.SetUserValue(tracing.Key, span)
+		traced, span := s.tracer.StartContext(context.Background(), name, tracing.Server, tracing.Parse(string(h.Peek("traceparent")), string(h.Peek("tracestate"))))
+		ctx.SetUserValue(tracing.Key, traced)
 		next(ctx)
 		status := ctx.Response.StatusCode()
 		if span.IsRecording() {
@@ -44,10 +45,11 @@ func (s *Server) traceRequests(next fasthttp.RequestHandler) fasthttp.RequestHan
 			span.SetAttributes(attrs...)
 		}
 		if len(ctx.Response.Header.Peek("traceparent")) == 0 {
-			tp, ts := tracing.Headers(span)
-			ctx.Response.Header.Set("traceparent", tp)
-			if ts != "" {
-				ctx.Response.Header.Set("tracestate", ts)
+			var buf [55]byte
+			sc := span.SpanContext()
+			ctx.Response.Header.SetBytesV("traceparent", tracing.AppendTraceParent(buf[:0], sc))
+			if ts := sc.TraceState(); ts.Len() > 0 {
+				ctx.Response.Header.Set("tracestate", ts.String())
 			}
 		}
 		tracing.EndHTTP(span, status)

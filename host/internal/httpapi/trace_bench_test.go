@@ -19,16 +19,11 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
 
-// BenchmarkStateGetHTTPTracing is BenchmarkStateGetHTTP with tracing off,
-// at a sampling rate of 0 (which makes no tracer: the same path as off),
-// at daprd's default rate 1e-4 (spans made but almost never recorded) and
-// at 1 (every span recorded and exported over OTLP/HTTP to an in-test
-// receiver that drops them). Requests carry no traceparent. Compare the
-// variants with benchstat:
-//
-//	go test ./host/internal/httpapi -run '^$' -bench StateGetHTTPTracing -count 10 > trace.txt
-//	benchstat -col /tracing trace.txt
-func BenchmarkStateGetHTTPTracing(b *testing.B) {
+// benchTracing runs bench under each tracing variant: off, a sampling rate
+// of 0 (which makes no tracer: the same path as off), daprd's default rate
+// 1e-4 (spans made but almost never recorded) and 1 (every span recorded
+// and exported over OTLP/HTTP to an in-test receiver that drops them).
+func benchTracing(b *testing.B, bench func(b *testing.B, s *Server, c *fasthttp.Client)) {
 	// An in-test OTLP/HTTP receiver that reads and drops what it gets.
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -55,22 +50,60 @@ func BenchmarkStateGetHTTPTracing(b *testing.B) {
 			if (tr == nil) != (rate <= 0) {
 				b.Fatalf("sampling %v made tracer %v", rate, tr)
 			}
-			c := newTracedBenchServer(b, tr)
+			s, c := newTracedBenchServer(b, tr)
 			doRequest(b, c, "POST", "http://wapr/v1.0/state/statestore", `[{"key":"k","value":{"name":"a value of some size","n":42}}]`, 204)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					doRequest(b, c, "GET", "http://wapr/v1.0/state/statestore/k", "", 200)
-				}
-			})
+			bench(b, s, c)
 		})
 	}
 }
 
+// BenchmarkStateGetHTTPTracing is BenchmarkStateGetHTTP with tracing off,
+// at a sampling rate of 0 (which makes no tracer: the same path as off),
+// at daprd's default rate 1e-4 (spans made but almost never recorded) and
+// at 1 (every span recorded and exported over OTLP/HTTP to an in-test
+// receiver that drops them). Requests carry no traceparent. Compare the
+// variants with benchstat:
+//
+//	go test ./host/internal/httpapi -run '^$' -bench StateGetHTTPTracing -count 10 > trace.txt
+//	benchstat -col /tracing trace.txt
+func BenchmarkStateGetHTTPTracing(b *testing.B) {
+	benchTracing(b, func(b *testing.B, _ *Server, c *fasthttp.Client) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				doRequest(b, c, "GET", "http://wapr/v1.0/state/statestore/k", "", 200)
+			}
+		})
+	})
+}
+
+// BenchmarkStateGetServeTracing is the same request served by the handler
+// alone (routing, tracing, API, store), without the client or the network:
+// what tracing adds to the sidecar's work per request.
+//
+//	go test ./host/internal/httpapi -run '^$' -bench StateGetServeTracing -count 10 > serve.txt
+//	benchstat -col /tracing serve.txt
+func BenchmarkStateGetServeTracing(b *testing.B) {
+	benchTracing(b, func(b *testing.B, s *Server, _ *fasthttp.Client) {
+		var ctx fasthttp.RequestCtx
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx.Request.Reset()
+			ctx.Response.Reset()
+			ctx.Request.Header.SetMethod("GET")
+			ctx.Request.SetRequestURI("/v1.0/state/statestore/k")
+			s.serve(&ctx)
+			if ctx.Response.StatusCode() != 200 {
+				b.Fatalf("get: %d", ctx.Response.StatusCode())
+			}
+		}
+	})
+}
+
 // newTracedBenchServer is newBenchServer with tr tracing the API and the
 // server (nil: off).
-func newTracedBenchServer(tb testing.TB, tr *tracing.Tracer) *fasthttp.Client {
+func newTracedBenchServer(tb testing.TB, tr *tracing.Tracer) (*Server, *fasthttp.Client) {
 	tb.Helper()
 	store := statememory.New()
 	if err := store.Init(tb.Context(), component.Metadata{Name: "statestore", Type: "state.in-memory"}); err != nil {
@@ -86,5 +119,5 @@ func newTracedBenchServer(tb testing.TB, tr *tracing.Tracer) *fasthttp.Client {
 	ln := fasthttputil.NewInmemoryListener()
 	go s.Serve(ln)
 	tb.Cleanup(func() { s.Shutdown(context.Background()) })
-	return &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 512}
+	return s, &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 512}
 }

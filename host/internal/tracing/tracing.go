@@ -7,9 +7,10 @@
 // nil and every method of a nil *Tracer does nothing, without allocating,
 // so a sidecar that does not trace pays for one nil check per call.
 //
-// Spans of an API call travel in a context under this package's key (see
-// ContextWithSpan, SpanFromContext); the HTTP adapter stores them in the
-// fasthttp request's user values, which fasthttp's RequestCtx.Value reads.
+// The span of an API call travels in a context as OpenTelemetry puts it
+// there (see StartContext, SpanFromContext); the HTTP adapter keeps that
+// context in the fasthttp request's user values under Key, where Detach
+// finds it.
 //
 // A Tracer is safe for concurrent use.
 package tracing
@@ -221,33 +222,33 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 // trace. kind is the span's role. The caller must End the span. A nil
 // Tracer returns nil.
 func (t *Tracer) Start(name string, kind Kind, parent SpanContext) Span {
-	if t == nil {
-		return nil
-	}
-	ctx := context.Background()
-	if parent.IsValid() {
-		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
-	}
-	_, span := t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
+	_, span := t.StartContext(context.Background(), name, kind, parent)
 	return span
 }
 
-// Child starts a span under the span ctx carries (ContextWithSpan): a
+// StartContext is Start that also returns ctx carrying the span, for the
+// operation the span covers (ctx's own span, if any, is not the parent:
+// parent is). A nil Tracer returns ctx and nil.
+func (t *Tracer) StartContext(ctx context.Context, name string, kind Kind, parent SpanContext) (context.Context, Span) {
+	if t == nil {
+		return ctx, nil
+	}
+	if parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	} else if trace.SpanContextFromContext(ctx).IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, SpanContext{}) // a root, not a child of ctx's span
+	}
+	return t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
+}
+
+// Child starts a span under the span ctx carries (see SpanFromContext): a
 // component call of an API call. It returns nil, and nothing is recorded,
 // when t is nil or ctx carries no span. The caller must End the span.
 func (t *Tracer) Child(ctx context.Context, name string, kind Kind) Span {
-	if t == nil {
+	if t == nil || SpanFromContext(ctx) == nil {
 		return nil
 	}
-	return t.ChildOf(SpanFromContext(ctx), name, kind)
-}
-
-// ChildOf starts a span under parent; nil when t or parent is nil.
-func (t *Tracer) ChildOf(parent Span, name string, kind Kind) Span {
-	if t == nil || parent == nil {
-		return nil
-	}
-	_, span := t.tracer.Start(trace.ContextWithSpan(context.Background(), parent), name, trace.WithSpanKind(kind))
+	_, span := t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
 	return span
 }
 
@@ -271,33 +272,30 @@ func SetAttributes(span Span, kv ...Attr) {
 	}
 }
 
-// contextKey is the key of the current span in a context.
+// contextKey is Key's type.
 type contextKey struct{}
 
-// Key is the context key under which a context carries the span of the
-// call it serves. The HTTP adapter stores the span with fasthttp's
-// RequestCtx.SetUserValue(Key, span); SpanFromContext reads it back through
-// RequestCtx.Value.
+// Key is the key under which a context's values hold the context of the
+// traced call it serves (one StartContext returned, with no deadline). The
+// HTTP adapter stores it with fasthttp's RequestCtx.SetUserValue(Key, ctx);
+// Detach reads it back through RequestCtx.Value.
 var Key any = contextKey{}
-
-// ContextWithSpan returns ctx carrying span.
-func ContextWithSpan(ctx context.Context, span Span) context.Context {
-	return context.WithValue(ctx, contextKey{}, span)
-}
 
 // SpanFromContext returns the span ctx carries, or nil.
 func SpanFromContext(ctx context.Context) Span {
-	s, _ := ctx.Value(contextKey{}).(Span)
-	return s
+	if s := trace.SpanFromContext(ctx); s.SpanContext().IsValid() {
+		return s
+	}
+	return nil
 }
 
 // Detach returns a context with no deadline and no cancellation that
-// carries the span ctx carries, if any: the context of an operation that
+// carries the span of ctx's call, if any: the context of an operation that
 // must finish even when the request's own context ends (a server shutting
-// down). With no span it is context.Background(), which allocates nothing.
+// down). With no span it is context.Background(); neither allocates.
 func Detach(ctx context.Context) context.Context {
-	if s := SpanFromContext(ctx); s != nil {
-		return ContextWithSpan(context.Background(), s)
+	if c, ok := ctx.Value(contextKey{}).(context.Context); ok {
+		return c
 	}
 	return context.Background()
 }

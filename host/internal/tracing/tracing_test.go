@@ -117,9 +117,12 @@ func TestSpans(t *testing.T) {
 		t.Fatalf("New = %v, %v", tr, err)
 	}
 	caller := Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "k=v")
-	span := tr.Start("/v1.0/state/s/k", trace.SpanKindServer, caller)
-	ctx := ContextWithSpan(context.Background(), span)
-	if SpanFromContext(Detach(ctx)) != span {
+	ctx, span := tr.StartContext(context.Background(), "/v1.0/state/s/k", Server, caller)
+	if SpanFromContext(ctx) != span {
+		t.Fatal("StartContext's context does not carry the span")
+	}
+	// The HTTP adapter keeps ctx in the request's values; Detach finds it.
+	if got := Detach(context.WithValue(context.Background(), Key, ctx)); SpanFromContext(got) != span {
 		t.Fatal("Detach lost the span")
 	}
 	child := tr.Child(ctx, "state.Get s", trace.SpanKindClient)

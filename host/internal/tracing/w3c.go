@@ -89,14 +89,22 @@ func TraceParent(sc SpanContext) string {
 		return ""
 	}
 	var b [55]byte
-	b[0], b[1], b[2] = '0', '0', '-'
+	return string(AppendTraceParent(b[:0], sc))
+}
+
+// AppendTraceParent appends sc's traceparent to dst (nothing when sc is
+// invalid).
+func AppendTraceParent(dst []byte, sc SpanContext) []byte {
+	if !sc.IsValid() {
+		return dst
+	}
 	tid, sid := sc.TraceID(), sc.SpanID()
-	hex.Encode(b[3:35], tid[:])
-	b[35] = '-'
-	hex.Encode(b[36:52], sid[:])
-	b[52] = '-'
-	hex.Encode(b[53:55], []byte{byte(sc.TraceFlags())})
-	return string(b[:])
+	dst = append(dst, "00-"...)
+	dst = hex.AppendEncode(dst, tid[:])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, sid[:])
+	dst = append(dst, '-')
+	return hex.AppendEncode(dst, []byte{byte(sc.TraceFlags())})
 }
 
 // Headers returns the traceparent and tracestate of span, for the next hop
