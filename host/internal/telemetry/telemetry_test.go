@@ -3,7 +3,9 @@ package telemetry
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,4 +129,48 @@ func BenchmarkHTTPRequest(b *testing.B) {
 			m.HTTPRequest(method, path, 200, 0, 10, 420*time.Microsecond)
 		}
 	})
+}
+
+// TestConcurrentRecording: series created and recorded from many
+// goroutines while scrapes run (go test -race) end with every count.
+func TestConcurrentRecording(t *testing.T) {
+	m := New("app", "", Options{})
+	const workers, each = 8, 200
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var scrapes sync.WaitGroup
+	scrapes.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				m.WritePrometheus(io.Discard)
+			}
+		}
+	})
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				m.HTTPRequest([]byte("GET"), fmt.Appendf(nil, "/v1.0/invoke/a/method/%d", i%10), 200+w%2, 0, 0, time.Millisecond)
+				m.GRPCCall(fmt.Sprintf("/m/%d", i%5), codes.Code(w%3), time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	scrapes.Wait()
+	var buf bytes.Buffer
+	m.WritePrometheus(&buf)
+	var total float64
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(line, "dapr_http_server_request_count{") {
+			var v float64
+			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+			total += v
+		}
+	}
+	if total != workers*each {
+		t.Errorf("%v requests counted, want %d", total, workers*each)
+	}
 }
