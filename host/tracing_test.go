@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -357,6 +358,72 @@ func TestTracingSamplingZero(t *testing.T) {
 	for _, s := range rcv.spans {
 		if s.service == "zero" {
 			t.Errorf("sampling 0 exported span %q", s.Name)
+		}
+	}
+}
+
+// TestTracingBindings: an output binding call is a client span under the
+// API call's, and bindings.http sends that span's traceparent to its
+// server; an input binding event (cron: no trace of its own) is delivered
+// under a span bindings/<name> whose traceparent the app receives.
+func TestTracingBindings(t *testing.T) {
+	fastExport(t)
+	rcv := startOTLPReceiver(t)
+	outbound := make(chan string, 16) // traceparents bindings.http sent
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		outbound <- r.Header.Get("traceparent")
+	}))
+	t.Cleanup(target.Close)
+	inbound := make(chan string, 16) // traceparents of the cron events
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/tick" {
+			inbound <- r.Header.Get("traceparent")
+		}
+	}))
+	t.Cleanup(app.Close)
+	yaml := map[string]string{
+		"out.yaml":  "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: out\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: " + target.URL + "\n",
+		"tick.yaml": "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: tick\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"@every 1s\"\n  - name: direction\n    value: input\n",
+	}
+	s := startSidecar(t, hostConfig{appID: "binder", appPort: app.Listener.Addr().(*net.TCPAddr).Port, config: rcv.config("1"), yaml: yaml})
+
+	res, b := s.do(t, step{method: "POST", path: "/v1.0/bindings/out", body: `{"operation":"post","data":{"x":1}}`, header: map[string]string{"traceparent": callerParent}})
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("invoke binding: %d %s", res.StatusCode, b)
+	}
+	var sent string
+	select {
+	case sent = <-outbound:
+	case <-time.After(10 * time.Second):
+		t.Fatal("bindings.http sent nothing")
+	}
+	got := rcv.waitNamed(t, "binder", "/v1.0/bindings/out", "bindings.Invoke out")
+	checkSpan(t, got[0], tracepb.Span_SPAN_KIND_SERVER, callerSpan)
+	checkSpan(t, got[1], tracepb.Span_SPAN_KIND_CLIENT, got[0].spanID())
+	if tid, sid := traceparentParts(t, sent); tid != callerTrace || sid != got[1].spanID() {
+		t.Errorf("bindings.http sent traceparent %q, want the binding span's (%s)", sent, got[1].spanID())
+	}
+
+	var delivered string
+	select {
+	case delivered = <-inbound:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no cron event reached the app")
+	}
+	tid, sid := traceparentParts(t, delivered)
+	spans := rcv.wait(t, "the cron event's span", func(spans []receivedSpan) bool {
+		for _, s := range spans {
+			if s.Name == "bindings/tick" && s.spanID() == sid {
+				return true
+			}
+		}
+		return false
+	})
+	for _, s := range spans {
+		if s.Name == "bindings/tick" && s.spanID() == sid {
+			if s.traceID() != tid || len(s.ParentSpanId) != 0 || s.Kind != tracepb.Span_SPAN_KIND_CONSUMER {
+				t.Errorf("cron span: trace %s parent %q kind %v; want trace %s, no parent, consumer", s.traceID(), s.parentID(), s.Kind, tid)
+			}
 		}
 	}
 }
