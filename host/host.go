@@ -470,6 +470,7 @@ func (h *Host) startAppChannel() {
 		h.api.SetAppChannel(h.appLimit)
 	}
 	h.delivery = delivery.New(h.api, h.appLimit, h.log)
+	h.delivery.SetMetrics(h.metrics)
 	h.api.SetStreamer(func(in *api.StreamSubscription, ch api.AppChannel) (func(), error) {
 		return h.delivery.Stream(delivery.Subscription{Subscription: resources.Subscription{
 			PubsubName: in.PubSub, Topic: in.Topic, Metadata: in.Metadata,

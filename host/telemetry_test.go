@@ -275,7 +275,9 @@ func TestMetricsStateGRPC(t *testing.T) {
 // by the outcome the app answered (success, a retry then success, drop),
 // and as calls of the app channel.
 func TestMetricsPubSub(t *testing.T) {
-	app := newTestApp(t, `[{"pubsubname":"pubsub","topic":"orders","route":"/orders"}]`, func(_ string, ev map[string]any, attempt int) (int, string) {
+	// A message that matches no route is dropped before the app sees it.
+	subscribe := `[{"pubsubname":"pubsub","topic":"orders","routes":{"rules":[{"match":"event.data.do != \"skip\"","path":"/orders"}]}}]`
+	app := newTestApp(t, subscribe, func(_ string, ev map[string]any, attempt int) (int, string) {
 		data, _ := ev["data"].(map[string]any)
 		switch data["do"] {
 		case "drop":
@@ -289,7 +291,7 @@ func TestMetricsPubSub(t *testing.T) {
 	})
 	s := startSidecar(t, hostConfig{metrics: true, appPort: app.port})
 	const plain = 4
-	bodies := []string{`{"do":"drop"}`, `{"do":"retry"}`}
+	bodies := []string{`{"do":"drop"}`, `{"do":"retry"}`, `{"do":"skip"}`}
 	for range plain {
 		bodies = append(bodies, `{"do":"ok"}`)
 	}
@@ -304,7 +306,10 @@ func TestMetricsPubSub(t *testing.T) {
 	// Every message is acknowledged (or dropped) once: plain successes,
 	// the retried one's second attempt.
 	all := waitMetric(t, s, "dapr_component_pubsub_ingress_count", ingress("success"), plain+1)
-	expectMetric(t, all, "dapr_component_pubsub_ingress_count", ingress("drop"), 1)
+	// Dropped by the app, and for want of a route (the latter without a
+	// latency, as daprd).
+	all = waitMetric(t, s, "dapr_component_pubsub_ingress_count", ingress("drop"), 2)
+	expectMetric(t, all, "dapr_component_pubsub_ingress_latencies_count", ingress("drop"), 1)
 	expectMetric(t, all, "dapr_component_pubsub_ingress_count", ingress("retry"), 1)
 	expectMetric(t, all, "dapr_component_pubsub_ingress_latencies_count", ingress("success"), plain+1)
 	expectMetric(t, all, "dapr_component_pubsub_egress_count",

@@ -24,6 +24,7 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 	"github.com/wapr-dev/wapr/host/internal/routing"
+	"github.com/wapr-dev/wapr/host/internal/telemetry"
 	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
 
@@ -54,7 +55,13 @@ type Manager struct {
 	started  bool // Start was called: the app's subscriptions run
 	inflight sync.WaitGroup
 	active   []*running
+
+	metrics *telemetry.Metrics // nil: none; see SetMetrics
 }
+
+// SetMetrics makes the manager count the messages it drops before the app
+// sees them (the app channel counts the others); call it before Start.
+func (m *Manager) SetMetrics(mt *telemetry.Metrics) { m.metrics = mt }
 
 // New returns a Manager delivering through app, which may be nil when there
 // is no app (only streaming subscriptions can run then). The app channel
@@ -346,17 +353,20 @@ func (d *deliverer) handle(ctx context.Context, msg *pubsub.Message) error {
 		// An undecodable message can never be delivered: drop it rather than
 		// redeliver it forever.
 		d.m.log.Warn("dropping a message that is not a CloudEvent", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic, "error", err)
+		d.m.metrics.Dropped(d.sub.PubsubName, d.sub.Topic)
 		d.deadLetter(ctx, msg.Data)
 		return nil
 	}
 	path, expired, ok := d.route(event)
 	if expired {
 		d.m.log.Warn("dropping an expired message", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic)
+		d.m.metrics.Dropped(d.sub.PubsubName, d.sub.Topic)
 		d.deadLetter(ctx, event)
 		return nil
 	}
 	if !ok {
 		d.m.log.Debug("no route matches the message; dropped", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic)
+		d.m.metrics.Dropped(d.sub.PubsubName, d.sub.Topic)
 		return nil
 	}
 	headers := map[string]string{"pubsubname": d.sub.PubsubName}

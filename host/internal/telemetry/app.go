@@ -135,6 +135,28 @@ type ingressSeries struct {
 
 // ingress records one delivery of a message of pubsub/topic to the app.
 func (m *Metrics) ingress(pubsub, topic, outcome string, elapsed time.Duration) {
+	s := m.ingressSeries(pubsub, topic)
+	switch outcome {
+	case outcomeSuccess:
+		s.success.observe(elapsed)
+	case outcomeDrop:
+		s.drop.observe(elapsed)
+	default:
+		s.retry.observe(elapsed)
+	}
+}
+
+// Dropped records a message of pubsub/topic dropped before the app saw it
+// (not a CloudEvent, expired, or no route matched): counted as a drop,
+// without a latency, as daprd counts it.
+func (m *Metrics) Dropped(pubsub, topic string) {
+	if m == nil {
+		return
+	}
+	m.ingressSeries(pubsub, topic).drop.count.Inc()
+}
+
+func (m *Metrics) ingressSeries(pubsub, topic string) *ingressSeries {
 	key := pubsub + "\x00" + topic
 	s, ok := m.deliveries.get(key)
 	if !ok {
@@ -149,14 +171,7 @@ func (m *Metrics) ingress(pubsub, topic, outcome string, elapsed time.Duration) 
 			return &ingressSeries{success: p(outcomeSuccess), retry: p(outcomeRetry), drop: p(outcomeDrop)}
 		})
 	}
-	switch outcome {
-	case outcomeSuccess:
-		s.success.observe(elapsed)
-	case outcomeDrop:
-		s.drop.observe(elapsed)
-	default:
-		s.retry.observe(elapsed)
-	}
+	return s
 }
 
 // inputEvent records one event of an input binding delivered to the app.
