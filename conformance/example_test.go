@@ -32,7 +32,7 @@ func ExampleRunner() {
 		fmt.Println(f)
 	}
 	// Output:
-	// 18 passed, 0 failed, 3 skipped
+	// 19 passed, 0 failed, 3 skipped
 	// at-least-once claimed: pass
 	// BULK_PUBSUB claimed: pass
 	// durable not claimed: skip (Config.Durable is false: the broker keeps no messages for a consumer group without subscribers)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 
 	"github.com/wapr-dev/wapr/conformance"
 	"github.com/wapr-dev/wapr/conformance/internal/suite"
@@ -40,31 +39,31 @@ func (c *checker) publishSubscribe(t conformance.T, g *suite.Group) {
 		}
 	})
 	g.Case(t, "concurrent-publishers", func(t conformance.T) {
-		const publishers = 4
 		topic := c.topic(t, "t")
 		col := c.newCollector(t, topic)
 		c.subscribe(t, c.ps, t.Context(), topic, col.handle)
-		errs := make(chan error, n)
-		ctx, caseID := t.Context(), t.Name()
-		var wg sync.WaitGroup
-		for p := range publishers {
-			wg.Go(func() {
-				for seq := p; seq < n; seq += publishers {
-					pctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-					err := c.ps.Publish(pctx, c.request(caseID, topic, seq, nil))
-					cancel()
-					if err != nil {
-						errs <- fmt.Errorf("publisher %d, message %d: %w", p, seq, err)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Errorf("Publish: %v", err)
-		}
+		c.publishConcurrently(t, 4, n, func(int) string { return topic })
 		c.expect(t, "concurrent publishers", seqRange(0, n), col)
+	})
+	g.Case(t, "concurrent-topics", func(t conformance.T) {
+		// Sixteen publishers at once, each message to one of three topics
+		// by its number, each with its own metadata: a broker (or a host)
+		// that serves concurrent publishes together, as one batch, must
+		// keep every message's topic, data and metadata its own.
+		const topics = 3
+		cols := make([]*collector, topics)
+		for i := range cols {
+			cols[i] = c.newCollector(t, c.topic(t, strconv.Itoa(i)))
+			c.subscribe(t, c.ps, t.Context(), cols[i].topic, cols[i].handle)
+		}
+		c.publishConcurrently(t, 16, n*topics, func(seq int) string { return cols[seq%topics].topic })
+		for i, col := range cols {
+			var want []int
+			for seq := i; seq < n*topics; seq += topics {
+				want = append(want, seq)
+			}
+			c.expect(t, fmt.Sprint("topic ", i), want, col)
+		}
 	})
 	g.Case(t, "no-subscribers", func(t conformance.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), c.cfg.CallTimeout)

@@ -73,6 +73,33 @@ func (c *checker) publish(t conformance.T, ps contract.PubSub, topic string, seq
 	}
 }
 
+// publishConcurrently publishes messages 0…total-1 of t's case from
+// publishers goroutines at once, publisher p those numbered p, p+publishers,
+// …, each message seq to topic(seq); failures are the case's errors.
+func (c *checker) publishConcurrently(t conformance.T, publishers, total int, topic func(seq int) string) {
+	t.Helper()
+	errs := make(chan error, total)
+	ctx, caseID := t.Context(), t.Name()
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for seq := p; seq < total; seq += publishers {
+				pctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+				err := c.ps.Publish(pctx, c.request(caseID, topic(seq), seq, nil))
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("publisher %d, message %d: %w", p, seq, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("Publish: %v", err)
+	}
+}
+
 // subscribe subscribes h to topic on ps for as long as ctx lives, ending the
 // case when Subscribe fails or does not return within CallTimeout.
 func (c *checker) subscribe(t conformance.T, ps contract.PubSub, ctx context.Context, topic string, h contract.Handler) {

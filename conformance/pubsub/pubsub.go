@@ -45,6 +45,10 @@
 //	publish-subscribe/multiple-topics       three topics, one subscription
 //	                                        each: each gets its own messages
 //	publish-subscribe/concurrent-publishers four publishers at once
+//	publish-subscribe/concurrent-topics     sixteen publishers at once, to
+//	                                        three topics: each message
+//	                                        arrives on its own topic with its
+//	                                        own data and metadata
 //	publish-subscribe/no-subscribers        publishing to a topic nobody
 //	                                        subscribes to is not an error
 //	redelivery/after-handler-error          the handler fails the first two

@@ -17,48 +17,42 @@ import (
 
 const hangstorePkg = "./host/internal/wasmcomp/testdata/guests/hangstore"
 
+// started initialises c, made by new (which failed with err), as a
+// component named name of type typ with metadata props, and closes it when
+// t ends.
+func started[C component.Lifecycle](t testing.TB, c C, err error, name, typ string, props map[string]string) C {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Init(context.Background(), component.Metadata{Name: name, Type: typ, Properties: props}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return c
+}
+
 // startHangPubSub starts hangstore's broker with annotations ann and
 // metadata props.
 func startHangPubSub(t *testing.T, e testEngine, ann, props map[string]string) *wasmcomp.PubSub {
 	t.Helper()
 	l := newLoader(t, e)
 	p, err := l.NewPubSub(inspect(t, l, hangstorePkg), "ps", "pubsub.hang", ann)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Init(context.Background(), component.Metadata{Name: "ps", Type: "pubsub.hang", Properties: props}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := p.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return p
+	return started(t, p, err, "ps", "pubsub.hang", props)
 }
 
 // startStore starts a state store of type typ served by the guest pkg.
 func startStore(t *testing.T, e testEngine, pkg, typ string, ann, props map[string]string) *wasmcomp.StateStore {
 	t.Helper()
 	l := newLoader(t, e)
-	m := inspect(t, l, pkg)
-	s, err := l.NewStateStore(m, "st", typ, ann)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Init(context.Background(), component.Metadata{Name: "st", Type: typ, Properties: props}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return s
+	s, err := l.NewStateStore(inspect(t, l, pkg), "st", typ, ann)
+	return started(t, s, err, "st", typ, props)
 }
 
 // TestDeadlineWhileWaiting: with a guest that hangs, more callers than

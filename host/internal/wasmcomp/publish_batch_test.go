@@ -28,14 +28,7 @@ func startPubSubRedis(t testing.TB, l *wasmcomp.Loader, m *wasmcomp.Module, addr
 		m = inspect(t, l, pubsubRedisPkg)
 	}
 	p, err := l.NewPubSub(m, "pr", "pubsub.redis", ann)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Init(context.Background(), component.Metadata{Properties: map[string]string{"redisHost": addr}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(context.Background()) })
-	return p
+	return started(t, p, err, "pr", "pubsub.redis", map[string]string{"redisHost": addr})
 }
 
 // TestPublishBatching: concurrent Publishes on a broker with one instance
