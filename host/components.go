@@ -215,6 +215,7 @@ func (h *Host) initInto(ctx context.Context, comps []resources.Component, starte
 	}
 	wg.Wait()
 	for i, c := range comps {
+		h.metrics.ComponentInit(c.Type, c.Name, errs[i], !h.hasBuiltin(c.Type) && h.wasmModules[c.Type] == nil)
 		if errs[i] != nil {
 			fails[c.Name] = errs[i]
 		} else {

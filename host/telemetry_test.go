@@ -787,3 +787,38 @@ func TestMetricsConfiguration(t *testing.T) {
 		expectMetric(t, all, "dapr_component_state_latencies_bucket", map[string]string{"operation": "get", "le": "1000"}, 1)
 	})
 }
+
+// TestMetricsComponentInit: components that start and those that do not
+// are counted as daprd's runtime metrics count them.
+func TestMetricsComponentInit(t *testing.T) {
+	yaml := `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: good
+spec:
+  type: state.in-memory
+  version: v1
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: unknown
+spec:
+  type: state.nope
+  version: v1
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: broken
+spec:
+  type: state.redis
+  version: v1
+`
+	s := startSidecar(t, hostConfig{metrics: true, yaml: map[string]string{"c.yaml": yaml}})
+	all := scrape(t, s)
+	expectMetric(t, all, "dapr_runtime_component_loaded", map[string]string{"app_id": "myapp"}, 1)
+	expectMetric(t, all, "dapr_runtime_component_init_total", map[string]string{"app_id": "myapp", "component": "state.in-memory"}, 1)
+	expectMetric(t, all, "dapr_runtime_component_init_fail_total", map[string]string{"app_id": "myapp", "component": "state.nope", "reason": "creation", "componentName": "unknown"}, 1)
+	expectMetric(t, all, "dapr_runtime_component_init_fail_total", map[string]string{"component": "state.redis", "reason": "init", "componentName": "broken"}, 1)
+}
