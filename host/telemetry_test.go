@@ -268,6 +268,14 @@ func TestMetricsStateGRPC(t *testing.T) {
 	expectMetric(t, all, "dapr_grpc_io_server_completed_rpcs", m("SaveState", "OK"), 1)
 	expectMetric(t, all, "dapr_grpc_io_server_completed_rpcs", m("GetState", "InvalidArgument"), 1)
 	expectMetric(t, all, "dapr_grpc_io_server_server_latency_count", m("GetState", "OK"), gets)
+	// Message sizes by method: every request, the replies of the calls
+	// that succeeded.
+	getState := map[string]string{"app_id": "myapp", "grpc_server_method": "/dapr.proto.runtime.v1.Dapr/GetState"}
+	expectMetric(t, all, "dapr_grpc_io_server_received_bytes_per_rpc_count", getState, gets+1)
+	expectMetric(t, all, "dapr_grpc_io_server_sent_bytes_per_rpc_count", getState, gets)
+	if sent, _ := sum(all, "dapr_grpc_io_server_sent_bytes_per_rpc_sum", getState); sent < gets*float64(len("v")) {
+		t.Errorf("%v bytes sent for %d replies holding a value", sent, gets)
+	}
 	expectMetric(t, all, "dapr_component_state_count", map[string]string{"component": "statestore", "operation": "get", "success": "true"}, gets)
 }
 

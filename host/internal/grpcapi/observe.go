@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // healthCheckMethod is gRPC's standard health check, left out of the API
@@ -21,6 +22,17 @@ func (s *service) observeUnary(ctx context.Context, req any, info *grpc.UnarySer
 	start := time.Now()
 	res, err := h(ctx, req)
 	s.observed(ctx, info.FullMethod, status.Code(err), time.Since(start))
+	if s.metrics != nil {
+		sent := -1
+		if m, ok := res.(proto.Message); ok && err == nil {
+			sent = proto.Size(m)
+		}
+		received := 0
+		if m, ok := req.(proto.Message); ok {
+			received = proto.Size(m)
+		}
+		s.metrics.GRPCMessageSizes(info.FullMethod, received, sent)
+	}
 	return res, err
 }
 

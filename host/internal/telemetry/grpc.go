@@ -26,6 +26,10 @@ type methodSeries struct {
 	label string // grpc_server_method="…"
 	mu    sync.Mutex
 	list  atomic.Pointer[[]*codeVariant]
+	// received and sent are the message sizes of a unary call
+	// (dapr_grpc_io_server_received_bytes_per_rpc, _sent_bytes_per_rpc);
+	// nil for the app channel's series.
+	received, sent *vm.PrometheusHistogram
 }
 
 type codeVariant struct {
@@ -44,12 +48,42 @@ func (m *Metrics) GRPCCall(method string, code codes.Code, elapsed time.Duration
 	m.grpcServer.observe(method, code, elapsed)
 }
 
-func (g *grpcMetrics) observe(method string, code codes.Code, elapsed time.Duration) {
+// GRPCMessageSizes records the sizes of a unary call's request and reply,
+// in bytes; a reply of -1 is none (the call failed).
+func (m *Metrics) GRPCMessageSizes(method string, received, sent int) {
+	if m == nil {
+		return
+	}
+	series := m.grpcServer.series(method)
+	if series.received == nil {
+		return
+	}
+	series.received.Update(float64(received))
+	if sent >= 0 {
+		series.sent.Update(float64(sent))
+	}
+}
+
+// series returns the series of method, made on its first call.
+func (g *grpcMetrics) series(method string) *methodSeries {
 	series, ok := g.methods.get(method)
 	if !ok {
 		// Methods are the services' own: a bounded set.
-		series, _ = g.methods.add(method, 0, func() *methodSeries { return &methodSeries{label: label(g.methodKey, method)} })
+		series, _ = g.methods.add(method, 0, func() *methodSeries {
+			ms := &methodSeries{label: label(g.methodKey, method)}
+			if g == &g.m.grpcServer {
+				labels := "{" + g.m.base + "," + ms.label + "}"
+				ms.received = g.m.set.GetOrCreatePrometheusHistogramExt("dapr_grpc_io_server_received_bytes_per_rpc"+labels, SizeBuckets)
+				ms.sent = g.m.set.GetOrCreatePrometheusHistogramExt("dapr_grpc_io_server_sent_bytes_per_rpc"+labels, SizeBuckets)
+			}
+			return ms
+		})
 	}
+	return series
+}
+
+func (g *grpcMetrics) observe(method string, code codes.Code, elapsed time.Duration) {
+	series := g.series(method)
 	v := series.find(code)
 	if v == nil {
 		v = g.addCode(series, code)
