@@ -230,9 +230,10 @@ func TestMetadataListsEveryComponent(t *testing.T) {
 }
 
 // TestResourcesOfOtherKinds: daprd reads Resiliency resources from the
-// resources folder and ignores other kinds; wapr reads Resiliency and
-// Configuration documents, and logs every document it does not act on,
-// one warning each, while the components beside them load.
+// resources folder and ignores other kinds; wapr applies Resiliency
+// resources as daprd does (saying which are in force), reads Configuration
+// documents, and logs every document it does not act on, one warning each,
+// while the components beside them load.
 func TestResourcesOfOtherKinds(t *testing.T) {
 	s := start(t, options{resources: map[string]string{
 		"a.yaml": componentYAML("statestore", "state.in-memory"),
@@ -245,8 +246,10 @@ func TestResourcesOfOtherKinds(t *testing.T) {
 	}})
 	s.check(t, []call{{name: "the component beside them is served", method: "GET", path: "/v1.0/state/statestore/k", status: 204}})
 	logs := s.logs.String()
+	if !strings.Contains(logs, `msg="resiliency policies in force" resources=[myresiliency]`) {
+		t.Errorf("the Resiliency resource is not said to be in force")
+	}
 	for _, want := range [][]string{
-		{"resiliency", "myresiliency", "b.yaml:1"},
 		{"Configuration", "folderconfig", "b.yaml"},
 		{"kind=HTTPEndpoint", "name=external", "b.yaml:21"},
 		{"kind=Component", "apiVersion=dapr.io/v2", "name=future", "b.yaml:28"},
