@@ -389,7 +389,7 @@ func startPairProcesses(ctx context.Context, bin string, appPort int, wire strin
 	for i, id := range []string{"caller", "callee"} {
 		args := []string{"run", "--app-id", id,
 			"--dapr-http-port", strconv.Itoa(ports[2*i]), "--dapr-internal-grpc-port", strconv.Itoa(ports[2*i+1]),
-			"--dapr-grpc-port", "0", "--config", cfg, "--log-level", "warn"}
+			"--dapr-grpc-port", "0", "--metrics-port", "0", "--config", cfg, "--log-level", "warn"}
 		if id == "callee" {
 			args = append(args, "--app-port", strconv.Itoa(appPort))
 		}

@@ -140,7 +140,7 @@ func measureRuntime(ctx context.Context, c config, a *app, rt string) (f runtime
 			return nil, "", 0, err
 		}
 		args := []string{"run", "--app-id", appID, "--resources-path", res, "--dapr-http-port", strconv.Itoa(port),
-			"--dapr-grpc-port", "0", "--wasm-cache-dir", cache, "--log-level", "warn"}
+			"--dapr-grpc-port", "0", "--metrics-port", "0", "--wasm-cache-dir", cache, "--log-level", "warn"}
 		if appPort > 0 {
 			args = append(args, "--app-port", strconv.Itoa(appPort))
 		}

@@ -63,7 +63,8 @@ func startOnce(ctx context.Context, bin string) (time.Duration, int64, error) {
 		return 0, 0, err
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.CommandContext(ctx, bin, "run", "--app-id", "wapr-bench-startup", "--dapr-http-port", strconv.Itoa(port), "--dapr-grpc-port", "0")
+	// Metrics on a free port: on by default, as in daprd, and 9090 may be taken.
+	cmd := exec.CommandContext(ctx, bin, "run", "--app-id", "wapr-bench-startup", "--dapr-http-port", strconv.Itoa(port), "--dapr-grpc-port", "0", "--metrics-port", "0")
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
