@@ -80,6 +80,18 @@ var grpcapiThirdParty = []string{
 	"github.com/dapr/dapr/pkg/proto/",
 }
 
+// daprPlacementEngine are the packages of github.com/dapr/dapr that
+// host/internal/placement may import: Dapr's placement server, its hashing,
+// and what the server needs to run without Sentry.
+var daprPlacementEngine = []string{
+	"github.com/dapr/dapr/pkg/placement",
+	"github.com/dapr/dapr/pkg/placement/hashing",
+	"github.com/dapr/dapr/pkg/placement/peers",
+	"github.com/dapr/dapr/pkg/healthz",
+	"github.com/dapr/dapr/pkg/modes",
+	"github.com/dapr/dapr/pkg/security",
+}
+
 func decodePackages(t *testing.T, out []byte) []listedPackage {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(string(out)))
@@ -137,11 +149,14 @@ func violations(rel string, p listedPackage) []string {
 		}
 	}
 	for _, imp := range p.Imports {
-		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && !strings.HasPrefix(imp, "github.com/dapr/dapr/pkg/proto/") {
-			out = append(out, "only Dapr's generated pkg/proto packages may be imported from github.com/dapr/dapr, found "+imp)
+		// host/internal/placement embeds Dapr's placement server and uses
+		// its consistent hashing: wapr never decides placement itself.
+		placementEngine := within(rel, "host/internal/placement") && slices.ContainsFunc(daprPlacementEngine, func(p string) bool { return imp == p })
+		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && !strings.HasPrefix(imp, "github.com/dapr/dapr/pkg/proto/") && !placementEngine {
+			out = append(out, "only Dapr's generated pkg/proto packages (and, in host/internal/placement, its placement engine) may be imported from github.com/dapr/dapr, found "+imp)
 		}
-		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && within(rel, "host") && !within(rel, "host/internal/grpcapi") {
-			out = append(out, "in the host only host/internal/grpcapi may import Dapr's generated packages, found "+imp)
+		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && within(rel, "host") && !within(rel, "host/internal/grpcapi") && !within(rel, "host/internal/placement") {
+			out = append(out, "in the host only host/internal/grpcapi and host/internal/placement may import Dapr's packages, found "+imp)
 		}
 		if within(rel, "host/internal/grpcapi") && !isStd(imp) {
 			if _, isOurs := ours(imp); !isOurs && !slices.ContainsFunc(grpcapiThirdParty, func(pfx string) bool { return strings.HasPrefix(imp, pfx) }) {
@@ -234,6 +249,8 @@ func TestDependencyRulesCatch(t *testing.T) {
 		{"host/internal/api", listedPackage{Imports: []string{"google.golang.org/grpc"}}},
 		{"host/internal/api", listedPackage{Imports: []string{module + "/host/internal/telemetry"}}},
 		{"host/internal/telemetry", listedPackage{Imports: []string{module + "/host/internal/wasmcomp"}}},
+		{"host/internal/actors", listedPackage{Imports: []string{"github.com/dapr/dapr/pkg/placement/hashing"}}},
+		{"host/internal/placement", listedPackage{Imports: []string{"github.com/dapr/dapr/pkg/actors"}}},
 	}
 	for _, b := range bad {
 		if v := violations(b.rel, b.pkg); len(v) == 0 {
