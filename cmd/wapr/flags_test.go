@@ -244,7 +244,7 @@ func TestFlagsResolve(t *testing.T) {
 				"--scheduler-host-address", "localhost:50006", "--metrics-port", "9091", "--profile-port", "-1",
 				"--enable-api-logging=false", "--allowed-origins", "", "--read-buffer-size", "4Ki"},
 			notUsed: []string{
-				"--enable-mtls=true (mTLS)", "--placement-host-address=localhost:50005 (actors (placement))",
+				"--enable-mtls=true (mTLS)",
 				"--scheduler-host-address=localhost:50006 (the scheduler (jobs, reminders, workflows))", "--sentry-address=localhost:50001 (mTLS (sentry))",
 			},
 		},
@@ -545,7 +545,6 @@ func TestDaprdCommandLine(t *testing.T) {
 		}
 		p := startDaprd(t, httpPort, args)
 		checkServes(t, p, grpcPort, appID,
-			"--placement-host-address=localhost:50005 (actors (placement))",
 			"--scheduler-host-address=localhost:50006 (the scheduler",
 			"--enable-mtls=true (mTLS)",
 			"--sentry-address=localhost:50001 (mTLS (sentry))")
@@ -634,9 +633,15 @@ func TestDaprdCommandLine(t *testing.T) {
 			}
 		}
 		// The metadata calls of checkServes are in the API log, with
-		// daprd's fields; profiling answers on its port.
-		if !strings.Contains(p.out.String(), `"msg":"HTTP API Called","scope":"dapr.runtime.http-info","app_id":"orders","method":"GET /v1.0/metadata","code":200`) {
-			t.Errorf("no API log line of GET /v1.0/metadata:\n%s", p.out)
+		// daprd's fields (written once the answer is sent, so it may come a
+		// moment after the call returned); profiling answers on its port.
+		apiLine := `"msg":"HTTP API Called","scope":"dapr.runtime.http-info","app_id":"orders","method":"GET /v1.0/metadata","code":200`
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.out.String(), apiLine); {
+			if time.Now().After(deadline) {
+				t.Errorf("no API log line of GET /v1.0/metadata:\n%s", p.out)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		if status, body := call(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/cmdline", profilePort), ""); status != 200 || body == "" {
 			t.Errorf("pprof: %d %q", status, body)
