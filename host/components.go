@@ -464,6 +464,9 @@ func (h *Host) addToSnapshot(snap *api.Snapshot, l *loaded) {
 		}
 		strategy, _ := component.Metadata{Properties: l.res.Metadata}.Get("keyPrefix")
 		s.Prefix = api.StatePrefix(strategy, h.opts.AppID, l.res.Name)
+		// daprd keeps actor state only in a transactional store.
+		actorStore, _ := component.Metadata{Properties: l.res.Metadata}.Get("actorStateStore")
+		s.Actor = strings.EqualFold(actorStore, "true") && s.Tx != nil
 		snap.States[info.Name] = s
 	case pubsub.PubSub:
 		p := &api.PubSub{Info: info, PubSub: c, Features: c.Features()}

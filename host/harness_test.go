@@ -100,6 +100,9 @@ type hostConfig struct {
 	apiLogging *bool
 	// logger replaces the test's logger.
 	logger *slog.Logger
+	// placement is --placement-host-address (empty: the embedded server,
+	// when the app hosts actors).
+	placement string
 }
 
 // sidecar is a running host and a client for it.
@@ -205,6 +208,8 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 		// CI runs the suite a second time with WAPR_WASM_ENGINE=wasmtime
 		// (and -tags wasmtime): every Wasm test then runs on wasmtime.
 		WasmEngine: os.Getenv("WAPR_WASM_ENGINE"),
+
+		PlacementHostAddress: cfg.placement,
 	})
 	if err != nil {
 		t.Fatal(err)

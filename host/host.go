@@ -104,6 +104,14 @@ type Options struct {
 	// against another. Every sidecar of a mesh must use the same.
 	SidecarWire string
 
+	// PlacementHostAddress is Dapr's placement service for actors
+	// (daprd's --placement-host-address: host:port, or several separated
+	// by commas). Empty runs Dapr's placement server in this process, on
+	// loopback, when an actor state store is declared (without one, as in
+	// daprd, the app hosts no actors, and with no address either, actors
+	// stay off and nothing starts).
+	PlacementHostAddress string
+
 	// AppWaitTimeout bounds the wait for the app port to open at start; 0
 	// waits until Shutdown, as daprd does.
 	AppWaitTimeout time.Duration
@@ -170,6 +178,7 @@ type Host struct {
 	internalErr chan error
 	sidecars    sidecarClient
 	resolver    nameresolution.Resolver
+	actors      hostActors // guarded by mu
 
 	components []*loaded
 	declared   []resources.Subscription
@@ -409,6 +418,7 @@ func (h *Host) Start(ctx context.Context) (err error) {
 	}
 
 	if h.opts.AppPort == 0 {
+		h.startActors(h.stopCtx, nil)
 		h.startDelivery(nil)
 		return nil
 	}
@@ -520,6 +530,7 @@ func (h *Host) connectApp(addr string) {
 			return
 		}
 	}
+	h.startActors(ctx, h.appLimit)
 	var subs []delivery.Subscription
 	for attempt := 0; ; attempt++ {
 		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -652,6 +663,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		defer h.reloadMu.Unlock()
 		h.api.SetOutboundReady(false)
 		h.api.SetAppReady(false)
+		errs = append(errs, h.stopActors(ctx)...)
 		invErrs := make(chan []error, 1)
 		go func() { invErrs <- h.stopInvocation(ctx) }()
 		defer func() { errs = append(errs, <-invErrs...) }()

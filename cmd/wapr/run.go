@@ -105,6 +105,7 @@ type runFlags struct {
 	profilingAddress     string // "" when off
 	enableAPILogging     bool
 	apiLogging           *bool // nil unless --enable-api-logging was given
+	placementHostAddress string
 
 	// notUsed lists the daprd flags given whose feature wapr lacks yet, as
 	// "--name=value (feature)", for the start-up log.
@@ -133,7 +134,6 @@ var notUsedFlags = []struct {
 	{"control-plane-trust-domain", "string", "localhost", "mTLS (trust domain)", ""},
 	{"control-plane-namespace", "string", "default", "the control plane", ""},
 	{"sentry-request-jwt-audiences", "strings", "", "mTLS (sentry)", ""},
-	{"placement-host-address", "string", "", "actors (placement)", ""},
 	{"actors-disseminate-timeout", "duration", "30s", "actors (placement)", ""},
 	{"actors-service", "string", "", "actors (deprecated in daprd, no effect)", ""},
 	{"reminders-service", "string", "", "actor reminders (deprecated in daprd, no effect)", ""},
@@ -208,6 +208,7 @@ func runFlagSet(f *runFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.enableProfiling, "enable-profiling", false, "serve net/http/pprof on --profile-port")
 	fs.StringVar(&f.profilePort, "profile-port", "7777", "port of the profiling server (every interface; 0: a free port)")
 	fs.BoolVar(&f.enableAPILogging, "enable-api-logging", false, "log one line per API call, HTTP and gRPC (default: the Configuration's spec.logging.apiLogging.enabled)")
+	fs.StringVar(&f.placementHostAddress, "placement-host-address", "", "Dapr placement service(s) for actors, host:port[,host:port] (empty: Dapr's placement server runs in-process on loopback when an actor state store is declared)")
 	fs.BoolVar(&f.wait, "wait", false, "wait until the sidecar on --dapr-http-port is outbound ready (at most 60s), then exit")
 	fs.StringVar(&f.wasmEngine, "wasm-engine", "wazero", "engine for Wasm components: wazero, or wasmtime in binaries built with -tags wasmtime")
 	fs.BoolVar(&f.hotReload, "hot-reload", true, "watch the resources folders and apply changes while running")
@@ -497,6 +498,8 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		MetricsAddress:     f.metricsAddress,
 		ProfilingAddress:   f.profilingAddress,
 		EnableAPILogging:   f.apiLogging,
+
+		PlacementHostAddress: f.placementHostAddress,
 
 		AppHealthCheck:         f.appHealthCheck,
 		AppHealthCheckPath:     f.appHealthCheckPath,

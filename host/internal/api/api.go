@@ -34,6 +34,7 @@ type API struct {
 	app        atomic.Pointer[appHolder]
 	invocation atomic.Pointer[Invocation]
 	streamer   atomic.Pointer[streamerHolder]
+	actors     atomic.Pointer[actorsHolder]
 	instances  instances
 
 	// secretScopes and tracer are set before serving and read-only after.
@@ -128,6 +129,9 @@ type StateStore struct {
 	// Prefix is prepended as Prefix+"||"+key; empty means keys are stored as
 	// given (keyPrefix none, or appid with no app id).
 	Prefix string
+	// Actor marks the store that keeps actor state (metadata
+	// actorStateStore "true"; it must be transactional).
+	Actor bool
 }
 
 // PubSub is a broker as the API serves it.
@@ -228,6 +232,15 @@ const (
 	CodeLockStoreNotFound
 	CodeTryLock
 	CodeUnlock
+	CodeActorRuntimeNotFound
+	CodeActorInstanceMissing
+	CodeActorInvokeMethod
+	CodeActorStateGet
+	CodeActorStateTransactionSave
+	CodeActorNoAddress
+	CodeActorNoAppChannel
+	CodeActorTimerCreate
+	CodeActorRuntimeClosed
 )
 
 // Error is an API failure: what went wrong (Code), a message for people,

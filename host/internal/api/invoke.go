@@ -175,6 +175,11 @@ func (a *API) InvokeLocal(ctx context.Context, calleeID string, req *InvokeReque
 		err := fmt.Errorf("%w: this sidecar serves app %q, not %q", ErrMisrouted, a.appID, calleeID)
 		return nil, errorf(CodeDirectInvoke, err, "failed to invoke, id: %s, err: %v", calleeID, err)
 	}
+	for _, h := range req.Headers {
+		if strings.EqualFold(h.Key, ActorCallHeader) {
+			return a.invokeActorLocal(ctx, h.Value, req)
+		}
+	}
 	req.Headers = forwardable(req.Headers)
 	var span tracing.Span
 	if a.tracer != nil {
@@ -234,6 +239,7 @@ var notForwarded = []string{
 	"proxy-authorization", "te", "trailer", "transfer-encoding",
 	"upgrade", "content-length", "host", "dapr-api-token", "dapr-app-id",
 	"dapr-caller-app-id", "dapr-callee-app-id", "dapr-caller-namespace",
+	ActorCallHeader,
 }
 
 // forwardable drops hop-by-hop headers from h, in place, and any the

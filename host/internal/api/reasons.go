@@ -45,6 +45,16 @@ var reasons = map[Code]string{
 	CodeLockStoreNotFound:               "ERR_LOCK_STORE_NOT_FOUND",
 	CodeTryLock:                         "ERR_TRY_LOCK",
 	CodeUnlock:                          "ERR_UNLOCK",
+
+	CodeActorRuntimeNotFound:      "ERR_ACTOR_RUNTIME_NOT_FOUND",
+	CodeActorInstanceMissing:      "ERR_ACTOR_INSTANCE_MISSING",
+	CodeActorInvokeMethod:         "ERR_ACTOR_INVOKE_METHOD",
+	CodeActorStateGet:             "ERR_ACTOR_STATE_GET",
+	CodeActorStateTransactionSave: "ERR_ACTOR_STATE_TRANSACTION_SAVE",
+	CodeActorNoAddress:            "ERR_ACTOR_NO_ADDRESS",
+	CodeActorNoAppChannel:         "ERR_ACTOR_NO_APP_CHANNEL",
+	CodeActorTimerCreate:          "ERR_ACTOR_TIMER_CREATE",
+	CodeActorRuntimeClosed:        "ERR_ACTOR_RUNTIME_CLOSED",
 }
 
 // Reason returns Dapr's errorCode for c ("ERROR" for an unknown code).

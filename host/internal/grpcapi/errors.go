@@ -66,6 +66,16 @@ var grpcCode = map[api.Code]codes.Code{
 	api.CodeLockStoreNotFound:      codes.InvalidArgument,
 	api.CodeTryLock:                codes.Internal,
 	api.CodeUnlock:                 codes.Internal,
+
+	api.CodeActorRuntimeNotFound:      codes.Internal,
+	api.CodeActorInstanceMissing:      codes.Internal,
+	api.CodeActorInvokeMethod:         codes.Internal,
+	api.CodeActorStateGet:             codes.Internal,
+	api.CodeActorStateTransactionSave: codes.Internal,
+	api.CodeActorNoAddress:            codes.FailedPrecondition,
+	api.CodeActorNoAppChannel:         codes.Unavailable,
+	api.CodeActorTimerCreate:          codes.Internal,
+	api.CodeActorRuntimeClosed:        codes.Unavailable,
 }
 
 // codeFor returns the gRPC code for e.

@@ -57,6 +57,17 @@ var httpStatus = map[api.Code]int{
 	api.CodeLockStoreNotFound:               400,
 	api.CodeTryLock:                         500,
 	api.CodeUnlock:                          500,
+
+	// Actors (daprd's pkg/messages/predefined.go).
+	api.CodeActorRuntimeNotFound:      500,
+	api.CodeActorInstanceMissing:      400,
+	api.CodeActorInvokeMethod:         500,
+	api.CodeActorStateGet:             500,
+	api.CodeActorStateTransactionSave: 500,
+	api.CodeActorNoAddress:            404,
+	api.CodeActorNoAppChannel:         400,
+	api.CodeActorTimerCreate:          500,
+	api.CodeActorRuntimeClosed:        503,
 }
 
 // daprError is the status and errorCode of an answer.

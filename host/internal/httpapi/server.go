@@ -460,6 +460,10 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			if s.routeConfiguration(ctx, rest) {
 				return
 			}
+		case "actors":
+			if s.routeActors(ctx, rest) {
+				return
+			}
 		}
 	case "v1.0-alpha1":
 		switch block {

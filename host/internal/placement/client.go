@@ -107,14 +107,23 @@ func (c *Client) Start(ctx context.Context) {
 	go func() {
 		defer close(c.done)
 		backoff := 100 * time.Millisecond
+		failures := 0 // in a row; only the first is a warning
 		for i := 0; ctx.Err() == nil; i++ {
 			addr := c.opts.Addresses[i%len(c.opts.Addresses)]
 			started := time.Now()
-			err := c.session(ctx, addr)
+			connected, err := c.session(ctx, addr)
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Warn("placement stream ended; reconnecting", "placement", addr, "error", err)
+			if connected {
+				failures = 0
+			}
+			failures++
+			level := slog.LevelWarn
+			if failures > 1 {
+				level = slog.LevelDebug
+			}
+			c.log.Log(ctx, level, "no placement stream; retrying", "placement", addr, "error", err)
 			if time.Since(started) > 10*time.Second {
 				backoff = 100 * time.Millisecond
 			}
@@ -144,34 +153,38 @@ func (c *Client) Close(ctx context.Context) error {
 }
 
 // session runs one stream: report, then follow orders until it breaks.
-func (c *Client) session(ctx context.Context, addr string) error {
+// connected tells whether placement took the report (sent an order).
+func (c *Client) session(ctx context.Context, addr string) (connected bool, err error) {
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
 	)
 	if err != nil {
-		return err
+		return connected, err
 	}
 	defer conn.Close()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := v1pb.NewPlacementClient(conn).ReportDaprStatus(sctx)
 	if err != nil {
-		return err
+		return connected, err
 	}
 	h := c.opts.Host
 	if err := stream.Send(&v1pb.Host{
 		Name: h.Name, Port: h.Port, Entities: h.Entities, Id: h.AppID, Namespace: h.Namespace,
 		Operation: v1pb.HostOperation_REPORT,
 	}); err != nil {
-		return err
+		return connected, err
 	}
-	c.log.Info("connected to placement", "placement", addr, "entities", strings.Join(h.Entities, ","))
 	var current v1pb.HostOperation
 	for {
 		order, err := stream.Recv()
 		if err != nil {
-			return err
+			return connected, err
+		}
+		if !connected {
+			connected = true
+			c.log.Info("connected to placement", "placement", addr, "entities", strings.Join(h.Entities, ","))
 		}
 		version := order.GetVersion()
 		ack := func(op v1pb.HostOperation) error {
@@ -181,7 +194,7 @@ func (c *Client) session(ctx context.Context, addr string) error {
 		case "lock":
 			current = v1pb.HostOperation_LOCK
 			if err := ack(current); err != nil {
-				return err
+				return connected, err
 			}
 		case "update":
 			c.install(order.GetTables(), version)
@@ -190,7 +203,7 @@ func (c *Client) session(ctx context.Context, addr string) error {
 			}
 			current = v1pb.HostOperation_UPDATE
 			if err := ack(current); err != nil {
-				return err
+				return connected, err
 			}
 		case "unlock":
 			if current != v1pb.HostOperation_UPDATE {
@@ -199,10 +212,10 @@ func (c *Client) session(ctx context.Context, addr string) error {
 			current = v1pb.HostOperation_UNLOCK
 			c.open()
 			if err := ack(current); err != nil {
-				return err
+				return connected, err
 			}
 		default:
-			return fmt.Errorf("placement sent an unknown operation %q", order.GetOperation())
+			return connected, fmt.Errorf("placement sent an unknown operation %q", order.GetOperation())
 		}
 	}
 }
