@@ -490,6 +490,125 @@ func TestActorsTimer(t *testing.T) {
 // actor's one owner, forwarded over the sidecar channel when it is the
 // other; no actor is ever active in both apps; both own some actors.
 func TestActorsTwoHostsOnePlacement(t *testing.T) {
+	p := startActorPair(t)
+	s1, s2, app1, app2, cluster := p.s1, p.s2, p.app1, p.app2, p.cluster
+
+	const n = 40
+	owner := map[string]string{}
+	for i := range n {
+		id := fmt.Sprintf("actor-%d", i)
+		for _, s := range []*sidecar{s1, s2, s1} {
+			res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/"+id+"/method/whoami", "")
+			if res.StatusCode != 200 {
+				t.Fatalf("%s: %d %s", id, res.StatusCode, body)
+			}
+			if prev, ok := owner[id]; ok && prev != string(body) {
+				t.Fatalf("%s served by %s, then by %s", id, prev, body)
+			}
+			owner[id] = string(body)
+		}
+		// The owner writes its state; the other sidecar reads it.
+		own, other := s1, s2
+		if owner[id] == "app2" {
+			own, other = s2, s1
+		}
+		res, body := actorCall(t, own, "POST", "/v1.0/actors/Counter/"+id+"/state", `[{"operation":"upsert","request":{"key":"owner","value":"`+owner[id]+`"}}]`)
+		if res.StatusCode != 204 {
+			t.Fatalf("%s save on its owner: %d %s", id, res.StatusCode, body)
+		}
+		res, body = actorCall(t, other, "POST", "/v1.0/actors/Counter/"+id+"/state", `[{"operation":"upsert","request":{"key":"owner","value":"thief"}}]`)
+		if code, _ := errorCode(t, body); res.StatusCode != 400 || code != "ERR_ACTOR_INSTANCE_MISSING" {
+			t.Fatalf("%s save on the other sidecar: %d %s", id, res.StatusCode, body)
+		}
+		res, body = actorCall(t, other, "GET", "/v1.0/actors/Counter/"+id+"/state/owner", "")
+		if res.StatusCode != 200 || string(body) != `"`+owner[id]+`"` {
+			t.Fatalf("%s read on the other sidecar: %d %s", id, res.StatusCode, body)
+		}
+	}
+	served1, _ := app1.counts()
+	served2, _ := app2.counts()
+	for id := range owner {
+		if served1[id] > 0 && served2[id] > 0 {
+			t.Errorf("%s served by both apps (%d, %d)", id, served1[id], served2[id])
+		}
+	}
+	if len(served1) == 0 || len(served2) == 0 {
+		t.Errorf("actors per app: %d and %d; placement should spread %d actors over both", len(served1), len(served2), n)
+	}
+	cluster.check(t)
+}
+
+// TestActorsHostLeaves: when one of two sidecars shuts down, it
+// deactivates its actors (DELETE to its app) and leaves placement; the next
+// call of each of them, through the other sidecar, activates it there.
+func TestActorsHostLeaves(t *testing.T) {
+	p := startActorPair(t)
+	owner := map[string]string{}
+	for i := range 20 {
+		id := fmt.Sprintf("leave-%d", i)
+		res, body := actorCall(t, p.s1, "PUT", "/v1.0/actors/Counter/"+id+"/method/whoami", "")
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", id, res.StatusCode, body)
+		}
+		owner[id] = string(body)
+	}
+	var onApp2 []string
+	for id, o := range owner {
+		if o == "app2" {
+			onApp2 = append(onApp2, id)
+		}
+	}
+	if len(onApp2) == 0 {
+		t.Fatalf("no actor of 20 on app2: %v", owner)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.s2.h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Shutdown returns once they are deactivated.
+	gone := map[string]bool{}
+	for drained := false; !drained; {
+		select {
+		case id := <-p.app2.deactivated:
+			gone[id] = true
+		default:
+			drained = true
+		}
+	}
+	for _, id := range onApp2 {
+		if !gone[id] {
+			t.Errorf("app2 got no DELETE for its actor %s at shutdown (got %v)", id, gone)
+		}
+	}
+	for id := range owner {
+		res, body := actorCall(t, p.s1, "PUT", "/v1.0/actors/Counter/"+id+"/method/whoami", "")
+		if res.StatusCode != 200 || string(body) != "app1" {
+			t.Fatalf("%s after app2's sidecar left: %d %s", id, res.StatusCode, body)
+		}
+	}
+	p.cluster.check(t)
+}
+
+func (c *actorCluster) check(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.violations) > 0 {
+		t.Fatalf("actors active on two hosts at once: %v", c.violations)
+	}
+}
+
+// actorPair is two sidecars of one actor app on one placement server and
+// one Redis, each with its own app instance, both tables settled.
+type actorPair struct {
+	s1, s2     *sidecar
+	app1, app2 *actorApp
+	cluster    *actorCluster
+}
+
+func startActorPair(t *testing.T) *actorPair {
+	t.Helper()
 	r := backendtest.StartRedis(t)
 	srv, err := placement.StartServer(t.Context(), "127.0.0.1")
 	if err != nil {
@@ -534,52 +653,5 @@ func TestActorsTwoHostsOnePlacement(t *testing.T) {
 	}
 	app1.resetServed()
 	app2.resetServed()
-
-	const n = 40
-	owner := map[string]string{}
-	for i := range n {
-		id := fmt.Sprintf("actor-%d", i)
-		for _, s := range []*sidecar{s1, s2, s1} {
-			res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/"+id+"/method/whoami", "")
-			if res.StatusCode != 200 {
-				t.Fatalf("%s: %d %s", id, res.StatusCode, body)
-			}
-			if prev, ok := owner[id]; ok && prev != string(body) {
-				t.Fatalf("%s served by %s, then by %s", id, prev, body)
-			}
-			owner[id] = string(body)
-		}
-		// The owner writes its state; the other sidecar reads it.
-		own, other := s1, s2
-		if owner[id] == "app2" {
-			own, other = s2, s1
-		}
-		res, body := actorCall(t, own, "POST", "/v1.0/actors/Counter/"+id+"/state", `[{"operation":"upsert","request":{"key":"owner","value":"`+owner[id]+`"}}]`)
-		if res.StatusCode != 204 {
-			t.Fatalf("%s save on its owner: %d %s", id, res.StatusCode, body)
-		}
-		res, body = actorCall(t, other, "POST", "/v1.0/actors/Counter/"+id+"/state", `[{"operation":"upsert","request":{"key":"owner","value":"thief"}}]`)
-		if code, _ := errorCode(t, body); res.StatusCode != 400 || code != "ERR_ACTOR_INSTANCE_MISSING" {
-			t.Fatalf("%s save on the other sidecar: %d %s", id, res.StatusCode, body)
-		}
-		res, body = actorCall(t, other, "GET", "/v1.0/actors/Counter/"+id+"/state/owner", "")
-		if res.StatusCode != 200 || string(body) != `"`+owner[id]+`"` {
-			t.Fatalf("%s read on the other sidecar: %d %s", id, res.StatusCode, body)
-		}
-	}
-	served1, _ := app1.counts()
-	served2, _ := app2.counts()
-	for id := range owner {
-		if served1[id] > 0 && served2[id] > 0 {
-			t.Errorf("%s served by both apps (%d, %d)", id, served1[id], served2[id])
-		}
-	}
-	if len(served1) == 0 || len(served2) == 0 {
-		t.Errorf("actors per app: %d and %d; placement should spread %d actors over both", len(served1), len(served2), n)
-	}
-	cluster.mu.Lock()
-	defer cluster.mu.Unlock()
-	if len(cluster.violations) > 0 {
-		t.Fatalf("actors active on two hosts at once: %v", cluster.violations)
-	}
+	return &actorPair{s1: s1, s2: s2, app1: app1, app2: app2, cluster: cluster}
 }
