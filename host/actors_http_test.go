@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,11 +34,13 @@ type actorApp struct {
 	active      map[string]bool // actor id → active here
 	served      map[string]int  // actor id → method calls
 	inflight    map[string]int  // actor id → calls in the app now
-	overlaps    int             // calls that found another call of their actor running
+	overlaps    map[string]int  // actor id → calls that found another call of it running
 	deactivated chan string     // ids, as DELETEs arrive
 	timers      chan timerFire
 	meet        map[string]chan struct{} // see "meet"
 	configAsked int
+	// sidecar is its sidecar's base URL, for actors that call actors.
+	sidecar string
 }
 
 type timerFire struct {
@@ -57,7 +60,7 @@ func startActorApp(t *testing.T, name, config string, cluster *actorCluster) *ac
 	t.Helper()
 	a := &actorApp{
 		name: name, config: config, cluster: cluster,
-		active: map[string]bool{}, served: map[string]int{}, inflight: map[string]int{},
+		active: map[string]bool{}, served: map[string]int{}, inflight: map[string]int{}, overlaps: map[string]int{},
 		deactivated: make(chan string, 1000), timers: make(chan timerFire, 1000),
 		meet: map[string]chan struct{}{},
 	}
@@ -114,7 +117,7 @@ func (a *actorApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.served[id]++
 	a.inflight[id]++
 	if a.inflight[id] > 1 {
-		a.overlaps++
+		a.overlaps[id]++
 	}
 	a.mu.Unlock()
 	defer func() {
@@ -131,6 +134,30 @@ func (a *actorApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(body)
 	case "fail":
 		http.Error(w, "actor says no", http.StatusTeapot)
+	case "nest":
+		// Calls itself through its sidecar body-1 more times, passing the
+		// reentrancy id on as an SDK does; the innermost answers with it.
+		rid := r.Header.Get("Dapr-Reentrancy-Id")
+		n, _ := strconv.Atoi(string(body))
+		if n == 0 {
+			io.WriteString(w, rid)
+			return
+		}
+		req, _ := http.NewRequest("PUT", a.sidecar+"/v1.0/actors/Counter/"+id+"/method/nest", strings.NewReader(strconv.Itoa(n-1)))
+		req.Header.Set("Dapr-Reentrancy-Id", rid)
+		res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		inner, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == 200 && string(inner) != rid {
+			http.Error(w, "the reentrancy id changed: "+rid+" then "+string(inner), http.StatusConflict)
+			return
+		}
+		w.WriteHeader(res.StatusCode)
+		w.Write(inner)
 	case "wait":
 		// Waits for another call of the same actor to arrive: with turns
 		// kept it never does, and this call returns after a while; a call
@@ -207,6 +234,8 @@ func (a *actorApp) waitMeet(id string, wait time.Duration) {
 	<-t.C
 }
 
+// counts returns the calls served per actor id and the overlapping calls
+// of all actors.
 func (a *actorApp) counts() (served map[string]int, overlaps int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -214,7 +243,16 @@ func (a *actorApp) counts() (served map[string]int, overlaps int) {
 	for k, v := range a.served {
 		served[k] = v
 	}
-	return served, a.overlaps
+	for _, n := range a.overlaps {
+		overlaps += n
+	}
+	return served, overlaps
+}
+
+func (a *actorApp) overlapsOf(id string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.overlaps[id]
 }
 
 func (a *actorApp) resetServed() {
@@ -408,6 +446,42 @@ func TestActorsTurnBased(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestActorsReentrancy: with reentrancy on, an actor that calls itself
+// (passing Dapr-Reentrancy-Id on) joins its own turn, up to maxStackDepth
+// calls deep; deeper, daprd's ERR_ACTOR_STACK_DEPTH. The sidecar makes up
+// the id of a chain that comes without one, and keeps one given.
+func TestActorsReentrancy(t *testing.T) {
+	app := startActorApp(t, "app", `{"entities":["Counter"],"reentrancy":{"enabled":true,"maxStackDepth":3}}`, nil)
+	s := startSidecarWith(t, hostConfig{appID: "actorapp", appPort: app.port, yaml: memoryActors}, nil)
+	app.sidecar = s.base
+	res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/r/method/nest", "2")
+	if res.StatusCode != 200 || len(body) != 36 {
+		t.Fatalf("three calls deep: %d %q, want 200 and a UUID", res.StatusCode, body)
+	}
+	res, body = actorCall(t, s, "PUT", "/v1.0/actors/Counter/r/method/nest", "3")
+	if code, msg := errorCode(t, body); res.StatusCode != 500 || code != "ERR_ACTOR_STACK_DEPTH" || msg != "maximum stack depth exceeded" {
+		t.Fatalf("four calls deep: %d %s", res.StatusCode, body)
+	}
+	res, body = send(t, "PUT", s.base+"/v1.0/actors/Counter/r/method/nest", []byte("1"), http.Header{"Dapr-Reentrancy-Id": {"chain-7"}})
+	if res.StatusCode != 200 || string(body) != "chain-7" {
+		t.Fatalf("a given id: %d %q", res.StatusCode, body)
+	}
+	// Another chain still waits for the turn: the turn-based test's
+	// overlap count stays meaningful with reentrancy on.
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/other/method/wait", ""); res.StatusCode != 200 {
+				t.Errorf("wait: %d %s", res.StatusCode, body)
+			}
+		})
+	}
+	wg.Wait()
+	if served, _ := app.counts(); served["other"] != 3 || app.overlapsOf("other") != 0 {
+		t.Fatalf("separate chains: %d served, %d overlapping", served["other"], app.overlapsOf("other"))
+	}
 }
 
 // TestActorsIdleDeactivation: an actor idle for its idle timeout is

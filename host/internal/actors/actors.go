@@ -8,16 +8,21 @@
 // On the owning sidecar an actor is active from its first call until it
 // is deactivated (DELETE /actors/{type}/{id} to the app): when idle longer
 // than its idle timeout, when placement moves it elsewhere, or at shutdown.
-// Calls to one actor take turns: one at a time, in no promised order (no
-// reentrancy yet); calls to different actors run concurrently.
+// Calls to one actor take turns: one at a time, in no promised order; with
+// reentrancy on (the app's /dapr/config), a call of the chain holding the
+// turn (same Dapr-Reentrancy-Id) joins it. Calls to different actors run
+// concurrently.
 package actors
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +74,11 @@ type actor struct {
 	gone          atomic.Bool  // deactivated: a waiter that gets the turn starts over
 	lastUsed      atomic.Int64 // unix nanoseconds of the last call's end
 	timers        map[string]*timer
+	// holder is the reentrancy id of the call holding the turn, depth how
+	// many calls of its chain are in (reentrancy on); guarded by
+	// Runtime.mu.
+	holder string
+	depth  int
 }
 
 func key(actorType, actorID string) string { return actorType + "||" + actorID }
@@ -237,15 +247,46 @@ func (r *Runtime) callLocal(ctx context.Context, req *api.ActorInvokeRequest) (*
 	if !r.hosts(req.ActorType) {
 		return nil, api.Errorf(api.CodeActorInvokeMethod, nil, "error invoke actor method: actor type %s is not registered by the app", req.ActorType)
 	}
+	headers := req.Headers
+	var rid string
+	if r.opts.Config.Reentrancy.Enabled {
+		// daprd's reentrancy: a call carrying the reentrancy id of the call
+		// that holds the actor's turn joins it instead of waiting (up to
+		// maxStackDepth deep); a call without one gets a new id, which the
+		// app passes on to the calls it makes while it has the turn.
+		rid = headerValue(headers, ReentrancyHeader)
+		if rid == "" {
+			rid = newReentrancyID()
+			headers = append(headers[:len(headers):len(headers)], api.Header{Key: ReentrancyHeader, Value: rid})
+		}
+		a, joined, err := r.reenter(req.ActorType, req.ActorID, rid)
+		if err != nil {
+			return nil, err
+		}
+		if joined {
+			defer r.leave(a)
+			return r.callMethod(ctx, req, headers)
+		}
+	}
 	a, err := r.acquire(ctx, req.ActorType, req.ActorID)
 	if err != nil {
 		return nil, err
 	}
+	if rid != "" {
+		r.mu.Lock()
+		a.holder, a.depth = rid, 1
+		r.mu.Unlock()
+	}
 	defer r.release(a)
+	return r.callMethod(ctx, req, headers)
+}
+
+// callMethod calls the app's method of an actor whose turn the caller has.
+func (r *Runtime) callMethod(ctx context.Context, req *api.ActorInvokeRequest, headers []api.Header) (*api.InvokeResponse, error) {
 	res, err := r.opts.App.Call(ctx, &api.AppRequest{
 		Method: "PUT",
 		Path:   actorPath(req.ActorType, req.ActorID) + "/method/" + url.PathEscape(req.Method),
-		Query:  req.Query, Header: req.Headers, Body: req.Body, ResponseHeaders: true,
+		Query:  req.Query, Header: headers, Body: req.Body, ResponseHeaders: true,
 	})
 	if err != nil {
 		return nil, api.Errorf(api.CodeActorInvokeMethod, err, "error invoke actor method: %v", err)
@@ -294,10 +335,61 @@ func (r *Runtime) acquire(ctx context.Context, actorType, actorID string) (*acto
 
 func (r *Runtime) release(a *actor) {
 	a.lastUsed.Store(time.Now().UnixNano())
+	r.mu.Lock()
+	a.holder, a.depth = "", 0
+	r.mu.Unlock()
 	<-a.turn
 	r.mu.Lock()
 	a.pending--
 	r.mu.Unlock()
+}
+
+// reenter joins the call holding the actor's turn when it carries the
+// reentrancy id rid (joined true), one level deeper; past maxStackDepth it
+// fails with daprd's ERR_ACTOR_STACK_DEPTH. joined false: the caller waits
+// for the turn as any call.
+func (r *Runtime) reenter(actorType, actorID, rid string) (a *actor, joined bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a = r.actors[key(actorType, actorID)]
+	if a == nil || a.gone.Load() || a.holder == "" || a.holder != rid {
+		return nil, false, nil
+	}
+	if a.depth+1 > r.opts.Config.Reentrancy.MaxStackDepth {
+		return nil, false, api.Errorf(api.CodeActorStackDepth, nil, "maximum stack depth exceeded")
+	}
+	a.depth++
+	return a, true, nil
+}
+
+// leave ends a reentrant call.
+func (r *Runtime) leave(a *actor) {
+	a.lastUsed.Store(time.Now().UnixNano())
+	r.mu.Lock()
+	a.depth--
+	r.mu.Unlock()
+}
+
+// ReentrancyHeader carries a call chain's reentrancy id (daprd's name).
+const ReentrancyHeader = "Dapr-Reentrancy-Id"
+
+func headerValue(h []api.Header, name string) string {
+	for _, kv := range h {
+		if strings.EqualFold(kv.Key, name) {
+			return kv.Value
+		}
+	}
+	return ""
+}
+
+// newReentrancyID returns a random UUID (version 4), as daprd's.
+func newReentrancyID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // deactivate tells the app an actor it holds the turn of is gone, and

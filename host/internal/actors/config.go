@@ -29,8 +29,8 @@ type Config struct {
 	PerType map[string]time.Duration
 }
 
-// Reentrancy is the app's reentrancy setting (read, not yet honoured: see
-// docs/building-blocks/actors.md).
+// Reentrancy is the app's reentrancy setting (per type settings of
+// entitiesConfig are not read yet).
 type Reentrancy struct {
 	Enabled       bool
 	MaxStackDepth int

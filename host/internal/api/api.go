@@ -241,6 +241,7 @@ const (
 	CodeActorNoAppChannel
 	CodeActorTimerCreate
 	CodeActorRuntimeClosed
+	CodeActorStackDepth
 )
 
 // Error is an API failure: what went wrong (Code), a message for people,

@@ -55,6 +55,7 @@ var reasons = map[Code]string{
 	CodeActorNoAppChannel:         "ERR_ACTOR_NO_APP_CHANNEL",
 	CodeActorTimerCreate:          "ERR_ACTOR_TIMER_CREATE",
 	CodeActorRuntimeClosed:        "ERR_ACTOR_RUNTIME_CLOSED",
+	CodeActorStackDepth:           "ERR_ACTOR_STACK_DEPTH",
 }
 
 // Reason returns Dapr's errorCode for c ("ERROR" for an unknown code).

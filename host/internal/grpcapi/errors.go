@@ -76,6 +76,7 @@ var grpcCode = map[api.Code]codes.Code{
 	api.CodeActorNoAppChannel:         codes.Unavailable,
 	api.CodeActorTimerCreate:          codes.Internal,
 	api.CodeActorRuntimeClosed:        codes.Unavailable,
+	api.CodeActorStackDepth:           codes.ResourceExhausted,
 }
 
 // codeFor returns the gRPC code for e.

@@ -68,6 +68,7 @@ var httpStatus = map[api.Code]int{
 	api.CodeActorNoAppChannel:         400,
 	api.CodeActorTimerCreate:          500,
 	api.CodeActorRuntimeClosed:        503,
+	api.CodeActorStackDepth:           500,
 }
 
 // daprError is the status and errorCode of an answer.
