@@ -163,6 +163,9 @@ type ActorStateOperation struct {
 		ETag     *string           `json:"etag,omitempty"`
 		Metadata map[string]string `json:"metadata,omitempty"`
 	} `json:"request"`
+	// RawValue, when not nil, is stored as it is instead of Value's JSON
+	// encoding (the gRPC API's bytes, as daprd stores them).
+	RawValue []byte `json:"-"`
 }
 
 // ActorTransactionRequest saves an actor's state atomically.
@@ -201,9 +204,12 @@ func (a *API) ActorStateTransaction(ctx context.Context, in *ActorTransactionReq
 				// daprd refuses it too unless the ActorStateTTL feature is on.
 				return errorf(CodeActorStateTransactionSave, nil, "error saving actor transaction state: ttlInSeconds is not supported without the \"ActorStateTTL\" feature enabled")
 			}
-			value, err := json.Marshal(r.Value)
-			if err != nil {
-				return errorf(CodeMalformedRequest, err, "failed deserializing HTTP body: %v", err)
+			value := op.RawValue
+			if value == nil {
+				var err error
+				if value, err = json.Marshal(r.Value); err != nil {
+					return errorf(CodeMalformedRequest, err, "failed deserializing HTTP body: %v", err)
+				}
 			}
 			meta := md
 			if len(r.Metadata) > 0 {
