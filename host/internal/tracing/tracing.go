@@ -17,9 +17,11 @@ package tracing
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
@@ -101,6 +103,10 @@ type Config struct {
 type Tracer struct {
 	provider *sdktrace.TracerProvider
 	tracer   trace.Tracer
+	// bound decides new traces: a trace is recorded when the low 63 bits
+	// of the last 8 bytes of its id are below it, the rule of
+	// OpenTelemetry's TraceIDRatioBased sampler.
+	bound uint64
 }
 
 // New returns the Tracer cfg describes, or nil when cfg samples nothing.
@@ -140,15 +146,23 @@ func New(ctx context.Context, cfg Config) (*Tracer, error) {
 		}
 		exporters = append(exporters, &quietExporter{SpanExporter: e, to: "otel " + cfg.OTLPProtocol + " " + cfg.OTLPEndpoint, log: log})
 	}
+	// The SDK sees only the spans that are recorded: StartContext and
+	// Child decide by the rule of ParentBased(TraceIDRatioBased(rate)) and
+	// make the others themselves (see unrecorded), so the SDK samples all
+	// it is given.
 	opts := []sdktrace.TracerProviderOption{
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SamplingRate))),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", cfg.ServiceName))),
 	}
 	for _, e := range exporters {
 		opts = append(opts, sdktrace.WithBatcher(e))
 	}
 	p := sdktrace.NewTracerProvider(opts...)
-	return &Tracer{provider: p, tracer: p.Tracer(scope)}, nil
+	bound := uint64(1) << 63
+	if cfg.SamplingRate < 1 {
+		bound = uint64(cfg.SamplingRate * (1 << 63))
+	}
+	return &Tracer{provider: p, tracer: p.Tracer(scope), bound: bound}, nil
 }
 
 func otlpExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
@@ -234,19 +248,51 @@ func (t *Tracer) StartContext(ctx context.Context, name string, kind Kind, paren
 		return ctx, nil
 	}
 	if parent.IsValid() {
+		if !parent.IsSampled() {
+			return unrecorded(ctx, parent.TraceID(), parent.TraceState())
+		}
 		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
-	} else if trace.SpanContextFromContext(ctx).IsValid() {
-		ctx = trace.ContextWithSpanContext(ctx, SpanContext{}) // a root, not a child of ctx's span
+	} else {
+		var id trace.TraceID
+		binary.BigEndian.PutUint64(id[:8], rand.Uint64())
+		binary.BigEndian.PutUint64(id[8:], rand.Uint64())
+		if binary.BigEndian.Uint64(id[8:])>>1 >= t.bound {
+			return unrecorded(ctx, id, trace.TraceState{})
+		}
+		if trace.SpanContextFromContext(ctx).IsValid() {
+			ctx = trace.ContextWithSpanContext(ctx, SpanContext{}) // a root, not a child of ctx's span
+		}
 	}
 	return t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
+}
+
+// unrecorded returns ctx carrying a span of trace id that is not recorded,
+// and that span: it has an id of its own and goes on in traceparents, as
+// OpenTelemetry's SDK makes it, without the SDK's work (a tracer, a sampler,
+// ids drawn under a lock) on what most calls are at a low sampling rate.
+func unrecorded(ctx context.Context, id trace.TraceID, state trace.TraceState) (context.Context, Span) {
+	var sid trace.SpanID
+	for !sid.IsValid() {
+		binary.BigEndian.PutUint64(sid[:], rand.Uint64())
+	}
+	ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: id, SpanID: sid, TraceState: state}))
+	return ctx, trace.SpanFromContext(ctx)
 }
 
 // Child starts a span under the span ctx carries (see SpanFromContext): a
 // component call of an API call. It returns nil, and nothing is recorded,
 // when t is nil or ctx carries no span. The caller must End the span.
 func (t *Tracer) Child(ctx context.Context, name string, kind Kind) Span {
-	if t == nil || SpanFromContext(ctx) == nil {
+	if t == nil {
 		return nil
+	}
+	parent := SpanFromContext(ctx)
+	if parent == nil {
+		return nil
+	}
+	if sc := parent.SpanContext(); !sc.IsSampled() {
+		_, span := unrecorded(ctx, sc.TraceID(), sc.TraceState())
+		return span
 	}
 	_, span := t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
 	return span

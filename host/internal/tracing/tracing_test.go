@@ -162,3 +162,50 @@ func TestSpans(t *testing.T) {
 		t.Fatalf("server span %+v", got[1])
 	}
 }
+
+// At a rate between 0 and 1, new traces are recorded at that rate; the
+// others still get valid ids that go on in traceparents, their children
+// stay unrecorded in the same trace, and a caller's decision wins either
+// way, as ParentBased(TraceIDRatioBased) decides.
+func TestSamplingDecisions(t *testing.T) {
+	tr, err := New(context.Background(), Config{SamplingRate: 0.25, ServiceName: "app1"})
+	if err != nil || tr == nil {
+		t.Fatalf("New = %v, %v", tr, err)
+	}
+	defer tr.Shutdown(context.Background())
+	const n = 20000
+	recorded := 0
+	for range n {
+		ctx, span := tr.StartContext(context.Background(), "GET /x", Server, SpanContext{})
+		sc := span.SpanContext()
+		if !sc.IsValid() {
+			t.Fatalf("a new trace without valid ids: %v", sc)
+		}
+		if span.IsRecording() != sc.IsSampled() {
+			t.Fatalf("recording %v, sampled flag %v", span.IsRecording(), sc.IsSampled())
+		}
+		child := tr.Child(ctx, "state.Get s", Client)
+		if child.SpanContext().TraceID() != sc.TraceID() || child.SpanContext().SpanID() == sc.SpanID() || child.IsRecording() != span.IsRecording() {
+			t.Fatalf("child %v of %v (recording %v, %v)", child.SpanContext(), sc, child.IsRecording(), span.IsRecording())
+		}
+		if span.IsRecording() {
+			recorded++
+		}
+		End(child, nil)
+		End(span, nil)
+	}
+	if share := float64(recorded) / n; share < 0.22 || share > 0.28 {
+		t.Errorf("%.3f of new traces recorded at rate 0.25", share)
+	}
+	for flags, want := range map[string]bool{"01": true, "00": false} {
+		caller := Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-"+flags, "k=v")
+		for range 100 {
+			_, span := tr.StartContext(context.Background(), "GET /x", Server, caller)
+			sc := span.SpanContext()
+			if span.IsRecording() != want || sc.TraceID() != caller.TraceID() || sc.TraceState().String() != "k=v" {
+				t.Fatalf("under a caller with flags %s: recording %v, %v", flags, span.IsRecording(), sc)
+			}
+			End(span, nil)
+		}
+	}
+}
