@@ -69,6 +69,10 @@ func TestActorsGRPC(t *testing.T) {
 	if err := c.UnregisterActorTimer(ctx, &dapr.UnregisterActorTimerRequest{ActorType: "Counter", ActorID: "g1", Name: "once"}); err != nil {
 		t.Fatalf("unregister: %v", err)
 	}
+	md, err := c.GetMetadata(ctx)
+	if err != nil || len(md.ActiveActorsCount) != 1 || md.ActiveActorsCount[0].Type != "Counter" || md.ActiveActorsCount[0].Count != 1 {
+		t.Fatalf("metadata: %+v, %v", md, err)
+	}
 	_, err = c.InvokeActor(ctx, &dapr.InvokeActorRequest{ActorType: "Nobody", ActorID: "x", Method: "m"})
 	if code, reason := reasonOf(err); code != codes.FailedPrecondition || reason != "ERR_ACTOR_NO_ADDRESS" {
 		t.Fatalf("unhosted type: %v (%v %s)", err, code, reason)

@@ -369,6 +369,28 @@ func TestActorsHTTP(t *testing.T) {
 		}
 	})
 
+	t.Run("metadata", func(t *testing.T) {
+		// a1 and s1 are active (the subtests above).
+		res, body := actorCall(t, s, "GET", "/v1.0/metadata", "")
+		var md struct {
+			Actors       []map[string]any `json:"actors"`
+			ActorRuntime struct {
+				RuntimeStatus string           `json:"runtimeStatus"`
+				ActiveActors  []map[string]any `json:"activeActors"`
+				HostReady     bool             `json:"hostReady"`
+				Placement     string           `json:"placement"`
+			} `json:"actorRuntime"`
+		}
+		if err := json.Unmarshal(body, &md); err != nil || res.StatusCode != 200 {
+			t.Fatalf("metadata: %d %s", res.StatusCode, body)
+		}
+		ar := md.ActorRuntime
+		if ar.RuntimeStatus != "RUNNING" || !ar.HostReady || ar.Placement != "placement: connected" ||
+			len(ar.ActiveActors) != 1 || ar.ActiveActors[0]["type"] != "Counter" || ar.ActiveActors[0]["count"] != 2.0 || len(md.Actors) != 1 {
+			t.Fatalf("actorRuntime: %s", body)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		res, body := actorCall(t, s, "PUT", "/v1.0/actors/Nobody/x/method/m", "")
 		if code, _ := errorCode(t, body); res.StatusCode != 404 || code != "ERR_ACTOR_NO_ADDRESS" {

@@ -35,6 +35,7 @@ import (
 type Locator interface {
 	Lookup(ctx context.Context, actorType, actorID string) (placement.Lookup, error)
 	Ready() <-chan struct{}
+	Connected() bool
 }
 
 // Options configure a Runtime.
@@ -154,13 +155,25 @@ func (r *Runtime) IsActive(actorType, actorID string) bool {
 	return ok && !a.gone.Load()
 }
 
-// ActiveCount reports how many actors of each type are active here.
-func (r *Runtime) ActiveCount() map[string]int {
+// Status describes the runtime for the metadata API, as daprd does.
+func (r *Runtime) Status() api.ActorRuntimeInfo {
+	counts := map[string]int{}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]int{}
 	for _, a := range r.actors {
-		out[a.actorType]++
+		counts[a.actorType]++
+	}
+	r.mu.Unlock()
+	out := api.ActorRuntimeInfo{Status: "RUNNING", Placement: "placement: disconnected"}
+	for _, t := range r.opts.Config.Entities {
+		out.ActiveActors = append(out.ActiveActors, api.ActiveActors{Type: t, Count: counts[t]})
+	}
+	if r.opts.Locator != nil && r.opts.Locator.Connected() {
+		out.Placement = "placement: connected"
+		select {
+		case <-r.opts.Locator.Ready():
+			out.HostReady = true
+		default:
+		}
 	}
 	return out
 }

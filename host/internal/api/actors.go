@@ -34,6 +34,24 @@ type ActorRuntime interface {
 	// CreateTimer and DeleteTimer manage an active actor's timers.
 	CreateTimer(ctx context.Context, req *ActorTimerRequest) error
 	DeleteTimer(ctx context.Context, actorType, actorID, name string) error
+	// Status describes the runtime for the metadata API.
+	Status() ActorRuntimeInfo
+}
+
+// ActorRuntimeInfo is daprd's actorRuntime section of the metadata API.
+type ActorRuntimeInfo struct {
+	// Status is RUNNING (wapr reports no section while actors are off).
+	Status       string         `json:"runtimeStatus"`
+	ActiveActors []ActiveActors `json:"activeActors,omitempty"`
+	// HostReady: connected to placement and its tables are in force.
+	HostReady bool   `json:"hostReady"`
+	Placement string `json:"placement,omitempty"`
+}
+
+// ActiveActors counts the active actors of a type this sidecar hosts.
+type ActiveActors struct {
+	Type  string `json:"type"`
+	Count int    `json:"count"`
 }
 
 // ActorInvokeRequest is a call of an actor's method.

@@ -61,6 +61,10 @@ type MetadataResponse struct {
 	Components              []ComponentInfo    `json:"components,omitempty"`
 	Subscriptions           []SubscriptionInfo `json:"subscriptions,omitempty"`
 	AppConnectionProperties *AppConnection     `json:"appConnectionProperties,omitempty"`
+	// Actors (daprd's deprecated "actors") and ActorRuntime describe the
+	// actor runtime; both are left out while actors are off.
+	Actors       []ActiveActors    `json:"actors,omitempty"`
+	ActorRuntime *ActorRuntimeInfo `json:"actorRuntime,omitempty"`
 	// Wapr holds what only wapr reports, under one key SDKs ignore.
 	Wapr *WaprMetadata `json:"wapr,omitempty"`
 }
@@ -121,6 +125,11 @@ func (a *API) Metadata() *MetadataResponse {
 	}
 	a.mu.Unlock()
 
+	if rt := a.actorRuntime(); rt != nil {
+		st := rt.Status()
+		out.ActorRuntime = &st
+		out.Actors = st.ActiveActors
+	}
 	if a.runtime.AppPort > 0 {
 		out.AppConnectionProperties = &AppConnection{Port: a.runtime.AppPort, Protocol: a.runtime.Protocol, ChannelAddress: a.runtime.Address}
 	}

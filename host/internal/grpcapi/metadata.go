@@ -48,6 +48,17 @@ func (s *service) GetMetadata(context.Context, *runtimev1pb.GetMetadataRequest) 
 			Type:            runtimev1pb.PubsubSubscriptionType(runtimev1pb.PubsubSubscriptionType_value[sub.Type]),
 		}
 	}
+	if ar := m.ActorRuntime; ar != nil {
+		out.ActorRuntime = &runtimev1pb.ActorRuntime{
+			RuntimeStatus: runtimev1pb.ActorRuntime_ActorRuntimeStatus(runtimev1pb.ActorRuntime_ActorRuntimeStatus_value[ar.Status]),
+			HostReady:     ar.HostReady, Placement: ar.Placement,
+		}
+		for _, a := range ar.ActiveActors {
+			c := &runtimev1pb.ActiveActorsCount{Type: a.Type, Count: int32(a.Count)}
+			out.ActorRuntime.ActiveActors = append(out.ActorRuntime.ActiveActors, c)
+			out.ActiveActorsCount = append(out.ActiveActorsCount, c) //nolint:staticcheck // daprd fills it too
+		}
+	}
 	if c := m.AppConnectionProperties; c != nil {
 		out.AppConnectionProperties = &runtimev1pb.AppConnectionProperties{
 			Port: int32(c.Port), Protocol: c.Protocol, ChannelAddress: c.ChannelAddress,

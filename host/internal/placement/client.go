@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -74,6 +75,8 @@ type Client struct {
 	isReady bool
 	version uint64
 	hosts   map[string]int // actor type → hosts in its ring (for reports)
+
+	connected atomic.Bool // a stream is open and placement has answered on it
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -184,6 +187,8 @@ func (c *Client) session(ctx context.Context, addr string) (connected bool, err 
 		}
 		if !connected {
 			connected = true
+			c.connected.Store(true)
+			defer c.connected.Store(false)
 			c.log.Info("connected to placement", "placement", addr, "entities", strings.Join(h.Entities, ","))
 		}
 		version := order.GetVersion()
@@ -297,6 +302,9 @@ func (c *Client) Ready() <-chan struct{} {
 	defer c.mu.Unlock()
 	return c.ready
 }
+
+// Connected reports whether a stream to placement is open and answered.
+func (c *Client) Connected() bool { return c.connected.Load() }
 
 // Hosts reports how many hosts the current tables hold per actor type.
 func (c *Client) Hosts() map[string]int {
