@@ -383,6 +383,10 @@ func (r *Runtime) leave(a *actor) {
 	r.mu.Unlock()
 }
 
+// maxRebalanceWait bounds Rebalance below placement's default dissemination
+// timeout.
+const maxRebalanceWait = 5 * time.Second
+
 // ReentrancyHeader carries a call chain's reentrancy id (daprd's name).
 const ReentrancyHeader = "Dapr-Reentrancy-Id"
 
@@ -459,9 +463,11 @@ func (r *Runtime) deactivateIdle(now time.Time) {
 
 // Rebalance deactivates the active actors placement no longer assigns to
 // this sidecar (isLocal false), waiting for each one's call in flight up to
-// the drain timeout; an actor whose call outlasts it is forgotten without
-// waiting more (its app call goes on). It is the placement client's
-// OnUpdate hook and blocks the dissemination round until done.
+// the drain timeout, at most maxRebalanceWait; an actor whose call outlasts
+// it is forgotten without waiting more (its app call goes on). It is the
+// placement client's OnUpdate hook and blocks the dissemination round until
+// done: placement drops a sidecar that takes longer than its dissemination
+// timeout (8s by default) to acknowledge.
 func (r *Runtime) Rebalance(ctx context.Context, isLocal func(actorType, actorID string) bool) {
 	var moved []*actor
 	r.mu.Lock()
@@ -475,7 +481,7 @@ func (r *Runtime) Rebalance(ctx context.Context, isLocal func(actorType, actorID
 		return
 	}
 	r.log.Debug("placement moved actors away", "count", len(moved))
-	dctx, cancel := context.WithTimeout(ctx, r.opts.Config.DrainTimeout)
+	dctx, cancel := context.WithTimeout(ctx, min(r.opts.Config.DrainTimeout, maxRebalanceWait))
 	defer cancel()
 	r.deactivateAll(dctx, moved)
 }

@@ -114,7 +114,7 @@ func startServer(ctx context.Context, host string) (*Server, error) {
 		ReplicationFactor: 100, // daprd's default
 		Peers:             []peers.PeerInfo{{ID: "wapr-placement", Address: net.JoinHostPort(host, strconv.Itoa(raftPort))}},
 		// Dapr's defaults (cmd/placement/options).
-		DisseminateTimeout:        2 * time.Second,
+		DisseminateTimeout:        8 * time.Second,
 		DisseminateCoalesceWindow: 0,
 	})
 	if err != nil {
