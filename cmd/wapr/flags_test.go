@@ -172,6 +172,16 @@ func TestFlagsResolve(t *testing.T) {
 		wantErr string
 	}{
 		{
+			name: "placement addresses reach the host, as given",
+			args: []string{"--placement-host-address", "localhost:50005,other:50005"},
+			check: func(f *runFlags) string {
+				if f.placementHostAddress != "localhost:50005,other:50005" {
+					return "placement-host-address " + strconv.Quote(f.placementHostAddress)
+				}
+				return ""
+			},
+		},
+		{
 			name: "defaults",
 			check: func(f *runFlags) string {
 				if f.listenAddress != "" || f.internalListenAddress != "" || f.maxBodyBytes != 4<<20 ||
