@@ -78,8 +78,9 @@ func (h *Host) startActors(ctx context.Context, app api.AppChannel) {
 			Name: net.JoinHostPort(ip, strconv.Itoa(tcp.Port)), Port: int64(tcp.Port),
 			AppID: h.opts.AppID, Namespace: h.opts.Namespace, Entities: cfg.Entities,
 		},
-		OnUpdate: rt.Rebalance,
-		Logger:   h.log,
+		OnUpdate:     rt.Rebalance,
+		OnDisconnect: rt.Halt,
+		Logger:       h.log,
 	})
 	rt.SetLocator(client)
 	h.mu.Lock()

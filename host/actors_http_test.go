@@ -751,3 +751,31 @@ func startActorPair(t *testing.T) *actorPair {
 	app2.resetServed()
 	return &actorPair{s1: s1, s2: s2, app1: app1, app2: app2, cluster: cluster}
 }
+
+// TestActorsPlacementLost: when its placement stream ends, a sidecar
+// deactivates its actors (placement gives them to others), as daprd halts
+// its actors.
+func TestActorsPlacementLost(t *testing.T) {
+	srv, err := placement.StartServer(t.Context(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := startActorApp(t, "app", counterConfig, nil)
+	s := startSidecarWith(t, hostConfig{appID: "actorapp", appPort: app.port, yaml: memoryActors, placement: srv.Addr()}, nil)
+	if res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/lost/method/hello", ""); res.StatusCode != 200 {
+		t.Fatalf("method: %d %s", res.StatusCode, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-app.deactivated:
+		if id != "lost" {
+			t.Fatalf("deactivated %q", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the actor is still active 10s after placement went away")
+	}
+}

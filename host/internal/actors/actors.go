@@ -486,6 +486,26 @@ func (r *Runtime) Rebalance(ctx context.Context, isLocal func(actorType, actorID
 	r.deactivateAll(dctx, moved)
 }
 
+// Halt deactivates every active actor, waiting for calls in flight up to
+// the drain timeout (at most maxRebalanceWait): the placement client's
+// OnDisconnect hook, since placement gives this sidecar's actors to others
+// once its stream is gone.
+func (r *Runtime) Halt(ctx context.Context) {
+	r.mu.Lock()
+	all := make([]*actor, 0, len(r.actors))
+	for _, a := range r.actors {
+		all = append(all, a)
+	}
+	r.mu.Unlock()
+	if len(all) == 0 {
+		return
+	}
+	r.log.Warn("placement lost: deactivating this sidecar's actors", "count", len(all))
+	dctx, cancel := context.WithTimeout(ctx, min(r.opts.Config.DrainTimeout, maxRebalanceWait))
+	defer cancel()
+	r.deactivateAll(dctx, all)
+}
+
 func (r *Runtime) deactivateAll(ctx context.Context, all []*actor) {
 	var wg sync.WaitGroup
 	for _, a := range all {

@@ -56,7 +56,12 @@ type ClientOptions struct {
 	// actor belongs here under the new tables. It blocks the dissemination
 	// round, so it must return (bounded by the drain timeout).
 	OnUpdate func(ctx context.Context, isLocal func(actorType, actorID string) bool)
-	Logger   *slog.Logger
+	// OnDisconnect is called when a stream placement had answered on
+	// ends: placement then gives this sidecar's actors to others, so they
+	// must stop here (daprd halts its actors too). Lookups wait for the
+	// next round from then on.
+	OnDisconnect func(ctx context.Context)
+	Logger       *slog.Logger
 }
 
 // Client keeps a stream open to placement, follows its dissemination rounds
@@ -120,6 +125,10 @@ func (c *Client) Start(ctx context.Context) {
 			}
 			if connected {
 				failures = 0
+				c.suspend()
+				if c.opts.OnDisconnect != nil {
+					c.opts.OnDisconnect(ctx)
+				}
 			}
 			failures++
 			level := slog.LevelWarn
@@ -240,6 +249,17 @@ func (c *Client) install(in *v1pb.PlacementTables, version uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tables, c.hosts, c.version = tables, hosts, version
+	c.suspendLocked()
+}
+
+// suspend holds lookups until the next round's unlock.
+func (c *Client) suspend() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.suspendLocked()
+}
+
+func (c *Client) suspendLocked() {
 	if c.isReady {
 		c.ready = make(chan struct{})
 		c.isReady = false
