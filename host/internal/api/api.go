@@ -242,6 +242,9 @@ const (
 	CodeActorTimerCreate
 	CodeActorRuntimeClosed
 	CodeActorStackDepth
+	CodeActorReminderCreate
+	CodeActorReminderGet
+	CodeActorReminderDelete
 )
 
 // Error is an API failure: what went wrong (Code), a message for people,

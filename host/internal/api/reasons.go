@@ -56,6 +56,9 @@ var reasons = map[Code]string{
 	CodeActorTimerCreate:          "ERR_ACTOR_TIMER_CREATE",
 	CodeActorRuntimeClosed:        "ERR_ACTOR_RUNTIME_CLOSED",
 	CodeActorStackDepth:           "ERR_ACTOR_STACK_DEPTH",
+	CodeActorReminderCreate:       "ERR_ACTOR_REMINDER_CREATE",
+	CodeActorReminderGet:          "ERR_ACTOR_REMINDER_GET",
+	CodeActorReminderDelete:       "ERR_ACTOR_REMINDER_DELETE",
 }
 
 // Reason returns Dapr's errorCode for c ("ERROR" for an unknown code).

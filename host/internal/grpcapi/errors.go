@@ -77,6 +77,9 @@ var grpcCode = map[api.Code]codes.Code{
 	api.CodeActorTimerCreate:          codes.Internal,
 	api.CodeActorRuntimeClosed:        codes.Unavailable,
 	api.CodeActorStackDepth:           codes.ResourceExhausted,
+	api.CodeActorReminderCreate:       codes.Internal,
+	api.CodeActorReminderGet:          codes.Internal,
+	api.CodeActorReminderDelete:       codes.Internal,
 }
 
 // codeFor returns the gRPC code for e.

@@ -69,6 +69,9 @@ var httpStatus = map[api.Code]int{
 	api.CodeActorTimerCreate:          500,
 	api.CodeActorRuntimeClosed:        503,
 	api.CodeActorStackDepth:           500,
+	api.CodeActorReminderCreate:       500,
+	api.CodeActorReminderGet:          500,
+	api.CodeActorReminderDelete:       500,
 }
 
 // daprError is the status and errorCode of an answer.
