@@ -182,6 +182,24 @@ func published(t *testing.T, p *wasmcomp.PubSub) int {
 	return n
 }
 
+// holdInstance publishes to topic (a "busy:<ms>" one) on its own goroutine
+// and returns once that publish holds the pool's one instance; the channel
+// gets its error.
+func holdInstance(t *testing.T, p *wasmcomp.PubSub, topic string) <-chan error {
+	t.Helper()
+	busy := make(chan error, 1)
+	go func() { busy <- p.Publish(context.Background(), &pubsub.PublishRequest{Topic: topic}) }()
+	if err := backendtest.Eventually(5*time.Second, func() error {
+		if st := p.WasmStats(); st.Busy != 1 {
+			return fmt.Errorf("%d instances busy, want the one", st.Busy)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return busy
+}
+
 // TestPublishBatchFailures: a guest that answers bulk publishes
 // NOT_SUPPORTED gets each of those publishes again alone, exactly once, and
 // no bulk publish after; a bulk publish that breaks (here: runs past its
@@ -193,6 +211,9 @@ func testPublishBatchFailures(t *testing.T, e testEngine) {
 	t.Run("not-supported", func(t *testing.T) {
 		p := startHangPubSub(t, e, map[string]string{wasmcomp.AnnotationPoolSize: "1"}, map[string]string{"bulk": "false"})
 		const publishers, each = 32, 20
+		// The one instance is busy while the publishers queue behind it, so
+		// a bulk publish is tried once it frees up.
+		busy := holdInstance(t, p, "busy:1500")
 		var wg sync.WaitGroup
 		for range publishers {
 			wg.Go(func() {
@@ -205,8 +226,11 @@ func testPublishBatchFailures(t *testing.T, e testEngine) {
 			})
 		}
 		wg.Wait()
-		if n := published(t, p); n != publishers*each {
-			t.Errorf("the guest published %d messages, want %d: each exactly once", n, publishers*each)
+		if err := <-busy; err != nil {
+			t.Fatalf("the busy publish: %v", err)
+		}
+		if n := published(t, p); n != publishers*each+1 {
+			t.Errorf("the guest published %d messages, want %d: each exactly once (and the busy one)", n, publishers*each+1)
 		}
 		var calls uint64
 		for _, n := range p.WasmStats().Batches {
@@ -222,9 +246,7 @@ func testPublishBatchFailures(t *testing.T, e testEngine) {
 		p := startHangPubSub(t, e, map[string]string{wasmcomp.AnnotationPoolSize: "1", wasmcomp.AnnotationCallTimeout: timeout.String()}, nil)
 		// The one instance is busy while 8 publishes queue behind it, one
 		// to "loop": they are served by one bulk publish, which hangs.
-		busy := make(chan error, 1)
-		go func() { busy <- p.Publish(ctx, &pubsub.PublishRequest{Topic: "busy:1000"}) }()
-		time.Sleep(200 * time.Millisecond)
+		busy := holdInstance(t, p, "busy:1000")
 		errs := make([]error, 8)
 		var wg sync.WaitGroup
 		for k := range errs {
