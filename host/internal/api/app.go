@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // AppCall says what a call to the app is for. An HTTP app channel ignores
@@ -136,4 +139,45 @@ func (g *gatedApp) Call(ctx context.Context, req *AppRequest) (*AppResponse, err
 		}
 	}
 	return g.app.Call(ctx, req)
+}
+
+// TopicOutcome is what an app's answer to a delivered message asks of the
+// broker.
+type TopicOutcome int
+
+const (
+	TopicSuccess TopicOutcome = iota // acknowledge
+	TopicRetry                       // redeliver
+	TopicDrop                        // drop (to the dead-letter topic, if any)
+)
+
+// ReadTopicOutcome reads an app's answer to a delivered message as daprd
+// does: 2xx with no status or SUCCESS acks, RETRY (or an unknown status)
+// redelivers, DROP drops; 404 drops; any other status redelivers. Delivery
+// acts on it and metrics count by it: one rule for both.
+func ReadTopicOutcome(res *AppResponse) TopicOutcome {
+	switch {
+	case res.Status == 404:
+		return TopicDrop
+	case res.Status/100 != 2:
+		return TopicRetry
+	}
+	body := bytes.TrimSpace(res.Body)
+	if len(body) == 0 || body[0] != '{' {
+		return TopicSuccess
+	}
+	var ans struct {
+		Status *string `json:"status"`
+	}
+	if json.Unmarshal(body, &ans) != nil || ans.Status == nil {
+		return TopicSuccess
+	}
+	switch strings.ToUpper(*ans.Status) {
+	case "", "SUCCESS":
+		return TopicSuccess
+	case "DROP":
+		return TopicDrop
+	default:
+		return TopicRetry
+	}
 }

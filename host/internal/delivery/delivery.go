@@ -402,53 +402,15 @@ func (d *deliverer) handle(ctx context.Context, msg *pubsub.Message) error {
 		return fmt.Errorf("%w: %v", errRetry, err)
 	}
 	tracing.EndHTTP(span, res.Status)
-	switch outcome(res) {
-	case outcomeSuccess:
+	switch api.ReadTopicOutcome(res) {
+	case api.TopicSuccess:
 		return nil
-	case outcomeDrop:
+	case api.TopicDrop:
 		d.m.log.Warn("the app dropped a message", "pubsub", d.sub.PubsubName, "topic", d.sub.Topic, "status", res.Status)
 		d.deadLetter(ctx, event)
 		return nil
 	default:
 		return fmt.Errorf("%w (status %d)", errRetry, res.Status)
-	}
-}
-
-type appOutcome int
-
-const (
-	outcomeSuccess appOutcome = iota
-	outcomeRetry
-	outcomeDrop
-)
-
-// outcome reads the app's answer as daprd does: 2xx with no status or
-// SUCCESS acks, RETRY (or an unknown status) redelivers, DROP drops; 404
-// drops; any other status redelivers.
-func outcome(res *api.AppResponse) appOutcome {
-	switch {
-	case res.Status == 404:
-		return outcomeDrop
-	case res.Status/100 != 2:
-		return outcomeRetry
-	}
-	body := bytes.TrimSpace(res.Body)
-	if len(body) == 0 || body[0] != '{' {
-		return outcomeSuccess
-	}
-	var ans struct {
-		Status *string `json:"status"`
-	}
-	if json.Unmarshal(body, &ans) != nil || ans.Status == nil {
-		return outcomeSuccess
-	}
-	switch strings.ToUpper(*ans.Status) {
-	case "", "SUCCESS":
-		return outcomeSuccess
-	case "DROP":
-		return outcomeDrop
-	default:
-		return outcomeRetry
 	}
 }
 

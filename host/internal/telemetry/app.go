@@ -1,9 +1,7 @@
 package telemetry
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -96,33 +94,17 @@ const (
 	outcomeDrop    = "drop"
 )
 
-// deliveryOutcome reads the app's answer to a pub/sub message as the
-// delivery does (and daprd): a transport failure or a non-2xx status
-// retries, but 404 drops; a 2xx body {"status": "DROP"} drops, "RETRY"
-// (or an unknown status) retries, anything else succeeds.
+// deliveryOutcome is the outcome label of an app's answer to a pub/sub
+// message, read by the rule delivery acts on (api.ReadTopicOutcome); a
+// transport failure is a retry.
 func deliveryOutcome(res *api.AppResponse, err error) string {
-	switch {
-	case err != nil:
-		return outcomeRetry
-	case res.Status == 404:
-		return outcomeDrop
-	case res.Status/100 != 2:
+	if err != nil {
 		return outcomeRetry
 	}
-	body := bytes.TrimSpace(res.Body)
-	if len(body) == 0 || body[0] != '{' {
+	switch api.ReadTopicOutcome(res) {
+	case api.TopicSuccess:
 		return outcomeSuccess
-	}
-	var ans struct {
-		Status *string `json:"status"`
-	}
-	if json.Unmarshal(body, &ans) != nil || ans.Status == nil {
-		return outcomeSuccess
-	}
-	switch strings.ToUpper(*ans.Status) {
-	case "", "SUCCESS":
-		return outcomeSuccess
-	case "DROP":
+	case api.TopicDrop:
 		return outcomeDrop
 	}
 	return outcomeRetry
