@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wapr-dev/wapr/host/component/pubsub"
 	"github.com/wapr-dev/wapr/host/internal/api"
@@ -493,25 +495,129 @@ func (d *deliverer) deadLetter(ctx context.Context, data []byte) {
 // traceContextOf returns the trace context a CloudEvent carries: its
 // top-level traceparent (or, lacking one, traceid, as daprd reads it) and
 // tracestate attributes, read as JSON, so that fields of those names inside
-// data do not count. An attribute that is not a string is ignored.
+// data do not count. Names match exactly (CloudEvents attributes are
+// lower case), the last of repeated names wins; an attribute that is not a
+// string is ignored, and so is everything in an event that is not a JSON
+// object.
+//
+// It walks the event's top-level members and skips their values without
+// decoding them (decoding every event whole cost a tenth of a delivering
+// sidecar's CPU); only the three attributes are decoded. Of an event that
+// is not valid JSON it may return what it found before the fault (the
+// delivery goes on either way).
 func traceContextOf(event []byte) (traceParent, traceState string) {
 	if !bytes.Contains(event, []byte(`"trace`)) {
-		return "", "" // no attribute can be there: spare the decoding
+		return "", "" // no attribute can be there
 	}
-	var ce struct {
-		TraceParent any `json:"traceparent"`
-		TraceID     any `json:"traceid"`
-		TraceState  any `json:"tracestate"`
-	}
-	if json.Unmarshal(event, &ce) != nil {
-		return "", ""
-	}
-	traceParent, _ = ce.TraceParent.(string)
+	var traceID string
+	forTopLevel(event, func(key, value []byte) {
+		if bytes.IndexByte(key, '\\') >= 0 { // a name written with escapes
+			var k string
+			if json.Unmarshal(key, &k) != nil {
+				return
+			}
+			key = []byte(strconv.Quote(k))
+		}
+		var dst *string
+		switch string(key) {
+		case `"traceparent"`:
+			dst = &traceParent
+		case `"traceid"`:
+			dst = &traceID
+		case `"tracestate"`:
+			dst = &traceState
+		default:
+			return
+		}
+		*dst = "" // the last of repeated names wins, as in encoding/json
+		switch {
+		case len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"':
+		case bytes.IndexByte(value, '\\') < 0 && utf8.Valid(value):
+			*dst = string(value[1 : len(value)-1])
+		default:
+			json.Unmarshal(value, dst)
+		}
+	})
 	if traceParent == "" {
-		traceParent, _ = ce.TraceID.(string)
+		traceParent = traceID
 	}
-	traceState, _ = ce.TraceState.(string)
 	return traceParent, traceState
+}
+
+// forTopLevel calls f with the raw key (quotes included) and raw value of
+// each member of the JSON object doc; a document that is not an object has
+// no members, and one that is not valid JSON stops at the fault or reads
+// past it, never out of bounds. A key written with escapes is passed as
+// written.
+func forTopLevel(doc []byte, f func(key, value []byte)) {
+	i := skipSpace(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = skipSpace(doc, i)
+		if i >= len(doc) || doc[i] != '"' {
+			return // '}': the end
+		}
+		end := skipValue(doc, i)
+		key := doc[i:min(end, len(doc))]
+		if i = skipSpace(doc, end); i >= len(doc) || doc[i] != ':' {
+			return
+		}
+		if i = skipSpace(doc, i+1); i >= len(doc) {
+			return
+		}
+		end = min(skipValue(doc, i), len(doc))
+		f(key, doc[i:end])
+		i = skipSpace(doc, end)
+		if i >= len(doc) || doc[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) && (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the valid JSON value that starts at i.
+func skipValue(doc []byte, i int) int {
+	depth := 0
+	for i < len(doc) {
+		switch doc[i] {
+		case '"':
+			i++
+			for i < len(doc) && doc[i] != '"' {
+				if doc[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			i++ // past the closing quote
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			i++
+		case ',', ' ', '\t', '\n', '\r', ':':
+			if depth == 0 {
+				return i
+			}
+			i++
+		default:
+			i++
+		}
+		if depth == 0 && i < len(doc) && (doc[i] == ',' || doc[i] == '}' || doc[i] == ']' || doc[i] == ':' || doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r') {
+			return i
+		}
+	}
+	return i
 }
 
 func isHeaderSafe(s string) bool {
