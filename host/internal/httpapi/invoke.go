@@ -169,10 +169,10 @@ func writeInvokeResponse(ctx *fasthttp.RequestCtx, res *api.InvokeResponse) {
 	ctx.SetBody(res.Body)
 }
 
-// SidecarClient is the calling end of the sidecar-to-sidecar channel:
-// HTTP/1.1 over pooled keep-alive connections (chosen over gRPC by
-// measurement, see docs/building-blocks/invoke.md). It is safe for
-// concurrent use.
+// SidecarClient is the calling end of the sidecar-to-sidecar channel's
+// HTTP/1.1 wire (wapr run --sidecar-wire http), over pooled keep-alive
+// connections; the default wire is package sidecarwire's mux (see
+// docs/building-blocks/invoke.md). It is safe for concurrent use.
 type SidecarClient struct {
 	client *fasthttp.Client
 }
