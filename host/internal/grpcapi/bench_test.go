@@ -15,6 +15,7 @@ import (
 	statememory "github.com/wapr-dev/wapr/builtin/state/memory"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/telemetry"
 )
 
 // benchValue is the value the benchmarks save and read: the size of a
@@ -25,6 +26,12 @@ var benchValue = []byte(`{"name":"a value of some size","n":42}`)
 // on an in-memory listener, and a client connected to it over one HTTP/2
 // connection.
 func newBenchServer(tb testing.TB) (*Server, runtimev1pb.DaprClient) {
+	return newBenchServerWith(tb, nil)
+}
+
+// newBenchServerWith is newBenchServer with metrics m (nil: off); with
+// metrics the store is instrumented as the host instruments it.
+func newBenchServerWith(tb testing.TB, m *telemetry.Metrics) (*Server, runtimev1pb.DaprClient) {
 	tb.Helper()
 	store := statememory.New()
 	if err := store.Init(tb.Context(), component.Metadata{Name: "statestore", Type: "state.in-memory"}); err != nil {
@@ -32,10 +39,14 @@ func newBenchServer(tb testing.TB) (*Server, runtimev1pb.DaprClient) {
 	}
 	tb.Cleanup(func() { store.Close(context.Background()) })
 	a := api.New("bench", api.RuntimeInfo{})
-	a.SetSnapshot(&api.Snapshot{States: map[string]*api.StateStore{
+	snap := &api.Snapshot{States: map[string]*api.StateStore{
 		"statestore": {Info: api.Info{Name: "statestore"}, Store: store, Bulk: store, Tx: store, Features: store.Features(), Prefix: "bench"},
-	}})
-	s := New(Options{API: a})
+	}}
+	if m != nil {
+		m.Instrument(snap, "statestore", store)
+	}
+	a.SetSnapshot(snap)
+	s := New(Options{API: a, Metrics: m})
 	ln := bufconn.Listen(1 << 20)
 	go s.Serve(ln)
 	tb.Cleanup(func() { s.Shutdown(context.Background()) })
