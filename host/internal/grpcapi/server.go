@@ -13,6 +13,7 @@ package grpcapi
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -138,8 +139,16 @@ func New(o Options) *Server {
 	return s
 }
 
-// Serve answers calls on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+// Serve answers calls on ln until Shutdown; it returns nil once Shutdown
+// has stopped it, even when Shutdown came first (ln is closed then).
+func (s *Server) Serve(ln net.Listener) error {
+	// A Shutdown that came first (a host stopped as soon as it started)
+	// is a stop, not a failure: grpc closes ln and says ErrServerStopped.
+	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
 
 // Shutdown stops accepting calls and waits, until ctx is done, for calls in
 // flight to finish; then it closes what is left. Open streams
