@@ -23,8 +23,14 @@ package abi
 // descriptor.
 const (
 	VersionMajor = 1
-	VersionMinor = 2
+	VersionMinor = 3
 )
+
+// FeaturePollAhead, in a pub/sub guest's Descriptor.Features (since v1.3),
+// lets the host poll a subscription again while messages of earlier polls
+// are not yet settled (SPEC.md §7.3). It is wapr's, not one of Dapr's
+// feature names, and the host does not report it as a component feature.
+const FeaturePollAhead = "POLL_AHEAD"
 
 // Guest exports. Signatures use Wasm types; i32 values are unsigned unless
 // noted. Every export that returns i64 returns Pack(status, out_len).

@@ -27,7 +27,7 @@ var golden = []struct {
 	msg  message
 	new  func() message
 }{
-	{"descriptor", &Descriptor{ABIMinor: 2, Types: []string{"state.redis"}, Version: "1.0.0", Features: []string{"ETAG", "TTL"}, EndpointKeys: []string{"redisHost"}, Name: "wapr-state-redis"}, func() message { return new(Descriptor) }},
+	{"descriptor", &Descriptor{ABIMinor: 3, Types: []string{"state.redis"}, Version: "1.0.0", Features: []string{"ETAG", "TTL"}, EndpointKeys: []string{"redisHost"}, Name: "wapr-state-redis"}, func() message { return new(Descriptor) }},
 	{"init", &InitRequest{Name: "cache", Type: "state.redis", Metadata: map[string]string{"redisHost": "127.0.0.1:6379", "redisDB": "0"}}, func() message { return new(InitRequest) }},
 	{"error", &ErrorRecord{Message: "etag mismatch", Key: "k"}, func() message { return new(ErrorRecord) }},
 	{"state_get", &StateGetRequest{Key: "app||k", Consistency: ConsistencyStrong}, func() message { return new(StateGetRequest) }},

@@ -40,7 +40,7 @@ type Descriptor struct {
 	ABIMinor     uint32   // 1: the ABI minor version the guest was built for
 	Types        []string // 2 (repeated): component types provided, e.g. "state.redis"
 	Version      string   // 3: the component's own version
-	Features     []string // 4 (repeated): Dapr feature names, e.g. "ETAG"
+	Features     []string // 4 (repeated): Dapr feature names, e.g. "ETAG", and wapr's FeaturePollAhead
 	EndpointKeys []string // 5 (repeated): metadata keys whose values name network endpoints
 	Operations   []string // 6 (repeated): binding operations offered
 	Name         string   // 7: implementation name, e.g. "wapr-state-redis"

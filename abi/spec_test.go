@@ -197,6 +197,10 @@ func TestSpecNames(t *testing.T) {
 			if want := "This document is minor **" + strconv.FormatInt(v, 10) + "**"; !strings.Contains(spec, want) {
 				t.Errorf("SPEC.md does not say %q", want)
 			}
+		case strings.HasPrefix(name, "Feature"):
+			if s := constant.StringVal(val); !strings.Contains(spec, "`"+s+"`") {
+				t.Errorf("SPEC.md does not mention the feature %s (`%s`)", name, s)
+			}
 		case strings.HasPrefix(name, "Export"), strings.HasPrefix(name, "Module"), strings.HasPrefix(name, "Func"):
 			if val.Kind() != constant.String {
 				t.Errorf("%s is not a string constant", name)

@@ -3,6 +3,7 @@ package wasmcomp
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,10 +123,17 @@ func (p *PubSub) subscriber(ctx context.Context, req pubsub.SubscribeRequest) (*
 	return i, nil
 }
 
-// pollLoop polls, delivers each batch to h concurrently, then acks what h
-// accepted and nacks the rest on the same instance. A broken instance is
-// replaced (and re-subscribed) with a backoff; messages it held stay with
-// the broker.
+// pollLoop polls, delivers each message to h on a goroutine of its own,
+// and acks what h accepted and nacks the rest on the instance that polled
+// it. A broken instance is replaced (and re-subscribed) with a backoff;
+// messages it held stay with the broker.
+//
+// How far polling runs ahead of settling is the guest's to allow (abi/SPEC.md
+// §7.3): a guest without POLL_AHEAD is polled only once every message of
+// its last batch is settled (stop-and-wait); one with it is polled again as
+// soon as half a batch of room is free in a window of pollAheadWindow
+// messages in flight, and the outcomes that settled meanwhile are acked in
+// one call before each poll.
 func (p *PubSub) pollLoop(ctx context.Context, req pubsub.SubscribeRequest, h pubsub.Handler, i *instance) {
 	defer func() {
 		if i != nil {
@@ -143,17 +151,39 @@ func (p *PubSub) pollLoop(ctx context.Context, req pubsub.SubscribeRequest, h pu
 		}
 	})
 	defer stop()
-	// Deliveries in flight finish even when the subscription ends.
+	// Deliveries in flight finish even when the subscription ends, and what
+	// they settle is still acknowledged.
 	deliverCtx := context.WithoutCancel(ctx)
+	window := pollBatch // stop-and-wait: poll again only when all is settled
+	if p.pollsAhead() {
+		window = pollAheadWindow
+	}
+	s := settling{topic: req.Topic, done: make(chan outcome, window)}
 	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
+	for {
+		// Wait for room: for everything in flight when the subscription
+		// ended, when the last poll found the topic empty, when the
+		// instance broke (a new one would be handed the messages still out
+		// with the app at once), or without POLL_AHEAD; else for half a
+		// batch of room in the window.
+		switch {
+		case ctx.Err() != nil || s.drained || i == nil || window == pollBatch:
+			s.wait(i, 0)
+		default:
+			s.wait(i, window-pollBatch/2)
+		}
+		s.collect(i)
+		i = s.acknowledge(deliverCtx, p.c, i)
+		if ctx.Err() != nil {
+			return
+		}
 		if i == nil {
 			var err error
 			if i, err = p.subscriber(ctx, req); err != nil {
 				cur.Store(nil)
 				p.c.log.Warn("re-subscribing failed", "topic", req.Topic, "error", err)
 				if !sleep(ctx, backoff) {
-					return
+					continue // wait for what is in flight, then return
 				}
 				backoff = min(backoff*2, 5*time.Second)
 				continue
@@ -163,10 +193,16 @@ func (p *PubSub) pollLoop(ctx context.Context, req pubsub.SubscribeRequest, h pu
 				i.abortSockets() // ended while subscribing
 			}
 		}
-		msgs, err := p.poll(ctx, i, req.Topic)
+		// With messages in flight the poll does not wait: their outcomes
+		// are to be acknowledged soon.
+		wait := pollWait
+		if s.inflight > 0 {
+			wait = 0
+		}
+		msgs, err := p.poll(ctx, i, req.Topic, min(pollBatch, window-s.inflight), wait)
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				continue
 			}
 			p.c.log.Warn("polling failed", "topic", req.Topic, "error", err)
 			if isBroken(err) {
@@ -175,62 +211,120 @@ func (p *PubSub) pollLoop(ctx context.Context, req pubsub.SubscribeRequest, h pu
 				i = nil
 			}
 			if !sleep(ctx, backoff) {
-				return
+				continue
 			}
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		if len(msgs) == 0 {
-			continue
-		}
+		s.drained = len(msgs) == 0
 		if ctx.Err() != nil {
 			// The subscription ended during the poll: deliver nothing more;
 			// the broker redelivers what was not acknowledged.
-			return
+			continue
 		}
-		results := make([]error, len(msgs))
-		var wg sync.WaitGroup
 		for k := range msgs {
-			wg.Go(func() {
-				m := &msgs[k]
-				results[k] = h(deliverCtx, &pubsub.Message{Topic: m.Topic, Data: m.Data, ContentType: m.ContentType, Metadata: m.Metadata})
-			})
-		}
-		wg.Wait()
-		ack := abi.AckRequest{Topic: req.Topic}
-		nack := abi.AckRequest{Topic: req.Topic}
-		for k, err := range results {
-			if err == nil {
-				ack.Tokens = append(ack.Tokens, msgs[k].AckToken)
-			} else {
-				nack.Tokens = append(nack.Tokens, msgs[k].AckToken)
-			}
-		}
-		for _, a := range []struct {
-			op  uint32
-			req *abi.AckRequest
-		}{{abi.PubSubAck, &ack}, {abi.PubSubNack, &nack}} {
-			if len(a.req.Tokens) == 0 {
-				continue
-			}
-			if err := i.run(deliverCtx, pubsubFamily, a.op, a.req, okOnly); err != nil {
-				// Unacknowledged messages are redelivered by the broker.
-				p.c.log.Warn("acknowledging failed", "topic", req.Topic, "error", err)
-				if isBroken(err) {
-					p.c.brokenDedicated(err)
-					i.close()
-					i = nil
-					break
-				}
-			}
+			m := &msgs[k]
+			s.inflight++
+			from := i
+			go func() {
+				err := h(deliverCtx, &pubsub.Message{Topic: m.Topic, Data: m.Data, ContentType: m.ContentType, Metadata: m.Metadata})
+				s.done <- outcome{from: from, token: m.AckToken, err: err}
+			}()
 		}
 	}
 }
 
+// pollAheadWindow is how many messages a subscription of a POLL_AHEAD guest
+// has in flight at most: two batches.
+const pollAheadWindow = 2 * pollBatch
+
+// pollsAhead reports whether the guest takes polls while messages it
+// returned are not yet settled (abi/SPEC.md §7.3).
+func (p *PubSub) pollsAhead() bool {
+	d := p.c.mod.Descriptor
+	return d.ABIMinor >= 3 && slices.Contains(d.Features, abi.FeaturePollAhead)
+}
+
+// outcome is what the app made of one delivered message.
+type outcome struct {
+	from  *instance // the instance that polled it: only it takes the token
+	token []byte
+	err   error // nil: ack; else nack
+}
+
+// settling keeps the outcomes of one subscription's messages in flight
+// until they are acknowledged.
+type settling struct {
+	topic    string
+	done     chan outcome // buffered for every message in flight
+	inflight int
+	drained  bool // the last poll found nothing
+	ack      abi.AckRequest
+	nack     abi.AckRequest
+}
+
+// wait takes outcomes until at most limit messages are in flight.
+func (s *settling) wait(i *instance, limit int) {
+	for s.inflight > limit {
+		s.take(i, <-s.done)
+	}
+}
+
+// collect takes the outcomes that are ready, without waiting.
+func (s *settling) collect(i *instance) {
+	for {
+		select {
+		case o := <-s.done:
+			s.take(i, o)
+		default:
+			return
+		}
+	}
+}
+
+func (s *settling) take(i *instance, o outcome) {
+	s.inflight--
+	switch {
+	case o.from != i || i == nil:
+		// Polled by an instance since discarded: the broker redelivers it.
+	case o.err == nil:
+		s.ack.Tokens = append(s.ack.Tokens, o.token)
+	default:
+		s.nack.Tokens = append(s.nack.Tokens, o.token)
+	}
+}
+
+// acknowledge acks and nacks what was taken, on i; it returns i, or nil
+// when i broke (and was closed).
+func (s *settling) acknowledge(ctx context.Context, c *Component, i *instance) *instance {
+	for _, a := range []struct {
+		op  uint32
+		req *abi.AckRequest
+	}{{abi.PubSubAck, &s.ack}, {abi.PubSubNack, &s.nack}} {
+		if len(a.req.Tokens) == 0 || i == nil {
+			a.req.Tokens = a.req.Tokens[:0]
+			continue
+		}
+		a.req.Topic = s.topic
+		err := i.run(ctx, pubsubFamily, a.op, a.req, okOnly)
+		a.req.Tokens = a.req.Tokens[:0]
+		if err != nil {
+			// Unacknowledged messages are redelivered by the broker.
+			c.log.Warn("acknowledging failed", "topic", s.topic, "error", err)
+			if isBroken(err) {
+				c.brokenDedicated(err)
+				i.close()
+				i = nil
+			}
+		}
+	}
+	return i
+}
+
 // poll asks the subscriber instance for a batch and copies it out.
-func (p *PubSub) poll(ctx context.Context, i *instance, topic string) ([]abi.Message, error) {
-	in := abi.PollRequest{Topic: topic, MaxMessages: pollBatch, MaxWaitMillis: uint32(pollWait / time.Millisecond)}
+func (p *PubSub) poll(ctx context.Context, i *instance, topic string, limit int, wait time.Duration) ([]abi.Message, error) {
+	in := abi.PollRequest{Topic: topic, MaxMessages: uint32(limit), MaxWaitMillis: uint32(wait / time.Millisecond)}
 	var msgs []abi.Message
 	err := i.run(ctx, pubsubFamily, abi.PubSubPoll, &in, func(st abi.Status, out []byte) error {
 		if st != abi.StatusOK {

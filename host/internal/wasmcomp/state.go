@@ -53,9 +53,11 @@ func (s *StateStore) Close(ctx context.Context) error { return s.c.shutdown(ctx)
 func (s *StateStore) Features() []component.Feature { return features(s.c.mod.Descriptor) }
 
 func features(d abi.Descriptor) []component.Feature {
-	out := make([]component.Feature, len(d.Features))
-	for i, f := range d.Features {
-		out[i] = component.Feature(f)
+	out := make([]component.Feature, 0, len(d.Features))
+	for _, f := range d.Features {
+		if f != abi.FeaturePollAhead { // wapr's own, not a Dapr feature
+			out = append(out, component.Feature(f))
+		}
 	}
 	return out
 }
