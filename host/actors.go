@@ -3,7 +3,12 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +16,7 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/actors"
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/placement"
+	"github.com/wapr-dev/wapr/host/internal/scheduler"
 )
 
 // hostActors is the actor subsystem of a host: the runtime, its placement
@@ -20,6 +26,19 @@ type hostActors struct {
 	runtime *actors.Runtime
 	client  *placement.Client
 	server  *placement.Server
+	// sched is the scheduler client (nil: reminders are off), embedded
+	// the scheduler server run in this process, if any.
+	sched    *scheduler.Client
+	embedded *embeddedScheduler
+}
+
+// embeddedScheduler is Dapr's scheduler server started in the background:
+// sidecar start-up never waits for it (its etcd takes a second or more to
+// elect itself); reminder calls wait until it serves.
+type embeddedScheduler struct {
+	cancel context.CancelFunc
+	done   chan struct{}     // closed once the start is over
+	srv    *scheduler.Server // set before done is closed, if it started
 }
 
 // startActors starts the actor runtime, once the app's port is open (app
@@ -83,6 +102,7 @@ func (h *Host) startActors(ctx context.Context, app api.AppChannel) {
 		Logger:       h.log,
 	})
 	rt.SetLocator(client)
+	sched, schedAddrs, embedded := h.newSchedulerClient(rt, cfg.Entities)
 	h.mu.Lock()
 	if h.stopCtx.Err() != nil { // Shutdown began meanwhile
 		h.mu.Unlock()
@@ -93,7 +113,12 @@ func (h *Host) startActors(ctx context.Context, app api.AppChannel) {
 	}
 	client.Start(ctx)
 	rt.Start()
-	h.actors = hostActors{runtime: rt, client: client, server: server}
+	h.actors = hostActors{runtime: rt, client: client, server: server, sched: sched}
+	if embedded {
+		h.actors.embedded = h.startEmbeddedScheduler(sched)
+	} else if sched != nil {
+		sched.Start(schedAddrs)
+	}
 	h.mu.Unlock()
 	h.api.SetActors(rt)
 	h.log.Info("actors on", "placement", strings.Join(addrs, ","), "entities", strings.Join(cfg.Entities, ","))
@@ -108,6 +133,12 @@ func (h *Host) stopActors(ctx context.Context) []error {
 	h.actors = hostActors{}
 	h.mu.Unlock()
 	var errs []error
+	if a.sched != nil {
+		// No more triggers: the scheduler sends them to other sidecars.
+		if err := a.sched.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if a.client != nil {
 		if err := a.client.Close(ctx); err != nil {
 			errs = append(errs, err)
@@ -121,6 +152,19 @@ func (h *Host) stopActors(ctx context.Context) []error {
 	if a.server != nil {
 		if err := a.server.Close(ctx); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if e := a.embedded; e != nil {
+		e.cancel()
+		select {
+		case <-e.done:
+			if e.srv != nil {
+				if err := e.srv.Close(ctx); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
 		}
 	}
 	for i, err := range errs {
@@ -139,4 +183,103 @@ func splitAddresses(s string) []string {
 		}
 	}
 	return out
+}
+
+// newSchedulerClient returns the scheduler client for the actor runtime rt,
+// its trigger handler rt.CallReminder, and the scheduler addresses to
+// start it on; embedded true: Dapr's scheduler is to run in this process
+// (no scheduler address and no placement address: the single-node
+// default). A nil client: reminders are off (an external placement and no
+// scheduler, as daprd without one).
+func (h *Host) newSchedulerClient(rt *actors.Runtime, entities []string) (c *scheduler.Client, addrs []string, embedded bool) {
+	addrs = splitAddresses(h.opts.SchedulerHostAddress)
+	embedded = len(addrs) == 0 && h.opts.PlacementHostAddress == ""
+	switch {
+	case len(addrs) == 0 && !embedded:
+		h.log.Info("actor reminders are off: an external placement is given and no --scheduler-host-address")
+		return nil, nil, false
+	case embedded && len(entities) == 0:
+		return nil, nil, false // no reminder to keep: the app hosts no actor
+	}
+	ns := h.opts.Namespace
+	if ns == "" {
+		ns = "default" // as daprd without NAMESPACE
+	}
+	c = scheduler.NewClient(scheduler.ClientOptions{
+		AppID: h.opts.AppID, Namespace: ns, ActorTypes: entities,
+		OnTrigger: rt.CallReminder, Logger: h.log,
+	})
+	rt.SetReminders(c)
+	return c, addrs, embedded
+}
+
+// startEmbeddedScheduler runs Dapr's scheduler server on loopback in the
+// background, its data in the scheduler data folder, and connects c to it
+// once it serves; if it cannot start, reminder calls fail with the cause.
+func (h *Host) startEmbeddedScheduler(c *scheduler.Client) *embeddedScheduler {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &embeddedScheduler{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		dir, err := SchedulerDataDir(h.opts.SchedulerDataDir, h.opts.AppID)
+		if err == nil {
+			e.srv, err = scheduler.StartServer(ctx, scheduler.ServerOptions{Host: "127.0.0.1", DataDir: dir})
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Error("actor reminders are off: the embedded scheduler did not start", "dataDir", dir, "error", err)
+			}
+			c.Fail(err)
+			return
+		}
+		h.log.Info("embedded scheduler started", "address", e.srv.Addr(), "dataDir", dir)
+		c.Start([]string{e.srv.Addr()})
+	}()
+	return e
+}
+
+// SchedulerDataDir resolves Options.SchedulerDataDir: dir when given, else
+// the app's folder under the user data folder, wapr/scheduler/<app id>
+// ($XDG_DATA_HOME or ~/.local/share on Linux and BSDs, ~/Library/Application
+// Support on macOS, %LocalAppData% on Windows). One folder per app id, so
+// that the sidecars of different apps on one machine each run their own;
+// two sidecars of one app need --scheduler-data-dir or a shared external
+// scheduler, since one scheduler at a time holds a folder.
+func SchedulerDataDir(dir, appID string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	base, err := userDataDir()
+	if err != nil {
+		return "", fmt.Errorf("no user data folder for the embedded scheduler (give --scheduler-data-dir): %w", err)
+	}
+	name := url.PathEscape(appID)
+	if name == "" || name == "." || name == ".." {
+		name = "_" + name
+	}
+	return filepath.Join(base, "wapr", "scheduler", name), nil
+}
+
+func userDataDir() (string, error) {
+	switch runtime.GOOS {
+	case "windows":
+		if d := os.Getenv("LocalAppData"); d != "" {
+			return d, nil
+		}
+		return "", errors.New("%LocalAppData% is not set")
+	case "darwin", "ios":
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(home, "Library", "Application Support"), nil
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
+		return d, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".local", "share"), nil
 }

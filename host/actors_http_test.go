@@ -396,13 +396,7 @@ func TestActorsHTTP(t *testing.T) {
 		if code, _ := errorCode(t, body); res.StatusCode != 404 || code != "ERR_ACTOR_NO_ADDRESS" {
 			t.Fatalf("unhosted type: %d %s", res.StatusCode, body)
 		}
-		// Reminders are not there yet: said so, with daprd's codes.
-		for verb, want := range map[string]string{"POST": "ERR_ACTOR_REMINDER_CREATE", "GET": "ERR_ACTOR_REMINDER_GET", "DELETE": "ERR_ACTOR_REMINDER_DELETE"} {
-			res, body := actorCall(t, s, verb, "/v1.0/actors/Counter/a1/reminders/r", `{"dueTime":"1s"}`)
-			if code, msg := errorCode(t, body); res.StatusCode != 500 || code != want || !strings.Contains(msg, "scheduler") {
-				t.Errorf("%s reminder: %d %s", verb, res.StatusCode, body)
-			}
-		}
+		// Reminders: TestActorsReminderHTTP (actors_reminders_test.go).
 	})
 }
 

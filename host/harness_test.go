@@ -103,6 +103,9 @@ type hostConfig struct {
 	// placement is --placement-host-address (empty: the embedded server,
 	// when the app hosts actors).
 	placement string
+	// scheduler is --scheduler-host-address; schedulerDataDir the embedded
+	// scheduler's folder (default: a fresh temporary one).
+	scheduler, schedulerDataDir string
 }
 
 // sidecar is a running host and a client for it.
@@ -177,6 +180,10 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 	if logger == nil {
 		logger = newTestLogger(t)
 	}
+	schedulerDataDir := cfg.schedulerDataDir
+	if schedulerDataDir == "" {
+		schedulerDataDir = t.TempDir()
+	}
 	var metricsAddr, profilingAddr string
 	if cfg.metrics {
 		metricsAddr = "127.0.0.1:0"
@@ -210,6 +217,8 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 		WasmEngine: os.Getenv("WAPR_WASM_ENGINE"),
 
 		PlacementHostAddress: cfg.placement,
+		SchedulerHostAddress: cfg.scheduler,
+		SchedulerDataDir:     schedulerDataDir,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -111,6 +111,16 @@ type Options struct {
 	// daprd, the app hosts no actors, and with no address either, actors
 	// stay off and nothing starts).
 	PlacementHostAddress string
+	// SchedulerHostAddress is Dapr's scheduler, which keeps actor
+	// reminders (daprd's --scheduler-host-address: host:port, or several
+	// separated by commas). Empty with no PlacementHostAddress either runs
+	// Dapr's scheduler server in this process, on loopback, when actors are
+	// on; empty beside an external placement leaves reminders off, as
+	// daprd without a scheduler.
+	SchedulerHostAddress string
+	// SchedulerDataDir holds the embedded scheduler's data (its etcd);
+	// empty means the user data folder (see SchedulerDataDir).
+	SchedulerDataDir string
 
 	// AppWaitTimeout bounds the wait for the app port to open at start; 0
 	// waits until Shutdown, as daprd does.

@@ -92,6 +92,16 @@ var daprPlacementEngine = []string{
 	"github.com/dapr/dapr/pkg/security",
 }
 
+// daprSchedulerEngine are the packages of github.com/dapr/dapr that
+// host/internal/scheduler may import: Dapr's scheduler server and what it
+// needs to run without Sentry.
+var daprSchedulerEngine = []string{
+	"github.com/dapr/dapr/pkg/scheduler/server",
+	"github.com/dapr/dapr/pkg/healthz",
+	"github.com/dapr/dapr/pkg/modes",
+	"github.com/dapr/dapr/pkg/security",
+}
+
 func decodePackages(t *testing.T, out []byte) []listedPackage {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(string(out)))
@@ -152,11 +162,14 @@ func violations(rel string, p listedPackage) []string {
 		// host/internal/placement embeds Dapr's placement server and uses
 		// its consistent hashing: wapr never decides placement itself.
 		placementEngine := within(rel, "host/internal/placement") && slices.ContainsFunc(daprPlacementEngine, func(p string) bool { return imp == p })
-		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && !strings.HasPrefix(imp, "github.com/dapr/dapr/pkg/proto/") && !placementEngine {
+		// host/internal/scheduler embeds Dapr's scheduler server (etcd):
+		// reminders are kept and fired by Dapr's engine, never by wapr.
+		schedulerEngine := within(rel, "host/internal/scheduler") && slices.Contains(daprSchedulerEngine, imp)
+		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && !strings.HasPrefix(imp, "github.com/dapr/dapr/pkg/proto/") && !placementEngine && !schedulerEngine {
 			out = append(out, "only Dapr's generated pkg/proto packages (and, in host/internal/placement, its placement engine) may be imported from github.com/dapr/dapr, found "+imp)
 		}
-		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && within(rel, "host") && !within(rel, "host/internal/grpcapi") && !within(rel, "host/internal/placement") {
-			out = append(out, "in the host only host/internal/grpcapi and host/internal/placement may import Dapr's packages, found "+imp)
+		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && within(rel, "host") && !within(rel, "host/internal/grpcapi") && !within(rel, "host/internal/placement") && !within(rel, "host/internal/scheduler") {
+			out = append(out, "in the host only host/internal/grpcapi, host/internal/placement and host/internal/scheduler may import Dapr's packages, found "+imp)
 		}
 		if within(rel, "host/internal/grpcapi") && !isStd(imp) {
 			if _, isOurs := ours(imp); !isOurs && !slices.ContainsFunc(grpcapiThirdParty, func(pfx string) bool { return strings.HasPrefix(imp, pfx) }) {

@@ -255,7 +255,7 @@ func TestFlagsResolve(t *testing.T) {
 				"--enable-api-logging=false", "--allowed-origins", "", "--read-buffer-size", "4Ki"},
 			notUsed: []string{
 				"--enable-mtls=true (mTLS)",
-				"--scheduler-host-address=localhost:50006 (the scheduler (jobs, reminders, workflows))", "--sentry-address=localhost:50001 (mTLS (sentry))",
+				"--sentry-address=localhost:50001 (mTLS (sentry))",
 			},
 		},
 		{
@@ -555,7 +555,6 @@ func TestDaprdCommandLine(t *testing.T) {
 		}
 		p := startDaprd(t, httpPort, args)
 		checkServes(t, p, grpcPort, appID,
-			"--scheduler-host-address=localhost:50006 (the scheduler",
 			"--enable-mtls=true (mTLS)",
 			"--sentry-address=localhost:50001 (mTLS (sentry))")
 		if strings.Contains(p.out.String(), "--profile-port") || strings.Contains(p.out.String(), "--metrics-port") {

@@ -106,6 +106,8 @@ type runFlags struct {
 	enableAPILogging     bool
 	apiLogging           *bool // nil unless --enable-api-logging was given
 	placementHostAddress string
+	schedulerHostAddress string
+	schedulerDataDir     string
 
 	// notUsed lists the daprd flags given whose feature wapr lacks yet, as
 	// "--name=value (feature)", for the start-up log.
@@ -137,7 +139,6 @@ var notUsedFlags = []struct {
 	{"actors-disseminate-timeout", "duration", "30s", "actors (placement)", ""},
 	{"actors-service", "string", "", "actors (deprecated in daprd, no effect)", ""},
 	{"reminders-service", "string", "", "actor reminders (deprecated in daprd, no effect)", ""},
-	{"scheduler-host-address", "strings", "", "the scheduler (jobs, reminders, workflows)", ""},
 	{"scheduler-job-streams", "uint", "3", "the scheduler", ""},
 	{"allowed-origins", "string", "", "CORS", ""},
 	{"unix-domain-socket", "string", "", "Unix domain sockets", ""},
@@ -209,6 +210,8 @@ func runFlagSet(f *runFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.profilePort, "profile-port", "7777", "port of the profiling server (every interface; 0: a free port)")
 	fs.BoolVar(&f.enableAPILogging, "enable-api-logging", false, "log one line per API call, HTTP and gRPC (default: the Configuration's spec.logging.apiLogging.enabled)")
 	fs.StringVar(&f.placementHostAddress, "placement-host-address", "", "Dapr placement service(s) for actors, host:port[,host:port] (empty: Dapr's placement server runs in-process on loopback when an actor state store is declared)")
+	fs.StringVar(&f.schedulerHostAddress, "scheduler-host-address", "", "Dapr scheduler(s) for actor reminders, host:port[,host:port] (empty, with no --placement-host-address either: Dapr's scheduler server runs in-process on loopback when actors are on)")
+	fs.StringVar(&f.schedulerDataDir, "scheduler-data-dir", "", "wapr only: folder of the in-process scheduler's data (empty: <user data dir>/wapr/scheduler/<app id>)")
 	fs.BoolVar(&f.wait, "wait", false, "wait until the sidecar on --dapr-http-port is outbound ready (at most 60s), then exit")
 	fs.StringVar(&f.wasmEngine, "wasm-engine", "wazero", "engine for Wasm components: wazero, or wasmtime in binaries built with -tags wasmtime")
 	fs.BoolVar(&f.hotReload, "hot-reload", true, "watch the resources folders and apply changes while running")
@@ -500,6 +503,8 @@ func runSidecar(args []string, stdout, stderr io.Writer) int {
 		EnableAPILogging:   f.apiLogging,
 
 		PlacementHostAddress: f.placementHostAddress,
+		SchedulerHostAddress: f.schedulerHostAddress,
+		SchedulerDataDir:     f.schedulerDataDir,
 
 		AppHealthCheck:         f.appHealthCheck,
 		AppHealthCheckPath:     f.appHealthCheckPath,

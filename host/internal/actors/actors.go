@@ -64,6 +64,8 @@ type Runtime struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	reminders ReminderStore // nil: no scheduler (reminders.go)
 }
 
 // actor is one active actor. turn holds a token while a call (or a timer,
@@ -298,7 +300,7 @@ func (r *Runtime) callLocal(ctx context.Context, req *api.ActorInvokeRequest) (*
 func (r *Runtime) callMethod(ctx context.Context, req *api.ActorInvokeRequest, headers []api.Header) (*api.InvokeResponse, error) {
 	res, err := r.opts.App.Call(ctx, &api.AppRequest{
 		Method: "PUT",
-		Path:   actorPath(req.ActorType, req.ActorID) + "/method/" + url.PathEscape(req.Method),
+		Path:   actorPath(req.ActorType, req.ActorID) + "/method/" + methodPath(req.Method),
 		Query:  req.Query, Header: headers, Body: req.Body, ResponseHeaders: true,
 	})
 	if err != nil {

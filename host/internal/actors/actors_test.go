@@ -55,7 +55,7 @@ func TestParseSchedule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := parseSchedule(tt.dueTime, tt.period, tt.ttl, now)
+			s, err := parseSchedule("timer", tt.dueTime, tt.period, tt.ttl, now)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("no error: %+v", s)

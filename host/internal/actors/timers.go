@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -44,29 +43,29 @@ func (s schedule) next(t time.Time) time.Time {
 // parseSchedule reads dueTime, period and ttl in Dapr's formats: a Go
 // duration, an ISO 8601 duration (a period may carry repetitions,
 // R5/PT10S), or an RFC 3339 time (dueTime and ttl).
-func parseSchedule(dueTime, period, ttl string, now time.Time) (schedule, error) {
+func parseSchedule(what, dueTime, period, ttl string, now time.Time) (schedule, error) {
 	s := schedule{first: now, repeats: -1}
 	var err error
 	if dueTime != "" {
 		if s.first, err = timeutils.ParseTime(dueTime, &now); err != nil {
-			return s, fmt.Errorf("error parsing timer due time: %w", err)
+			return s, fmt.Errorf("error parsing %s due time: %w", what, err)
 		}
 	}
 	if period != "" {
 		s.years, s.months, s.days, s.period, s.repeats, err = timeutils.ParseDuration(period)
 		if err != nil {
-			return s, fmt.Errorf("invalid timer period: parse error: %w", err)
+			return s, fmt.Errorf("invalid %s period: parse error: %w", what, err)
 		}
 		if s.repeats == 0 {
-			return s, errors.New("invalid timer period: has zero repetitions")
+			return s, fmt.Errorf("invalid %s period: has zero repetitions", what)
 		}
 	}
 	if ttl != "" {
 		if s.expires, err = timeutils.ParseTime(ttl, &s.first); err != nil {
-			return s, fmt.Errorf("error parsing timer TTL: %w", err)
+			return s, fmt.Errorf("error parsing %s TTL: %w", what, err)
 		}
 		if now.After(s.expires) || s.first.After(s.expires) {
-			return s, fmt.Errorf("timer has already expired: dueTime: %s TTL: %s", s.first, ttl)
+			return s, fmt.Errorf("%s has already expired: dueTime: %s TTL: %s", what, s.first, ttl)
 		}
 	}
 	return s, nil
@@ -82,7 +81,7 @@ func (r *Runtime) CreateTimer(ctx context.Context, req *api.ActorTimerRequest) e
 	if req.Name == "" {
 		return api.Errorf(api.CodeMalformedRequest, nil, "timer name is required")
 	}
-	sched, err := parseSchedule(req.DueTime, req.Period, req.TTL, time.Now())
+	sched, err := parseSchedule("timer", req.DueTime, req.Period, req.TTL, time.Now())
 	if err != nil {
 		return api.Errorf(api.CodeActorTimerCreate, err, "error creating actor timer: %v", err)
 	}

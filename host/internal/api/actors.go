@@ -34,6 +34,11 @@ type ActorRuntime interface {
 	// CreateTimer and DeleteTimer manage an active actor's timers.
 	CreateTimer(ctx context.Context, req *ActorTimerRequest) error
 	DeleteTimer(ctx context.Context, actorType, actorID, name string) error
+	// CreateReminder, GetReminder and DeleteReminder manage reminders, in
+	// Dapr's scheduler (reminders.go).
+	CreateReminder(ctx context.Context, req *ActorReminderRequest) error
+	GetReminder(ctx context.Context, actorType, actorID, name string) (*ActorReminder, error)
+	DeleteReminder(ctx context.Context, actorType, actorID, name string) error
 	// Status describes the runtime for the metadata API.
 	Status() ActorRuntimeInfo
 }
@@ -271,24 +276,6 @@ func (a *API) DeleteActorTimer(ctx context.Context, actorType, actorID, name str
 		return errActorsOff()
 	}
 	return rt.DeleteTimer(ctx, actorType, actorID, name)
-}
-
-// ActorReminder answers a reminder call (op "create", "get" or "delete"):
-// reminders need Dapr's scheduler, which wapr does not speak yet, so each is
-// refused with daprd's error code of the operation and a message saying
-// so, rather than taken for an unknown route.
-func (a *API) ActorReminder(op string) error {
-	if a.actorRuntime() == nil {
-		return errActorsOff()
-	}
-	code, verb := CodeActorReminderCreate, "creating"
-	switch op {
-	case "get":
-		code, verb = CodeActorReminderGet, "getting"
-	case "delete":
-		code, verb = CodeActorReminderDelete, "deleting"
-	}
-	return errorf(code, nil, "error %s actor reminder: actor reminders need Dapr's scheduler, which wapr does not support yet", verb)
 }
 
 // invokeActorLocal serves an actor call another sidecar forwarded (see

@@ -245,6 +245,10 @@ const (
 	CodeActorReminderCreate
 	CodeActorReminderGet
 	CodeActorReminderDelete
+	CodeActorReminderNonHosted
+	CodeActorReminderNotFound
+	CodeActorReminderAlreadyExists
+	CodeBadRequest
 )
 
 // Error is an API failure: what went wrong (Code), a message for people,

@@ -6,8 +6,8 @@
 // transports show it. errors.go holds the one table that maps api failures
 // to daprd's gRPC codes.
 //
-// RPCs of building blocks wapr does not have (actor reminders, workflows,
-// crypto, jobs, conversation, state query) answer Unimplemented.
+// RPCs of building blocks wapr does not have (workflows, crypto, jobs,
+// conversation, state query) answer Unimplemented.
 package grpcapi
 
 import (

@@ -35,12 +35,7 @@ func (s *Server) routeActors(ctx *fasthttp.RequestCtx, rest []string) bool {
 		s.createActorTimer(ctx, actorType, actorID, rest[3])
 		return true
 	case what == "reminders" && len(rest) == 4:
-		op := map[string]string{"POST": "create", "PUT": "create", "GET": "get", "DELETE": "delete"}[m]
-		if op == "" {
-			return false
-		}
-		s.writeAPIError(ctx, s.api.ActorReminder(op))
-		return true
+		return s.routeActorReminder(ctx, m, actorType, actorID, rest[3])
 	case what == "timers" && len(rest) == 4 && m == "DELETE":
 		if err := s.api.DeleteActorTimer(requestContext(ctx), actorType, actorID, rest[3]); err != nil {
 			s.writeAPIError(ctx, err)
