@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -39,6 +40,9 @@ type actorApp struct {
 	timers      chan timerFire
 	meet        map[string]chan struct{} // see "meet"
 	configAsked int
+	methods     map[string][]string // actor id → its methods called, in order
+	holding     chan string         // ids, as "hold" calls arrive
+	release     chan struct{}       // a "hold" call returns when this closes
 	// sidecar is its sidecar's base URL, for actors that call actors.
 	sidecar string
 }
@@ -62,7 +66,8 @@ func startActorApp(t *testing.T, name, config string, cluster *actorCluster) *ac
 		name: name, config: config, cluster: cluster,
 		active: map[string]bool{}, served: map[string]int{}, inflight: map[string]int{}, overlaps: map[string]int{},
 		deactivated: make(chan string, 1000), timers: make(chan timerFire, 1000),
-		meet: map[string]chan struct{}{},
+		meet: map[string]chan struct{}{}, methods: map[string][]string{},
+		holding: make(chan string, 100), release: make(chan struct{}),
 	}
 	if cluster != nil {
 		cluster.mu.Lock()
@@ -115,6 +120,7 @@ func (a *actorApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.activate(id)
 	a.mu.Lock()
 	a.served[id]++
+	a.methods[id] = append(a.methods[id], parts[4])
 	a.inflight[id]++
 	if a.inflight[id] > 1 {
 		a.overlaps[id]++
@@ -163,6 +169,10 @@ func (a *actorApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// kept it never does, and this call returns after a while; a call
 		// that finds one running counts an overlap above.
 		a.waitMeet(id, 300*time.Millisecond)
+	case "hold":
+		// Holds the actor's turn until the test closes release.
+		a.holding <- id
+		<-a.release
 	case "meet":
 		// Waits for a call of the actor named in the body, which must run
 		// at the same time for this one to return 200.
@@ -706,6 +716,13 @@ type actorPair struct {
 
 func startActorPair(t *testing.T) *actorPair {
 	t.Helper()
+	return startActorPairLogging(t, nil)
+}
+
+// startActorPairLogging is startActorPair with log2 as the second
+// sidecar's logger (nil: the test's).
+func startActorPairLogging(t *testing.T, log2 *slog.Logger) *actorPair {
+	t.Helper()
 	r := backendtest.StartRedis(t)
 	srv, err := placement.StartServer(t.Context(), "127.0.0.1")
 	if err != nil {
@@ -721,7 +738,7 @@ func startActorPair(t *testing.T) *actorPair {
 	app2 := startActorApp(t, "app2", counterConfig, cluster)
 	yaml := map[string]string{"state.yaml": actorStoreYAML(r.Addr)}
 	s1 := startSidecarWith(t, hostConfig{appID: "actorapp", appPort: app1.port, yaml: yaml, placement: srv.Addr()}, nil)
-	s2 := startSidecarWith(t, hostConfig{appID: "actorapp", appPort: app2.port, yaml: yaml, placement: srv.Addr()}, nil)
+	s2 := startSidecarWith(t, hostConfig{appID: "actorapp", appPort: app2.port, yaml: yaml, placement: srv.Addr(), logger: log2}, nil)
 
 	// Until both sidecars' tables hold both hosts, some calls land on the
 	// only host they know; placement's next round moves those actors (the

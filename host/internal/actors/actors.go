@@ -212,7 +212,7 @@ func (r *Runtime) Invoke(ctx context.Context, req *api.ActorInvokeRequest) (*api
 			return nil, api.Errorf(api.CodeActorInvokeMethod, err, "error invoke actor method: %v", err)
 		}
 		if where.Local {
-			res, err := r.callLocal(ctx, req)
+			res, err := r.callLocal(ctx, ctx, req)
 			var e *api.Error
 			if errors.As(err, &e) && e.Code == api.CodeActorNoAddress {
 				lastErr = err
@@ -243,7 +243,10 @@ func (r *Runtime) Invoke(ctx context.Context, req *api.ActorInvokeRequest) (*api
 
 // CallLocal serves an actor call another sidecar forwarded: refused with
 // CodeActorNoAddress when the actor is not ours under this sidecar's
-// tables (the caller looks it up again).
+// tables (the caller looks it up again). ctx ends when the caller gives the
+// call up: the wait for placement's tables and for the actor's turn end
+// with it, but not the app call once begun, which the app channel's
+// timeout bounds (see api.API.InvokeLocal).
 func (r *Runtime) CallLocal(ctx context.Context, req *api.ActorInvokeRequest) (*api.InvokeResponse, error) {
 	lctx, cancel := r.lookupContext(ctx)
 	where, err := r.opts.Locator.Lookup(lctx, req.ActorType, req.ActorID)
@@ -251,11 +254,12 @@ func (r *Runtime) CallLocal(ctx context.Context, req *api.ActorInvokeRequest) (*
 	if err != nil || !where.Local {
 		return nil, api.Errorf(api.CodeActorNoAddress, err, "actor '%s' is not hosted by this sidecar", key(req.ActorType, req.ActorID))
 	}
-	return r.callLocal(ctx, req)
+	return r.callLocal(ctx, context.WithoutCancel(ctx), req)
 }
 
-// callLocal calls the method of an actor this sidecar owns, in its turn.
-func (r *Runtime) callLocal(ctx context.Context, req *api.ActorInvokeRequest) (*api.InvokeResponse, error) {
+// callLocal calls the method of an actor this sidecar owns, in its turn:
+// it waits for the turn until ctx is done and calls the app with appCtx.
+func (r *Runtime) callLocal(ctx, appCtx context.Context, req *api.ActorInvokeRequest) (*api.InvokeResponse, error) {
 	if r.opts.App == nil {
 		return nil, api.Errorf(api.CodeActorNoAppChannel, nil, "app channel is not initialized")
 	}
@@ -280,7 +284,7 @@ func (r *Runtime) callLocal(ctx context.Context, req *api.ActorInvokeRequest) (*
 		}
 		if joined {
 			defer r.leave(a)
-			return r.callMethod(ctx, req, headers)
+			return r.callMethod(appCtx, req, headers)
 		}
 	}
 	a, err := r.acquire(ctx, req.ActorType, req.ActorID)
@@ -293,7 +297,7 @@ func (r *Runtime) callLocal(ctx context.Context, req *api.ActorInvokeRequest) (*
 		r.mu.Unlock()
 	}
 	defer r.release(a)
-	return r.callMethod(ctx, req, headers)
+	return r.callMethod(appCtx, req, headers)
 }
 
 // callMethod calls the app's method of an actor whose turn the caller has.

@@ -170,6 +170,12 @@ func (a *API) invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, 
 // InvokeLocal serves an invocation another sidecar forwarded to this one:
 // it calls this sidecar's app. A call meant for another app id is refused
 // with an error wrapping ErrMisrouted.
+//
+// The app call does not end with ctx, as on the HTTP wire (whose server
+// passes no context): the app channel bounds it with its own timeout, and
+// a context that can end would cost a goroutine per call in httpapi's app
+// channel. What ends with ctx is the wait before it: an actor call's wait
+// for its actor's turn (actors.Runtime.CallLocal).
 func (a *API) InvokeLocal(ctx context.Context, calleeID string, req *InvokeRequest) (*InvokeResponse, error) {
 	if id, _ := splitAppID(calleeID); id != a.appID {
 		err := fmt.Errorf("%w: this sidecar serves app %q, not %q", ErrMisrouted, a.appID, calleeID)
@@ -189,7 +195,7 @@ func (a *API) InvokeLocal(ctx context.Context, calleeID string, req *InvokeReque
 		tracing.SetAttributes(span, tracing.String("rpc.service", "ServiceInvocation"), tracing.String("dapr.invoke_method", req.Method))
 		req.Headers = withTraceHeaders(req.Headers, span)
 	}
-	res, err := a.callApp(ctx, req)
+	res, err := a.callApp(context.WithoutCancel(ctx), req)
 	if err != nil {
 		tracing.End(span, err)
 		return nil, errorf(CodeDirectInvoke, err, "failed to invoke, id: %s, err: %v", calleeID, err)

@@ -14,12 +14,11 @@ import (
 // message, not as a failure of the wire, so that the caller tells it apart
 // from a broken channel.
 //
-// The app call does not end when the caller gives up, as on the HTTP wire
-// (whose server passes no context): the app channel bounds it with its own
-// timeout, and a context that can end would cost a goroutine per call in
-// httpapi's app channel.
+// ctx ends when the caller gives the call up; InvokeLocal then stops an
+// actor call waiting for its actor's turn, but an app call once begun runs
+// on (see api.API.InvokeLocal).
 func invokeLocal(ctx context.Context, a *api.API, log *slog.Logger, req *api.InvokeRequest) *response {
-	res, err := a.InvokeLocal(context.WithoutCancel(ctx), req.AppID, req)
+	res, err := a.InvokeLocal(ctx, req.AppID, req)
 	if err != nil {
 		e := api.AsError(err)
 		log.Warn("invocation failed", "callee", req.AppID, "caller", req.CallerAppID, "error", e.Message)

@@ -31,8 +31,11 @@ import (
 // kindCancel says the caller no longer waits for the call with the frame's
 // id (its deadline passed, its own caller went away): the called sidecar
 // sends no answer and no longer counts the call as in flight, so its
-// shutdown does not wait for it. The app's call itself runs on until the
-// app answers or the app channel's timeout ends it, as on the HTTP wire.
+// shutdown does not wait for it, and ends the call's context, so that an
+// actor call still waiting for its actor's turn stops waiting (a closed
+// connection ends its calls' contexts too). The app's call itself, once
+// begun, runs on until the app answers or the app channel's timeout ends
+// it, as on the HTTP wire.
 //
 // Writers put frames into a buffer of the connection; the first writer to
 // find no write under way writes the buffer, and whatever the others added

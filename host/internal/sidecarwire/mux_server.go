@@ -32,8 +32,9 @@ type MuxServer struct {
 	conns   map[*muxServerConn]struct{}
 }
 
-// muxTask is one call to serve.
+// muxTask is one call to serve; ctx ends when the caller gives it up.
 type muxTask struct {
+	ctx context.Context
 	c   *muxServerConn
 	id  uint32
 	msg []byte
@@ -44,10 +45,10 @@ type muxServerConn struct {
 	nc net.Conn
 	w  frameWriter
 
-	mu       sync.Mutex          // guards the fields below
-	draining bool                // Shutdown began: new calls are dropped
-	last     uint32              // the id of the last call taken
-	calls    map[uint32]struct{} // taken, neither answered nor given up
+	mu       sync.Mutex                    // guards the fields below
+	draining bool                          // Shutdown began: new calls are dropped
+	last     uint32                        // the id of the last call taken
+	calls    map[uint32]context.CancelFunc // taken, neither answered nor given up; ends the call's context
 }
 
 // NewMuxServer returns a server calling a.InvokeLocal, taking request bodies
@@ -106,7 +107,7 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 		s.log.Debug("sidecar connection refused", "remote", nc.RemoteAddr().String(), "error", err)
 		return
 	}
-	c := &muxServerConn{nc: nc, w: frameWriter{nc: nc}, calls: map[uint32]struct{}{}}
+	c := &muxServerConn{nc: nc, w: frameWriter{nc: nc}, calls: map[uint32]context.CancelFunc{}}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -118,6 +119,7 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		c.cancelAll() // the caller is gone: nobody waits for these
 	}()
 
 	r := newFrameReader(nc)
@@ -130,7 +132,7 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 			if err := r.skip(size); err != nil {
 				return
 			}
-			if s.take(c, id) {
+			if _, ok := s.take(c, id); ok {
 				s.answer(c, id, &response{err: &remoteError{code: api.CodeDirectInvoke,
 					message: fmt.Sprintf("the request of %d bytes exceeds the limit of %d bytes", size, s.maxMsg)}})
 			}
@@ -146,10 +148,11 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 			}
 			continue
 		}
-		if !s.take(c, id) {
+		ctx, ok := s.take(c, id)
+		if !ok {
 			continue // shutting down: the caller was told (kindGoAway)
 		}
-		t := muxTask{c: c, id: id, msg: msg}
+		t := muxTask{ctx: ctx, c: c, id: id, msg: msg}
 		select {
 		case s.work <- t:
 		default:
@@ -158,29 +161,43 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 	}
 }
 
-// take counts the call id of c in flight, unless c is draining.
-func (s *MuxServer) take(c *muxServerConn, id uint32) bool {
+// take counts the call id of c in flight, unless c is draining, and
+// returns the call's context, which ends when the call does (answered,
+// given up by the caller, or its connection closed).
+func (s *MuxServer) take(c *muxServerConn, id uint32) (context.Context, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.draining {
-		return false
+		return nil, false
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	c.last = id
-	c.calls[id] = struct{}{}
+	c.calls[id] = cancel
 	s.inflight.Add(1)
-	return true
+	return ctx, true
 }
 
-// finish ends call id of c; false when it had ended already (answered, or
-// given up by the caller).
+// finish ends call id of c and its context; false when it had ended
+// already (answered, or given up by the caller).
 func (c *muxServerConn) finish(id uint32) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.calls[id]; !ok {
-		return false
-	}
+	cancel, ok := c.calls[id]
 	delete(c.calls, id)
-	return true
+	c.mu.Unlock()
+	if ok {
+		cancel()
+	}
+	return ok
+}
+
+// cancelAll ends the context of every call of c still in flight; they stay
+// counted until answered.
+func (c *muxServerConn) cancelAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cancel := range c.calls {
+		cancel()
+	}
 }
 
 // done counts a call out of those in flight.
@@ -211,7 +228,7 @@ func (s *MuxServer) serve(t muxTask) {
 	if err := decodeRequest(t.msg, &req); err != nil {
 		res = &response{err: &remoteError{code: api.CodeMalformedRequest, message: err.Error()}}
 	} else {
-		res = invokeLocal(context.Background(), s.api, s.log, &req)
+		res = invokeLocal(t.ctx, s.api, s.log, &req)
 	}
 	s.answer(t.c, t.id, res)
 }
