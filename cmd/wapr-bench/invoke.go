@@ -304,6 +304,9 @@ func startEchoApp(bodySize int) (*echoApp, error) {
 func (a *echoApp) stop() { a.srv.Shutdown() }
 
 func echo(ctx *fasthttp.RequestCtx) {
+	if serveActor(ctx) { // the actors scenario's app (actors.go)
+		return
+	}
 	if !ctx.IsPost() || string(ctx.Path()) != "/echo" {
 		ctx.SetStatusCode(404)
 		return

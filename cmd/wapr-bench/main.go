@@ -29,6 +29,11 @@
 // delivery, state SAVE and GET, start-up, memory and the GET tail, both
 // runtimes side by side (runtimes.go).
 //
+// The actors scenario (--scenarios actors --wapr bin/wapr [--daprd
+// bin/daprd]) measures actor method calls through one sidecar to a local
+// actor app, wapr's and, with --daprd, daprd's on Dapr's placement service,
+// and their ratio (actors.go).
+//
 // The observe scenario (--scenarios observe --wapr bin/wapr) measures state
 // GET against a `wapr run` with metrics and tracing off, then one with
 // metrics on and tracing at the default sampling rate (observe.go).
@@ -104,6 +109,12 @@ type config struct {
 	// each measured in turn as invoke-<wire>; none: the sidecars' default,
 	// measured as invoke.
 	sidecarWires []string
+	// daprdBinary and placementBinary run daprd beside wapr in the actors
+	// scenario (actors.go); actorCount is how many actors its calls spread
+	// over; sidecarProfile receives wapr's CPU profile there.
+	daprdBinary, placementBinary string
+	actorCount                   int
+	sidecarProfile               string
 }
 
 func main() {
@@ -147,6 +158,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		c.wasmAnnotations = append(c.wasmAnnotations, v)
 		return nil
 	})
+	fs.StringVar(&c.daprdBinary, "daprd", "", "the daprd `binary` the actors scenario measures beside wapr (on the --placement service)")
+	fs.StringVar(&c.placementBinary, "placement", "", "Dapr's placement `binary` for daprd in the actors scenario (default: placement beside --daprd)")
+	fs.IntVar(&c.actorCount, "actors", 1024, "actors the actors scenario's calls spread over")
+	fs.StringVar(&c.sidecarProfile, "sidecar-cpuprofile", "", "the actors scenario: run wapr with --enable-profiling and write its CPU profile over the measured run to `file`")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -300,6 +315,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			results = append(results, runtimesScenario(ctx, c, app, tableOut)...)
 			continue
+		case "actors":
+			if c.waprBinary == "" {
+				fmt.Fprintln(stderr, "wapr-bench: the actors scenario needs --wapr")
+				return 2
+			}
+			for _, r := range actorsScenario(ctx, c) {
+				results = append(results, r)
+				if !c.asJSON {
+					fmt.Fprintln(stdout, r)
+				}
+			}
+			continue
 		case "invoke-direct":
 			r = invokeDirect(c)
 		case "invoke":
@@ -426,6 +453,8 @@ func ratios(rs []result) []ratio {
 	add("delivery rate / publish-only rate", "delivery", "publish")
 	// Target: at least 0.95 (metrics and default tracing cost at most 5%).
 	add("state GET, metrics and tracing on / off", "state get (metrics, tracing on)", "state get (metrics, tracing off)")
+	// Target (issue 18): at least 2.
+	add("actors wapr / daprd throughput", "actors (wapr)", "actors (daprd)")
 	add("Wasm state GET / builtin state GET", "wasm state get", "state get")
 	add("Wasm state SAVE / builtin state SAVE", "wasm state save", "state save")
 	// Targets: throughput at least 0.30 of the direct call's, p99 at most
