@@ -155,7 +155,11 @@ func (c *Client) markReady() { c.failOnce.Do(func() { close(c.ready) }) }
 // Close closes the streams and connections and waits for the handlers of
 // triggers in flight, at most until ctx is done. Close twice is safe.
 func (c *Client) Close(ctx context.Context) error {
+	// Under mu: Start and setMembers add to wg only while ctx is live, so
+	// no Add races the Wait below.
+	c.mu.Lock()
 	c.cancel()
+	c.mu.Unlock()
 	c.Fail(errors.New("closed"))
 	done := make(chan struct{})
 	go func() {
