@@ -23,6 +23,9 @@ import (
 // client and, when no placement address was given, the embedded placement
 // server. All nil while actors are off.
 type hostActors struct {
+	// hosting: started with an actor state store, so hosting the app's
+	// actors (else only calling actors hosted elsewhere).
+	hosting bool
 	runtime *actors.Runtime
 	client  *placement.Client
 	server  *placement.Server
@@ -48,7 +51,50 @@ type embeddedScheduler struct {
 // actor configuration, and, without an address, the embedded placement
 // server started: a sidecar without actors pays nothing. Failures are
 // logged and leave actors off, as daprd keeps serving the rest of its API.
+//
+// From then on a reload that adds or removes the actor state store starts
+// or stops actors the same way (reloadActors); it holds reloadMu, so
+// start-up and a reload never start them twice.
 func (h *Host) startActors(ctx context.Context, app api.AppChannel) {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	h.actorsArmed, h.actorsApp = true, app
+	h.startActorsLocked(ctx, app)
+}
+
+// reloadActors applies a reload to actors, with reloadMu held, once the
+// reloaded components are in force: an actor state store that appeared
+// starts actors as at start-up (or restarts a runtime that only called
+// actors elsewhere, now to host the app's); one that went away stops them
+// as Shutdown does (leaving placement, then deactivating every actor),
+// and, with a placement address, starts them again to call actors hosted
+// elsewhere. Nothing happens before start-up has reached actors (it finds
+// the store itself) or after Shutdown began.
+func (h *Host) reloadActors() {
+	if !h.actorsArmed || h.stopCtx.Err() != nil {
+		return
+	}
+	h.mu.Lock()
+	on, hosting := h.actors.runtime != nil, h.actors.hosting
+	h.mu.Unlock()
+	want := h.api.HasActorStore()
+	if on && hosting == want || !on && !want {
+		return
+	}
+	if on {
+		h.log.Info("actors stop: the actor state store changed", "actorStateStore", want)
+		h.api.SetActors(nil)
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		for _, err := range h.stopActors(ctx) {
+			h.log.Warn("stopping actors for a reload", "error", err)
+		}
+		cancel()
+	}
+	h.startActorsLocked(h.stopCtx, h.actorsApp)
+}
+
+// startActorsLocked is startActors with reloadMu held.
+func (h *Host) startActorsLocked(ctx context.Context, app api.AppChannel) {
 	hosting := h.api.HasActorStore()
 	if !hosting && h.opts.PlacementHostAddress == "" {
 		return
@@ -113,7 +159,7 @@ func (h *Host) startActors(ctx context.Context, app api.AppChannel) {
 	}
 	client.Start(ctx)
 	rt.Start()
-	h.actors = hostActors{runtime: rt, client: client, server: server, sched: sched}
+	h.actors = hostActors{hosting: hosting, runtime: rt, client: client, server: server, sched: sched}
 	if embedded {
 		h.actors.embedded = h.startEmbeddedScheduler(sched)
 	} else if sched != nil {

@@ -206,6 +206,11 @@ type Host struct {
 	lastGood    map[string]*wasmcomp.Module // path → the last version that loaded
 	reloadMu    sync.Mutex                  // one reload at a time
 	watchDone   chan struct{}
+	// actorsArmed: start-up has started actors (or found them off), with
+	// actorsApp as their app channel; reloads start and stop them from
+	// then on (reloadActors). Guarded by reloadMu.
+	actorsArmed bool
+	actorsApp   api.AppChannel
 
 	mu     sync.Mutex // guards report once Start has returned
 	report Report

@@ -119,6 +119,7 @@ func (h *Host) Reload(ctx context.Context) {
 	}
 	h.components = next
 	h.publish(failed)
+	h.reloadActors()
 
 	h.resubscribe(retired, subs)
 
