@@ -106,6 +106,8 @@ type hostConfig struct {
 	// scheduler is --scheduler-host-address; schedulerDataDir the embedded
 	// scheduler's folder (default: a fresh temporary one).
 	scheduler, schedulerDataDir string
+	// sidecarWire is --sidecar-wire (empty: the default, mux).
+	sidecarWire string
 }
 
 // sidecar is a running host and a client for it.
@@ -219,6 +221,7 @@ func startSidecarWith(t testing.TB, cfg hostConfig, extend func(*host.Registry))
 		PlacementHostAddress: cfg.placement,
 		SchedulerHostAddress: cfg.scheduler,
 		SchedulerDataDir:     schedulerDataDir,
+		SidecarWire:          cfg.sidecarWire,
 	})
 	if err != nil {
 		t.Fatal(err)

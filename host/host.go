@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wapr-dev/wapr/host/component/nameresolution"
@@ -24,6 +25,7 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/delivery"
 	"github.com/wapr-dev/wapr/host/internal/grpcapi"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
+	"github.com/wapr-dev/wapr/host/internal/internalsgrpc"
 	"github.com/wapr-dev/wapr/host/internal/resiliency"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 	"github.com/wapr-dev/wapr/host/internal/telemetry"
@@ -101,7 +103,10 @@ type Options struct {
 	// SidecarWire is the protocol between sidecars: SidecarWireMux (the
 	// default: calls framed by hand, multiplexed over one TCP connection),
 	// SidecarWireHTTP (HTTP/1.1) or SidecarWireGRPC (gRPC), to measure one
-	// against another. Every sidecar of a mesh must use the same.
+	// against another. Every sidecar of a mesh must use the same, except
+	// SidecarWireDapr (daprd's dapr.proto.internals.v1), which calls the
+	// others as daprd does and is called like the default. Only the default
+	// and SidecarWireDapr serve daprd sidecars.
 	SidecarWire string
 
 	// PlacementHostAddress is Dapr's placement service for actors
@@ -189,6 +194,12 @@ type Host struct {
 	sidecars    sidecarClient
 	resolver    nameresolution.Resolver
 	actors      hostActors // guarded by mu
+	// wasmLoaded: components served by Wasm modules started since the
+	// last freeLoadingMemory.
+	wasmLoaded atomic.Bool
+	// daprInternals serves daprd's dapr.proto.internals.v1 on the sidecar
+	// port (the mux and dapr wires); nil on the others.
+	daprInternals *internalsgrpc.Server
 
 	components []*loaded
 	declared   []resources.Subscription
@@ -299,9 +310,9 @@ func New(o Options) (*Host, error) {
 	switch o.SidecarWire {
 	case "":
 		o.SidecarWire = SidecarWireMux
-	case SidecarWireHTTP, SidecarWireGRPC, SidecarWireMux:
+	case SidecarWireHTTP, SidecarWireGRPC, SidecarWireMux, SidecarWireDapr:
 	default:
-		return nil, fmt.Errorf("host: sidecar wire %q is not http, grpc or mux", o.SidecarWire)
+		return nil, fmt.Errorf("host: sidecar wire %q is not mux, dapr, http or grpc", o.SidecarWire)
 	}
 	if err := appHealthOptions(&o); err != nil {
 		return nil, err
@@ -432,6 +443,7 @@ func (h *Host) Start(ctx context.Context) (err error) {
 		}
 	}
 
+	h.freeLoadingMemory()
 	if h.opts.AppPort == 0 {
 		h.startActors(h.stopCtx, nil)
 		h.startDelivery(nil)

@@ -12,6 +12,7 @@ import (
 	"github.com/wapr-dev/wapr/host/component/nameresolution"
 	"github.com/wapr-dev/wapr/host/internal/api"
 	"github.com/wapr-dev/wapr/host/internal/httpapi"
+	"github.com/wapr-dev/wapr/host/internal/internalsgrpc"
 	"github.com/wapr-dev/wapr/host/internal/resources"
 	"github.com/wapr-dev/wapr/host/internal/sidecarwire"
 )
@@ -29,6 +30,11 @@ const (
 	SidecarWireMux  = "mux"  // calls framed by hand, multiplexed over one TCP connection (default)
 	SidecarWireHTTP = "http" // HTTP/1.1 over pooled keep-alive connections
 	SidecarWireGRPC = "grpc" // gRPC unary calls over HTTP/2
+	// SidecarWireDapr calls other sidecars with daprd's own protocol,
+	// dapr.proto.internals.v1 over gRPC, and serves both it and mux, as the
+	// default does; for measurement and tests (the default already calls
+	// daprd sidecars that way).
+	SidecarWireDapr = "dapr"
 )
 
 // sidecarServer is the called end of the sidecar-to-sidecar channel.
@@ -71,9 +77,20 @@ func (h *Host) startInvocation(ctx context.Context, cfg resources.Configuration)
 	case SidecarWireGRPC:
 		h.internal = sidecarwire.NewGRPCServer(h.api, h.opts.MaxRequestBodySize, h.log)
 		h.sidecars = sidecarwire.NewGRPCClient()
-	case SidecarWireMux:
-		h.internal = sidecarwire.NewMuxServer(h.api, h.opts.MaxRequestBodySize, h.log)
-		h.sidecars = sidecarwire.NewMuxClient()
+	case SidecarWireMux, SidecarWireDapr:
+		// One port for both: wapr sidecars call it on the mux wire, daprd
+		// sidecars with gRPC (dapr.proto.internals.v1); the server tells them
+		// apart by a connection's first byte. The mux client turns to the
+		// internals client for a peer that answers in HTTP/2 (a daprd).
+		ms := sidecarwire.NewMuxServer(h.api, h.opts.MaxRequestBodySize, h.log)
+		h.daprInternals = internalsgrpc.NewServer(h.api, h.opts.MaxRequestBodySize, h.log)
+		ms.ServeHTTP2(h.daprInternals)
+		h.internal = ms
+		if h.opts.SidecarWire == SidecarWireDapr {
+			h.sidecars = internalsgrpc.NewClient()
+		} else {
+			h.sidecars = sidecarwire.NewMuxClientWith(internalsgrpc.NewClient())
+		}
 	default:
 		h.internal = httpapi.New(httpapi.Options{
 			API:                h.api,

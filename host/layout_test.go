@@ -168,12 +168,16 @@ func violations(rel string, p listedPackage) []string {
 		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && !strings.HasPrefix(imp, "github.com/dapr/dapr/pkg/proto/") && !placementEngine && !schedulerEngine {
 			out = append(out, "only Dapr's generated pkg/proto packages (and, in host/internal/placement, its placement engine) may be imported from github.com/dapr/dapr, found "+imp)
 		}
-		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && within(rel, "host") && !within(rel, "host/internal/grpcapi") && !within(rel, "host/internal/placement") && !within(rel, "host/internal/scheduler") {
-			out = append(out, "in the host only host/internal/grpcapi, host/internal/placement and host/internal/scheduler may import Dapr's packages, found "+imp)
+		if strings.HasPrefix(imp, "github.com/dapr/dapr/") && within(rel, "host") && !within(rel, "host/internal/grpcapi") && !within(rel, "host/internal/placement") && !within(rel, "host/internal/internalsgrpc") && !within(rel, "host/internal/scheduler") {
+			out = append(out, "in the host only host/internal/grpcapi, host/internal/internalsgrpc, host/internal/placement and host/internal/scheduler may import Dapr's packages, found "+imp)
 		}
-		if within(rel, "host/internal/grpcapi") && !isStd(imp) {
-			if _, isOurs := ours(imp); !isOurs && !slices.ContainsFunc(grpcapiThirdParty, func(pfx string) bool { return strings.HasPrefix(imp, pfx) }) {
-				out = append(out, "host/internal/grpcapi may import grpc, protobuf and Dapr's pkg/proto packages only, found "+imp)
+		// host/internal/internalsgrpc speaks daprd's sidecar protocol: a
+		// transport like grpcapi, held to the same imports.
+		for _, pkg := range []string{"host/internal/grpcapi", "host/internal/internalsgrpc"} {
+			if within(rel, pkg) && !isStd(imp) {
+				if _, isOurs := ours(imp); !isOurs && !slices.ContainsFunc(grpcapiThirdParty, func(pfx string) bool { return strings.HasPrefix(imp, pfx) }) {
+					out = append(out, pkg+" may import grpc, protobuf and Dapr's pkg/proto packages only, found "+imp)
+				}
 			}
 		}
 		if within(rel, "host/internal/api") && (strings.HasPrefix(imp, "google.golang.org/grpc") || strings.HasPrefix(imp, "github.com/valyala/fasthttp")) {

@@ -132,6 +132,7 @@ func (h *Host) Reload(ctx context.Context) {
 		}
 		cancel()
 	}
+	h.freeLoadingMemory()
 }
 
 // changed reports whether c differs from what old was started from: its

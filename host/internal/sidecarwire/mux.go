@@ -173,28 +173,56 @@ func (r *frameReader) skip(size int) error {
 	return err
 }
 
-// exchangePreface exchanges muxPreface with the peer within prefaceTimeout:
-// the caller sends first, the called sidecar answers only a preface it read,
-// so that it sends nothing to a peer that does not speak the wire.
-func exchangePreface(nc net.Conn, caller bool) error {
+// exchangePreface sends muxPreface and reads the called sidecar's echo
+// within prefaceTimeout. An HTTP/2 server's SETTINGS frame instead is
+// errHTTP2Peer (a daprd: sniff.go).
+func exchangePreface(nc net.Conn) error {
 	nc.SetDeadline(time.Now().Add(prefaceTimeout))
 	defer nc.SetDeadline(time.Time{})
-	if caller {
-		if _, err := io.WriteString(nc, muxPreface); err != nil {
-			return fmt.Errorf("sending the preface: %w", err)
-		}
+	if _, err := io.WriteString(nc, muxPreface); err != nil {
+		return fmt.Errorf("sending the preface: %w", err)
 	}
 	got := make([]byte, len(muxPreface))
 	if _, err := io.ReadFull(nc, got); err != nil {
 		return fmt.Errorf("reading the preface: %w", err)
 	}
 	if string(got) != muxPreface {
+		if isHTTP2Settings(got) {
+			return errHTTP2Peer
+		}
 		return fmt.Errorf("the peer does not speak %q", muxPreface[:len(muxPreface)-1])
 	}
-	if !caller {
-		if _, err := io.WriteString(nc, muxPreface); err != nil {
-			return fmt.Errorf("sending the preface: %w", err)
-		}
+	return nil
+}
+
+// readFirst reads a new connection's first byte within prefaceTimeout.
+func readFirst(nc net.Conn) (byte, error) {
+	nc.SetReadDeadline(time.Now().Add(prefaceTimeout))
+	defer nc.SetReadDeadline(time.Time{})
+	var b [1]byte
+	if _, err := io.ReadFull(nc, b[:]); err != nil {
+		return 0, fmt.Errorf("reading the preface: %w", err)
+	}
+	return b[0], nil
+}
+
+// answerPreface reads the rest of the caller's muxPreface, whose first
+// byte was first, and echoes it within prefaceTimeout; the called sidecar
+// answers only a preface it read, so that it sends nothing to a peer that
+// does not speak the wire.
+func answerPreface(nc net.Conn, first byte) error {
+	nc.SetDeadline(time.Now().Add(prefaceTimeout))
+	defer nc.SetDeadline(time.Time{})
+	got := make([]byte, len(muxPreface))
+	got[0] = first
+	if _, err := io.ReadFull(nc, got[1:]); err != nil {
+		return fmt.Errorf("reading the preface: %w", err)
+	}
+	if string(got) != muxPreface {
+		return fmt.Errorf("the peer does not speak %q", muxPreface[:len(muxPreface)-1])
+	}
+	if _, err := io.WriteString(nc, muxPreface); err != nil {
+		return fmt.Errorf("sending the preface: %w", err)
 	}
 	return nil
 }

@@ -22,6 +22,10 @@ const maxAnswer = MaxResponseBodySize + envelope
 // each called sidecar, opened on the first call to it and kept while calls
 // use it, carrying every call in flight. It is safe for concurrent use.
 type MuxClient struct {
+	// other calls the sidecars that answer in HTTP/2 (daprd); nil: they
+	// are unreachable.
+	other api.SidecarChannel
+
 	mu      sync.Mutex // guards peers and closed
 	peers   map[string]*muxPeer
 	closed  bool
@@ -31,6 +35,9 @@ type MuxClient struct {
 // muxPeer is the connection to one sidecar, and its dialling.
 type muxPeer struct {
 	addr string
+	// http2: the sidecar answered the preface in HTTP/2; calls go to the
+	// client's other channel.
+	http2 atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	conn    *muxConn   // nil: none yet, or it failed
@@ -63,6 +70,14 @@ var _ api.SidecarChannel = (*MuxClient)(nil)
 // NewMuxClient returns a client with no connection yet.
 func NewMuxClient() *MuxClient { return &MuxClient{peers: map[string]*muxPeer{}} }
 
+// NewMuxClientWith returns a client that calls the sidecars answering the
+// mux preface in HTTP/2 (daprd sidecars: sniff.go) through other, found on
+// the first call to each and remembered while the client keeps the address.
+// Close closes other too when it has a Close method.
+func NewMuxClientWith(other api.SidecarChannel) *MuxClient {
+	return &MuxClient{peers: map[string]*muxPeer{}, other: other}
+}
+
 // Call forwards req to the sidecar at addr.
 //
 // Errors wrap api.ErrSidecarUnreachable when no connection could be opened,
@@ -83,11 +98,18 @@ func (c *MuxClient) Call(ctx context.Context, addr string, req *api.InvokeReques
 	if err != nil {
 		return nil, fmt.Errorf("calling the sidecar at %s: %w: %v", addr, api.ErrSidecarUnreachable, err)
 	}
+	if p.http2.Load() {
+		return c.other.Call(ctx, addr, req)
+	}
 	var cc *muxConn
 	var id uint32
 	var call *muxCall
 	for {
 		if cc, err = p.connect(ctx); err != nil {
+			if errors.Is(err, errHTTP2Peer) && c.other != nil {
+				p.http2.Store(true)
+				return c.other.Call(ctx, addr, req)
+			}
 			if ctx.Err() == nil {
 				err = fmt.Errorf("%w: %v", api.ErrSidecarUnreachable, err)
 			}
@@ -199,7 +221,7 @@ func dialMux(addr string) (*muxConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := exchangePreface(nc, true); err != nil {
+	if err := exchangePreface(nc); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -375,6 +397,9 @@ func (c *MuxClient) Close() {
 		return
 	}
 	c.closed = true
+	if o, ok := c.other.(interface{ Close() }); ok {
+		o.Close()
+	}
 	if c.janitor != nil {
 		close(c.janitor)
 	}

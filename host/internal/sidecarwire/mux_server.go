@@ -23,6 +23,11 @@ type MuxServer struct {
 	startOnce sync.Once
 	stop      chan struct{} // closed by Shutdown: the workers end
 
+	h2     HTTP2Server   // serves the HTTP/2 connections; nil: refused
+	h2ln   *connListener // hands them to h2; set by the first Serve
+	h2done chan struct{} // closed when h2's Serve returned, with h2err
+	h2err  error
+
 	inflight atomic.Int64  // calls taken and not answered yet
 	idle     chan struct{} // a token once inflight drops to 0 while closing
 
@@ -68,6 +73,10 @@ func NewMuxServer(a *api.API, maxBody int, log *slog.Logger) *MuxServer {
 	}
 }
 
+// ServeHTTP2 makes h serve the connections that open with HTTP/2's preface
+// (sniff.go); call it before Serve. Shutdown shuts h down too.
+func (s *MuxServer) ServeHTTP2(h HTTP2Server) { s.h2 = h }
+
 // Serve accepts connections on ln until Shutdown; it returns nil once
 // Shutdown has stopped it, even when Shutdown came first (ln is closed then).
 func (s *MuxServer) Serve(ln net.Listener) error {
@@ -82,6 +91,16 @@ func (s *MuxServer) Serve(ln net.Listener) error {
 	s.startOnce.Do(func() {
 		for range streamWorkers {
 			go s.worker()
+		}
+		if s.h2 != nil {
+			s.mu.Lock()
+			s.h2ln = newConnListener(ln.Addr())
+			s.h2done = make(chan struct{})
+			s.mu.Unlock()
+			go func() {
+				s.h2err = s.h2.Serve(s.h2ln)
+				close(s.h2done)
+			}()
 		}
 	})
 	for {
@@ -100,10 +119,21 @@ func (s *MuxServer) Serve(ln net.Listener) error {
 	}
 }
 
-// serveConn reads the calls of one connection until it closes.
+// serveConn reads the calls of one connection until it closes, or hands
+// an HTTP/2 connection to the HTTP2Server.
 func (s *MuxServer) serveConn(nc net.Conn) {
+	first, err := readFirst(nc)
+	if err == nil && first == http2PrefaceStart && s.h2ln != nil {
+		if !s.h2ln.deliver(&prefixConn{Conn: nc, prefix: []byte{first}}) {
+			nc.Close()
+		}
+		return
+	}
 	defer nc.Close()
-	if err := exchangePreface(nc, false); err != nil {
+	if err == nil {
+		err = answerPreface(nc, first)
+	}
+	if err != nil {
 		s.log.Debug("sidecar connection refused", "remote", nc.RemoteAddr().String(), "error", err)
 		return
 	}
@@ -284,7 +314,22 @@ func (s *MuxServer) Shutdown(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("sidecar calls still in flight: %w", err)
+		err = fmt.Errorf("sidecar calls still in flight: %w", err)
 	}
-	return nil
+	if s.h2 != nil {
+		if herr := s.h2.Shutdown(ctx); herr != nil && err == nil {
+			err = fmt.Errorf("HTTP/2 calls still in flight: %w", herr)
+		}
+		s.mu.Lock()
+		ln, served := s.h2ln, s.h2done
+		s.mu.Unlock()
+		if ln != nil {
+			ln.Close()
+			<-served
+			if s.h2err != nil && err == nil {
+				err = s.h2err
+			}
+		}
+	}
+	return err
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wapr-dev/wapr/host/component/nameresolution"
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/internalsgrpc"
 	"github.com/wapr-dev/wapr/host/internal/sidecarwire"
 )
 
@@ -92,6 +93,21 @@ var wires = []wire{
 			return sidecarwire.NewMuxServer(a, maxBody, log)
 		},
 		func() client { return sidecarwire.NewMuxClient() }},
+	// The host's sidecar port: mux, and daprd's internals gRPC service on
+	// the same port; the mux client, able to turn to the internals client.
+	{"mux+internals", newSharedPort,
+		func() client { return sidecarwire.NewMuxClientWith(internalsgrpc.NewClient()) }},
+	// daprd's wire, dapr.proto.internals.v1, into the same port.
+	{"internals", newSharedPort,
+		func() client { return internalsgrpc.NewClient() }},
+}
+
+// newSharedPort is the host's sidecar port: a MuxServer handing HTTP/2
+// connections to an internalsgrpc.Server.
+func newSharedPort(a *api.API, maxBody int, log *slog.Logger) server {
+	s := sidecarwire.NewMuxServer(a, maxBody, log)
+	s.ServeHTTP2(internalsgrpc.NewServer(a, maxBody, log))
+	return s
 }
 
 // forEachWire runs test on every wire, as a subtest named after it.

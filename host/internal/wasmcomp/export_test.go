@@ -42,3 +42,11 @@ func (s *StateStore) StartInstance(ctx context.Context) error {
 	i.close()
 	return nil
 }
+
+// Released reports whether the module's bytes were dropped (re-read from
+// its Path when compiled again).
+func (m *Module) Released() bool {
+	m.bytes.mu.Lock()
+	defer m.bytes.mu.Unlock()
+	return m.bytes.wasm == nil
+}

@@ -51,7 +51,48 @@ type Module struct {
 	Imports    []engine.Import
 	// ImportModules are the distinct import module names, sorted.
 	ImportModules []string
-	wasm          []byte
+
+	bytes *moduleBytes // shared by copies of the Module
+}
+
+// moduleBytes holds a module's bytes until they are released.
+type moduleBytes struct {
+	mu   sync.Mutex
+	wasm []byte // nil once released (a module read from Path)
+}
+
+// source returns the module's bytes: those inspected, or, once released,
+// the file at Path read again, refused if it no longer has the module's
+// digest.
+func (m *Module) source() ([]byte, error) {
+	m.bytes.mu.Lock()
+	wasm := m.bytes.wasm
+	m.bytes.mu.Unlock()
+	if wasm != nil {
+		return wasm, nil
+	}
+	wasm, err := os.ReadFile(m.Path)
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(wasm); "sha256:"+hex.EncodeToString(sum[:]) != m.Digest {
+		return nil, fmt.Errorf("%s changed since it was inspected (%s)", m.Path, m.Digest)
+	}
+	return wasm, nil
+}
+
+// release drops the module's bytes once a component has compiled them,
+// when they can be read again from Path: a Go guest is several MB, which
+// every started module would otherwise keep on the heap for as long as
+// the host runs. A later compile (a component added by a reload) reads the
+// file again.
+func (m *Module) release() {
+	if m.Path == "" {
+		return
+	}
+	m.bytes.mu.Lock()
+	m.bytes.wasm = nil
+	m.bytes.mu.Unlock()
 }
 
 // ABIVersion is "v1.<minor>".
@@ -91,7 +132,7 @@ func (l *Loader) Inspect(ctx context.Context, wasm []byte) (*Module, error) {
 // InspectSum is Inspect for a caller that has the SHA-256 of wasm already.
 func (l *Loader) InspectSum(ctx context.Context, wasm []byte, sum [sha256.Size]byte) (*Module, error) {
 	hexSum := hex.EncodeToString(sum[:])
-	m := &Module{Digest: "sha256:" + hexSum, wasm: wasm}
+	m := &Module{Digest: "sha256:" + hexSum, bytes: &moduleBytes{wasm: wasm}}
 	if l.cachedInspection(hexSum, m) {
 		return m, nil
 	}
@@ -265,11 +306,17 @@ func (c *Component) start(ctx context.Context, metadata map[string]string) error
 	if err != nil {
 		return err
 	}
-	cm, err := eng.Compile(ctx, c.mod.wasm)
+	wasm, err := c.mod.source()
+	if err != nil {
+		eng.Close(ctx)
+		return err
+	}
+	cm, err := eng.Compile(ctx, wasm)
 	if err != nil {
 		eng.Close(ctx)
 		return fmt.Errorf("compiling under the component's limits: %w", err)
 	}
+	c.mod.release()
 	c.eng, c.module = eng, cm
 	c.http = newHTTPClient(c)
 	c.pool = newPool(c.settings.PoolSize, c.newInstance, c.settings.RecycleAfterCalls, uint32(c.settings.MemoryLimitBytes/4*3), c.log)
