@@ -167,6 +167,7 @@ func (h *Host) startActorsLocked(ctx context.Context, app api.AppChannel) {
 	}
 	h.mu.Unlock()
 	h.api.SetActors(rt)
+	h.serveRemoteReminders(rt)
 	h.log.Info("actors on", "placement", strings.Join(addrs, ","), "entities", strings.Join(cfg.Entities, ","))
 }
 
@@ -178,6 +179,7 @@ func (h *Host) stopActors(ctx context.Context) []error {
 	a := h.actors
 	h.actors = hostActors{}
 	h.mu.Unlock()
+	h.serveRemoteReminders(nil)
 	var errs []error
 	if a.sched != nil {
 		// No more triggers: the scheduler sends them to other sidecars.

@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/wapr-dev/wapr/builtin/backendtest"
 	"github.com/wapr-dev/wapr/host"
@@ -156,6 +160,9 @@ func TestInteropDaprdCallsActor(t *testing.T) {
 		if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != "error invoke actor method: remote actor moved" {
 			t.Errorf("%s on the sidecar that does not own it: %v, want daprd's remote actor moved", id, err)
 		}
+	}
+	if _, err := c1.CallActorReminder(t.Context(), &internalv1pb.Reminder{ActorType: "Counter", ActorId: onApp2[0], Name: "r"}); status.Convert(err).Message() != "remote actor moved" {
+		t.Errorf("a reminder of %s on the sidecar that does not own it: %v", onApp2[0], err)
 	}
 	served, _ := p.app2.counts()
 	if len(served) != 0 {
@@ -310,4 +317,55 @@ func TestInteropDaprWire(t *testing.T) {
 		t.Errorf("invoke over CallLocal: %d %s %v", res.StatusCode, body, res.Header)
 	}
 	p.cluster.check(t)
+}
+
+// TestInteropDaprdForwardsReminder: a daprd whose scheduler stream
+// triggered a reminder of an actor placement gives a wapr forwards it with
+// CallActorReminder; the wapr calls the actor's remind method in its turn,
+// with the data as daprd's app would get it. A sidecar that does not own
+// the actor answers "remote actor moved".
+func TestInteropDaprdForwardsReminder(t *testing.T) {
+	srv, err := placement.StartServer(t.Context(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Close(ctx)
+	})
+	app := startReminderApp(t, "app1")
+	ln := listen(t)
+	startSidecarWith(t, hostConfig{appID: "app-one", appPort: app.port, yaml: memoryActors, placement: srv.Addr(), internal: ln}, nil)
+	c := internalsClient(t, ln.Addr().String())
+	data, err := anypb.New(wrapperspb.Bytes([]byte(`{"n":1}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As daprd's router sends it (pkg/actors/router callRemoteActorReminder).
+	in := &internalv1pb.Reminder{ActorType: "Counter", ActorId: "r1", Name: "daily", Data: data,
+		Period: "@every 24h", RegisteredTime: timestamppb.Now(), ExpirationTime: timestamppb.New(time.Time{})}
+	// Placement's first table may still be on its way: the reminder is
+	// "moved" until then, and daprd tries again, as here.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.CallActorReminder(t.Context(), in)
+		if err == nil {
+			break
+		}
+		if status.Convert(err).Message() != "remote actor moved" || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	fires := app.firesOf("r1", "daily")
+	if len(fires) != 1 {
+		t.Fatalf("fires %v, want one", fires)
+	}
+	if b, _ := json.Marshal(fires[0].body); string(b) != `{"data":{"n":1},"dueTime":"","period":"@every 24h"}` || fires[0].contentType != "application/json" {
+		t.Errorf("the app got %s (%s)", b, fires[0].contentType)
+	}
+	in.IsTimer = true
+	if _, err := c.CallActorReminder(t.Context(), in); status.Code(err) != codes.Internal {
+		t.Errorf("a forwarded timer: %v, want Internal", err)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
 )
@@ -258,8 +259,13 @@ func TestCallLocalErrors(t *testing.T) {
 func TestCallActorReminder(t *testing.T) {
 	c, _, s := startServer(t, &recordingApp{}, 0)
 	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	// daprd's HTTP API keeps a reminder's JSON data as a BytesValue.
+	data, err := anypb.New(wrapperspb.Bytes([]byte(`{"n":1}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	in := &internalv1pb.Reminder{ActorType: "Counter", ActorId: "c1", Name: "r1",
-		Data: &anypb.Any{Value: []byte(`"x"`)}, Period: "R3/PT1S", DueTime: "1s",
+		Data: data, Period: "R3/PT1S", DueTime: "1s",
 		RegisteredTime: timestamppb.Now(), ExpirationTime: timestamppb.New(exp)}
 	if _, err := c.CallActorReminder(t.Context(), in); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("without reminders: %v", err)
@@ -271,18 +277,34 @@ func TestCallActorReminder(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := <-got
-	want := Reminder{ActorType: "Counter", ActorID: "c1", Name: "r1", Data: []byte(`"x"`), DueTime: "1s", Period: "R3/PT1S", ExpirationTime: exp}
+	want := Reminder{ActorType: "Counter", ActorID: "c1", Name: "r1", Data: []byte(`{"n":1}`), DueTime: "1s", Period: "R3/PT1S", ExpirationTime: exp}
 	if r.ActorType != want.ActorType || r.ActorID != want.ActorID || r.Name != want.Name || string(r.Data) != string(want.Data) ||
 		r.DueTime != want.DueTime || r.Period != want.Period || !r.ExpirationTime.Equal(exp) || r.IsTimer {
 		t.Errorf("got %+v, want %+v", r, want)
 	}
-	// daprd sends Go's zero time for a reminder without ttl.
+	// daprd sends Go's zero time for a reminder without ttl; data of
+	// another message type reaches the app as protojson, bytes that are
+	// not JSON as a JSON string.
 	in.ExpirationTime = timestamppb.New(time.Time{})
-	if _, err := c.CallActorReminder(t.Context(), in); err != nil {
-		t.Fatal(err)
-	}
-	if r := <-got; !r.ExpirationTime.IsZero() {
-		t.Errorf("no ttl became %v", r.ExpirationTime)
+	for _, tc := range []struct {
+		data *anypb.Any
+		want string
+	}{
+		{mustAny(t, wrapperspb.String("hi")), `"hi"`},
+		{mustAny(t, wrapperspb.Bytes([]byte("not json"))), `"not json"`},
+		{nil, ""},
+	} {
+		in.Data = tc.data
+		if _, err := c.CallActorReminder(t.Context(), in); err != nil {
+			t.Fatal(err)
+		}
+		r := <-got
+		if !r.ExpirationTime.IsZero() {
+			t.Errorf("no ttl became %v", r.ExpirationTime)
+		}
+		if string(r.Data) != tc.want {
+			t.Errorf("data %v reached the app as %s, want %s", tc.data, r.Data, tc.want)
+		}
 	}
 	fail = api.Errorf(api.CodeActorNoAddress, nil, "not here")
 	if _, err := c.CallActorReminder(t.Context(), in); status.Code(err) != codes.Internal || status.Convert(err).Message() != "remote actor moved" {
@@ -292,6 +314,15 @@ func TestCallActorReminder(t *testing.T) {
 	if _, err := c.CallActorReminder(t.Context(), &internalv1pb.Reminder{ActorType: "Counter"}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("no actor id: %v", err)
 	}
+}
+
+func mustAny(t *testing.T, m proto.Message) *anypb.Any {
+	t.Helper()
+	a, err := anypb.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // TestClient calls the server with Client: what the app sees and what the

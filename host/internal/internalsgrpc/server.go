@@ -2,6 +2,7 @@ package internalsgrpc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
 )
@@ -42,9 +46,10 @@ const (
 // actor's owner.
 type Reminder struct {
 	ActorType, ActorID, Name string
-	// Data is the reminder's data as daprd holds it: the bytes of an
-	// anypb.Any's value (JSON for reminders made over HTTP).
-	Data            []byte
+	// Data is the reminder's data as the app receives it, JSON (nil: none):
+	// daprd wraps it in an anypb.Any, a BytesValue of the JSON for
+	// reminders made over HTTP, any other message turned into protojson.
+	Data            json.RawMessage
 	DueTime, Period string
 	// ExpirationTime is zero for a reminder without ttl.
 	ExpirationTime time.Time
@@ -299,9 +304,13 @@ func (s *Server) CallActorReminder(ctx context.Context, in *internalv1pb.Reminde
 	if in.GetActorType() == "" || in.GetActorId() == "" || in.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "the reminder names no actor or no reminder")
 	}
+	data, err := reminderData(in.GetData())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "the reminder's data: %v", err)
+	}
 	r := &Reminder{
 		ActorType: in.GetActorType(), ActorID: in.GetActorId(), Name: in.GetName(),
-		Data: in.GetData().GetValue(), DueTime: in.GetDueTime(), Period: in.GetPeriod(),
+		Data: data, DueTime: in.GetDueTime(), Period: in.GetPeriod(),
 		IsTimer: in.GetIsTimer(),
 	}
 	// daprd sends Go's zero time (year 1) for none; an unset field is 1970.
@@ -318,4 +327,31 @@ func (s *Server) CallActorReminder(ctx context.Context, in *internalv1pb.Reminde
 		return nil, status.Error(codes.Internal, fmt.Sprintf("error running the reminder %s of actor %s||%s: %v", in.GetName(), in.GetActorType(), in.GetActorId(), err))
 	}
 	return &emptypb.Empty{}, nil
+}
+
+// reminderData is a reminder's data as daprd hands it to the app
+// (pkg/actors/api's ReminderResponse): a BytesValue's bytes, any other
+// message as protojson; bytes that are not JSON become a JSON string.
+func reminderData(a *anypb.Any) (json.RawMessage, error) {
+	if a == nil || (a.GetTypeUrl() == "" && len(a.GetValue()) == 0) {
+		return nil, nil
+	}
+	var raw []byte
+	if a.GetTypeUrl() == "" {
+		raw = a.GetValue()
+	} else {
+		msg, err := a.UnmarshalNew()
+		if err != nil {
+			return nil, err
+		}
+		if b, ok := msg.(*wrapperspb.BytesValue); ok {
+			raw = b.GetValue()
+		} else if raw, err = protojson.Marshal(msg); err != nil {
+			return nil, err
+		}
+	}
+	if !json.Valid(raw) {
+		return json.Marshal(string(raw))
+	}
+	return raw, nil
 }
