@@ -283,3 +283,84 @@ func testPublishBatchFailures(t *testing.T, e testEngine) {
 		}
 	})
 }
+
+// TestBulkPublishFromApp: an app's bulk publish to a guest of minor 2 goes
+// out as bulk publish calls of at most 32 entries, landing in request
+// order; a topic whose key is not a stream fails every entry with Redis's
+// WRONGTYPE, named by entry; a guest of minor 1 publishes entry by entry.
+func TestBulkPublishFromApp(t *testing.T) {
+	r := backendtest.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	entries := func(n int) []pubsub.BulkEntry {
+		out := make([]pubsub.BulkEntry, n)
+		for k := range out {
+			out[k] = pubsub.BulkEntry{EntryID: "e" + strconv.Itoa(k), Data: []byte(strconv.Itoa(k)), ContentType: "text/plain"}
+		}
+		return out
+	}
+	inOrder := func(t *testing.T, topic string, n int) {
+		t.Helper()
+		got, err := rdb.XRange(ctx, topic, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Fatalf("%s holds %d entries, want %d", topic, len(got), n)
+		}
+		for k, en := range got {
+			if en.Values["data"] != strconv.Itoa(k) {
+				t.Fatalf("entry %d of %s is %v, want %d", k, topic, en.Values["data"], k)
+			}
+		}
+	}
+	for _, e := range testEngines {
+		t.Run(e.name, func(t *testing.T) {
+			l := newLoader(t, e)
+			m := inspect(t, l, pubsubRedisPkg)
+			p := startPubSubRedis(t, l, m, r.Addr, nil)
+			topic := e.name + "-bulk"
+			res, err := p.BulkPublish(ctx, &pubsub.BulkPublishRequest{Topic: topic, Entries: entries(70)})
+			if err != nil || len(res.Failed) > 0 {
+				t.Fatalf("bulk publish: %v %+v", err, res.Failed)
+			}
+			inOrder(t, topic, 70)
+			st := p.WasmStats()
+			var calls uint64
+			for _, n := range st.Batches {
+				calls += n
+			}
+			if calls != 3 || st.BatchedRequests != 70 {
+				t.Errorf("70 entries took %d bulk calls carrying %d, want 3 carrying 70", calls, st.BatchedRequests)
+			}
+
+			bad := e.name + "-bulk-bad"
+			if err := rdb.Set(ctx, bad, "not a stream", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			res, err = p.BulkPublish(ctx, &pubsub.BulkPublishRequest{Topic: bad, Entries: entries(5)})
+			if err != nil || len(res.Failed) != 5 {
+				t.Fatalf("bulk publish to a string key: %v, %d failed, want 5", err, len(res.Failed))
+			}
+			for k, f := range res.Failed {
+				if f.EntryID != "e"+strconv.Itoa(k) || !strings.Contains(f.Err.Error(), "WRONGTYPE") {
+					t.Errorf("failure %d: %s %v", k, f.EntryID, f.Err)
+				}
+			}
+
+			old := *m
+			old.Descriptor.ABIMinor = 1
+			op := startPubSubRedis(t, l, &old, r.Addr, nil)
+			oldTopic := e.name + "-bulk-old"
+			res, err = op.BulkPublish(ctx, &pubsub.BulkPublishRequest{Topic: oldTopic, Entries: entries(40)})
+			if err != nil || len(res.Failed) > 0 {
+				t.Fatalf("bulk publish on a minor 1 guest: %v %+v", err, res.Failed)
+			}
+			inOrder(t, oldTopic, 40)
+			if st := op.WasmStats(); st.BatchedRequests != 0 {
+				t.Errorf("a guest of ABI minor 1 got bulk publishes: %+v", st)
+			}
+		})
+	}
+}

@@ -32,7 +32,10 @@ type PubSub struct {
 	subs   sync.WaitGroup
 }
 
-var _ pubsub.PubSub = (*PubSub)(nil)
+var (
+	_ pubsub.PubSub        = (*PubSub)(nil)
+	_ pubsub.BulkPublisher = (*PubSub)(nil)
+)
 
 // NewPubSub returns a broker of type typ served by m.
 func (l *Loader) NewPubSub(m *Module, name, typ string, annotations map[string]string) (*PubSub, error) {
@@ -90,6 +93,89 @@ func (p *PubSub) bulkPublish(ctx context.Context, i *instance, batch []*pending[
 		in.Requests[k] = publishRequest(q.req)
 	}
 	return bulkWrite(ctx, &p.pubs, i, pubsubFamily, abi.PubSubBulkPublish, &in, batch, func(r *pubsub.PublishRequest) string { return r.Topic })
+}
+
+// BulkPublish serves an app's bulk publish: with a guest of minor 2 or
+// later, as bulk publish calls of at most pollBatch entries each (in
+// request order); else, or once the guest refused op 6, entry by entry.
+func (p *PubSub) BulkPublish(ctx context.Context, req *pubsub.BulkPublishRequest) (pubsub.BulkPublishResponse, error) {
+	var res pubsub.BulkPublishResponse
+	entries := req.Entries
+	for len(entries) > 0 && p.pubs.enabled() {
+		n := min(len(entries), pollBatch)
+		failed, refused, err := p.bulkPublishEntries(ctx, req.Topic, entries[:n])
+		if refused {
+			break // NOT_SUPPORTED: the rest entry by entry
+		}
+		if err != nil {
+			for _, en := range entries[:n] {
+				res.Failed = append(res.Failed, pubsub.BulkFailure{EntryID: en.EntryID, Err: err})
+			}
+		}
+		res.Failed = append(res.Failed, failed...)
+		entries = entries[n:]
+	}
+	for _, en := range entries {
+		err := p.Publish(ctx, &pubsub.PublishRequest{Topic: req.Topic, Data: en.Data, ContentType: en.ContentType, Metadata: en.Metadata})
+		if err != nil {
+			res.Failed = append(res.Failed, pubsub.BulkFailure{EntryID: en.EntryID, Err: err})
+		}
+	}
+	return res, nil
+}
+
+// bulkPublishEntries publishes entries to topic in one bulk publish call:
+// the entries that failed, whether the guest refused the op, or the
+// failure of the whole call.
+func (p *PubSub) bulkPublishEntries(ctx context.Context, topic string, entries []pubsub.BulkEntry) (failed []pubsub.BulkFailure, refused bool, err error) {
+	in := abi.BulkPublishRequest{Requests: make([]abi.PublishRequest, len(entries))}
+	for k, en := range entries {
+		in.Requests[k] = abi.PublishRequest{Topic: topic, Data: en.Data, ContentType: en.ContentType, Metadata: en.Metadata}
+	}
+	err = p.c.do(ctx, pubsubFamily, abi.PubSubBulkPublish, &in, func(st abi.Status, out []byte) error {
+		if st == abi.StatusNotSupported {
+			p.pubs.off.Store(true)
+			refused = true
+			return nil
+		}
+		if st != abi.StatusOK {
+			return statusError(st, out)
+		}
+		var m abi.BulkResult
+		if err := m.Decode(out); err != nil {
+			return malformed("bulk result", err)
+		}
+		errs := make([]error, len(entries))
+		for _, e := range m.Errors {
+			if e.Key != topic || (e.HasIndex && int(e.Index) >= len(entries)) {
+				return fmt.Errorf("%w: a bulk result reported item %d (%q) of %d", errBroken, e.Index, e.Key, len(entries))
+			}
+			var rec abi.Encoder
+			(&abi.ErrorRecord{Message: e.Message, Key: e.Key}).Encode(&rec)
+			err := statusError(e.Status, rec.Bytes())
+			if !e.HasIndex { // a guest that does not say which: all of them
+				for k := range errs {
+					errs[k] = err
+				}
+				continue
+			}
+			errs[e.Index] = err
+		}
+		for k, err := range errs {
+			if err != nil {
+				failed = append(failed, pubsub.BulkFailure{EntryID: entries[k].EntryID, Err: err})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if !refused {
+		p.c.pool.stats.batch(len(entries))
+		p.pubs.batched.Add(int64(len(entries)))
+	}
+	return failed, refused, nil
 }
 
 // Subscribe prepares a dedicated subscriber instance and starts polling it.
