@@ -215,7 +215,7 @@ func runFlagSet(f *runFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.wait, "wait", false, "wait until the sidecar on --dapr-http-port is outbound ready (at most 60s), then exit")
 	fs.StringVar(&f.wasmEngine, "wasm-engine", "wazero", "engine for Wasm components: wazero, or wasmtime in binaries built with -tags wasmtime")
 	fs.BoolVar(&f.hotReload, "hot-reload", true, "watch the resources folders and apply changes while running")
-	fs.StringVar(&f.sidecarWire, "sidecar-wire", host.SidecarWireMux, "protocol between sidecars: mux, http or grpc; every sidecar this one calls or is called by must use the same")
+	fs.StringVar(&f.sidecarWire, "sidecar-wire", host.SidecarWireMux, "protocol between sidecars: mux (serves daprd's dapr.proto.internals.v1 on the same port, and calls a daprd with it), dapr (calls every sidecar with daprd's protocol), http or grpc (every sidecar this one calls or is called by must then use the same)")
 	fs.StringVar(&f.wasmCacheDir, "wasm-cache-dir", "", "folder for compiled Wasm modules (default: the user cache folder; - for memory only)")
 	for _, nf := range notUsedFlags {
 		usage := "accepted, not used: wapr has no " + nf.feature + " yet"
