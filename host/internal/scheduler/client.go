@@ -351,7 +351,12 @@ func (c *Client) runJobStream(ctx context.Context, m *member) error {
 		}
 	}()
 	var handlers sync.WaitGroup
-	defer handlers.Wait()
+	defer func() {
+		// The stream is over: its triggers in flight are given up (the
+		// scheduler sends them again), their acks with nowhere to go.
+		cancel()
+		handlers.Wait()
+	}()
 	for {
 		job, err := stream.Recv()
 		if err != nil {
