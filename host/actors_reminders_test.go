@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -414,4 +415,23 @@ func firesSummary(fires []reminderFire) string {
 		fmt.Fprintf(&b, "%s@%s ", f.app, f.at.Format("15:04:05.000"))
 	}
 	return b.String()
+}
+
+// TestActorsReminderSchedulerFails: an embedded scheduler that cannot start
+// (its data folder is a file) leaves the sidecar serving, ready and with
+// its actors, and reminder calls fail with the cause.
+func TestActorsReminderSchedulerFails(t *testing.T) {
+	file := t.TempDir() + "/not-a-folder"
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := startReminderApp(t, "app")
+	s := startSidecarWith(t, hostConfig{appID: "reminderapp", appPort: app.port, yaml: memoryActors, schedulerDataDir: file}, nil)
+	if res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/x/method/hello", ""); res.StatusCode != 200 || string(body) != "app" {
+		t.Fatalf("method: %d %s", res.StatusCode, body)
+	}
+	res, body := actorCall(t, s, "POST", "/v1.0/actors/Counter/x/reminders/r", `{"period":"1s"}`)
+	if code, msg := errorCode(t, body); res.StatusCode != 500 || code != "ERR_ACTOR_REMINDER_CREATE" || !strings.Contains(msg, "scheduler is not available") {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
 }
