@@ -369,3 +369,37 @@ func TestInteropDaprdForwardsReminder(t *testing.T) {
 		t.Errorf("a forwarded timer: %v, want Internal", err)
 	}
 }
+
+// TestInteropDaprdReentrancy: a daprd's call carrying a reentrancy id (as
+// metadata, where daprd keeps the caller's headers) starts a chain the
+// app's own calls back through its sidecar join, up to maxStackDepth, as a
+// call forwarded by a wapr. Without the id reaching the app, the nested
+// call would wait for the turn its own chain holds until the deadline.
+func TestInteropDaprdReentrancy(t *testing.T) {
+	app := startActorApp(t, "app", `{"entities":["Counter"],"reentrancy":{"enabled":true,"maxStackDepth":3}}`, nil)
+	ln := listen(t)
+	s := startSidecarWith(t, hostConfig{appID: "actorapp", appPort: app.port, yaml: memoryActors, internal: ln}, nil)
+	app.sidecar = s.base
+	c := internalsClient(t, ln.Addr().String())
+	call := func(depth string) (*internalv1pb.InternalInvokeResponse, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		req := daprdActorCall("r", "nest", depth)
+		req.Metadata["Dapr-Reentrancy-Id"] = &internalv1pb.ListStringValue{Values: []string{"daprd-chain"}}
+		// The embedded placement's first table may not be out yet.
+		for {
+			res, err := c.CallActor(ctx, req)
+			if status.Convert(err).Message() != "error invoke actor method: remote actor moved" {
+				return res, err
+			}
+		}
+	}
+	res, err := call("2")
+	if err != nil || res.GetStatus().GetCode() != 200 || string(res.GetMessage().GetData().GetValue()) != "daprd-chain" {
+		t.Fatalf("three calls deep: %v %v", res, err)
+	}
+	res, err = call("3")
+	if err != nil || res.GetStatus().GetCode() != 500 || !strings.Contains(string(res.GetMessage().GetData().GetValue()), "ERR_ACTOR_STACK_DEPTH") {
+		t.Fatalf("four calls deep: %v %v", res, err)
+	}
+}
