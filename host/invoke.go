@@ -89,7 +89,7 @@ func (h *Host) startInvocation(ctx context.Context, cfg resources.Configuration)
 		if h.opts.SidecarWire == SidecarWireDapr {
 			h.sidecars = internalsgrpc.NewClient()
 		} else {
-			h.sidecars = sidecarwire.NewMuxClientWith(internalsgrpc.NewClient())
+			h.sidecars = sidecarwire.NewMuxClientWith(internalsgrpc.NewClient(), h.log)
 		}
 	default:
 		h.internal = httpapi.New(httpapi.Options{

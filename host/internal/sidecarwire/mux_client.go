@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -23,8 +24,9 @@ const maxAnswer = MaxResponseBodySize + envelope
 // use it, carrying every call in flight. It is safe for concurrent use.
 type MuxClient struct {
 	// other calls the sidecars that answer in HTTP/2 (daprd); nil: they
-	// are unreachable.
+	// are unreachable. log says when a peer turns out to be one.
 	other api.SidecarChannel
+	log   *slog.Logger
 
 	mu      sync.Mutex // guards peers and closed
 	peers   map[string]*muxPeer
@@ -72,10 +74,14 @@ func NewMuxClient() *MuxClient { return &MuxClient{peers: map[string]*muxPeer{}}
 
 // NewMuxClientWith returns a client that calls the sidecars answering the
 // mux preface in HTTP/2 (daprd sidecars: sniff.go) through other, found on
-// the first call to each and remembered while the client keeps the address.
-// Close closes other too when it has a Close method.
-func NewMuxClientWith(other api.SidecarChannel) *MuxClient {
-	return &MuxClient{peers: map[string]*muxPeer{}, other: other}
+// the first call to each and remembered while the client keeps the address;
+// log (nil: slog.Default) tells of each such peer once. Close closes other
+// too when it has a Close method.
+func NewMuxClientWith(other api.SidecarChannel, log *slog.Logger) *MuxClient {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &MuxClient{peers: map[string]*muxPeer{}, other: other, log: log}
 }
 
 // Call forwards req to the sidecar at addr.
@@ -107,7 +113,9 @@ func (c *MuxClient) Call(ctx context.Context, addr string, req *api.InvokeReques
 	for {
 		if cc, err = p.connect(ctx); err != nil {
 			if errors.Is(err, errHTTP2Peer) && c.other != nil {
-				p.http2.Store(true)
+				if p.http2.CompareAndSwap(false, true) {
+					c.log.Info("the sidecar answers in HTTP/2, not the mux wire (a daprd): calling it with dapr.proto.internals.v1", "address", addr)
+				}
 				return c.other.Call(ctx, addr, req)
 			}
 			if ctx.Err() == nil {

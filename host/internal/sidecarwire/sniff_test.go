@@ -43,7 +43,7 @@ func TestMuxFallsBackToHTTP2(t *testing.T) {
 		t.Errorf("without a fallback: got %v, want ErrSidecarUnreachable", err)
 	}
 
-	c := sidecarwire.NewMuxClientWith(internalsgrpc.NewClient())
+	c := sidecarwire.NewMuxClientWith(internalsgrpc.NewClient(), slog.New(slog.DiscardHandler))
 	defer c.Close()
 	for i := range 3 {
 		res, err := c.Call(t.Context(), addr, req())

@@ -96,7 +96,9 @@ var wires = []wire{
 	// The host's sidecar port: mux, and daprd's internals gRPC service on
 	// the same port; the mux client, able to turn to the internals client.
 	{"mux+internals", newSharedPort,
-		func() client { return sidecarwire.NewMuxClientWith(internalsgrpc.NewClient()) }},
+		func() client {
+			return sidecarwire.NewMuxClientWith(internalsgrpc.NewClient(), slog.New(slog.DiscardHandler))
+		}},
 	// daprd's wire, dapr.proto.internals.v1, into the same port.
 	{"internals", newSharedPort,
 		func() client { return internalsgrpc.NewClient() }},
