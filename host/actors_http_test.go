@@ -517,6 +517,24 @@ func TestActorsReentrancy(t *testing.T) {
 	}
 }
 
+// TestActorsReentrancyPerType: reentrancy set for a type in entitiesConfig
+// applies to it with the app-wide setting off, with the entry's own
+// maxStackDepth, as daprd reads /dapr/config.
+func TestActorsReentrancyPerType(t *testing.T) {
+	app := startActorApp(t, "app", `{"entities":["Counter"],"reentrancy":{"enabled":false},
+		"entitiesConfig":[{"entities":["Counter"],"reentrancy":{"enabled":true,"maxStackDepth":2}}]}`, nil)
+	s := startSidecarWith(t, hostConfig{appID: "actorapp", appPort: app.port, yaml: memoryActors}, nil)
+	app.sidecar = s.base
+	res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/p/method/nest", "1")
+	if res.StatusCode != 200 || len(body) != 36 {
+		t.Fatalf("two calls deep: %d %q, want 200 and a UUID", res.StatusCode, body)
+	}
+	res, body = actorCall(t, s, "PUT", "/v1.0/actors/Counter/p/method/nest", "2")
+	if code, _ := errorCode(t, body); res.StatusCode != 500 || code != "ERR_ACTOR_STACK_DEPTH" {
+		t.Fatalf("three calls deep, past the type's maxStackDepth 2: %d %s", res.StatusCode, body)
+	}
+}
+
 // TestActorsIdleDeactivation: an actor idle for its idle timeout is
 // deactivated (DELETE to the app), and a later call activates it anew.
 func TestActorsIdleDeactivation(t *testing.T) {

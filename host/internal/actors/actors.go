@@ -268,7 +268,7 @@ func (r *Runtime) callLocal(ctx, appCtx context.Context, req *api.ActorInvokeReq
 	}
 	headers := req.Headers
 	var rid string
-	if r.opts.Config.Reentrancy.Enabled {
+	if r.opts.Config.reentrancy(req.ActorType).Enabled {
 		// daprd's reentrancy: a call carrying the reentrancy id of the call
 		// that holds the actor's turn joins it instead of waiting (up to
 		// maxStackDepth deep); a call without one gets a new id, which the
@@ -374,7 +374,7 @@ func (r *Runtime) reenter(actorType, actorID, rid string) (a *actor, joined bool
 	if a == nil || a.gone.Load() || a.holder == "" || a.holder != rid {
 		return nil, false, nil
 	}
-	if a.depth+1 > r.opts.Config.Reentrancy.MaxStackDepth {
+	if a.depth+1 > r.opts.Config.reentrancy(actorType).MaxStackDepth {
 		return nil, false, api.Errorf(api.CodeActorStackDepth, nil, "maximum stack depth exceeded")
 	}
 	a.depth++

@@ -13,7 +13,8 @@ func TestParseConfig(t *testing.T) {
 	}
 	c, err = ParseConfig([]byte(`{"entities":["A","B"],"actorIdleTimeout":"5m","actorScanInterval":"10s",
 		"drainOngoingCallTimeout":"1s","drainRebalancedActors":false,"reentrancy":{"enabled":true,"maxStackDepth":8},
-		"entitiesConfig":[{"entities":["B"],"actorIdleTimeout":"1m"}]}`))
+		"entitiesConfig":[{"entities":["B"],"actorIdleTimeout":"1m"},
+			{"entities":["C"],"reentrancy":{"enabled":true}},{"entities":["D"],"reentrancy":{"enabled":true,"maxStackDepth":2}}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,8 +22,15 @@ func TestParseConfig(t *testing.T) {
 		c.DrainRebalanced || !c.Reentrancy.Enabled || c.Reentrancy.MaxStackDepth != 8 {
 		t.Fatalf("read: %+v", c)
 	}
-	if c.idleTimeout("A") != 5*time.Minute || c.idleTimeout("B") != time.Minute {
-		t.Fatalf("per-type idle timeout: A %v, B %v", c.idleTimeout("A"), c.idleTimeout("B"))
+	// As daprd: a type an entitiesConfig entry names takes the entry's
+	// settings, and daprd's defaults for what the entry leaves out.
+	if c.idleTimeout("A") != 5*time.Minute || c.idleTimeout("B") != time.Minute || c.idleTimeout("C") != time.Hour {
+		t.Fatalf("per-type idle timeout: A %v, B %v, C %v", c.idleTimeout("A"), c.idleTimeout("B"), c.idleTimeout("C"))
+	}
+	for typ, want := range map[string]Reentrancy{"A": {true, 8}, "B": {false, 32}, "C": {true, 32}, "D": {true, 2}} {
+		if got := c.reentrancy(typ); got != want {
+			t.Errorf("reentrancy of %s: %+v, want %+v", typ, got, want)
+		}
 	}
 	for _, bad := range []string{`{"actorIdleTimeout":"soon"}`, `{"actorScanInterval":"-1s"}`, `[1]`} {
 		if _, err := ParseConfig([]byte(bad)); err == nil {

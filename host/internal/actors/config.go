@@ -25,31 +25,51 @@ type Config struct {
 	DrainTimeout    time.Duration
 	DrainRebalanced bool
 	Reentrancy      Reentrancy
-	// PerType holds entitiesConfig overrides of the idle timeout.
-	PerType map[string]time.Duration
+	// PerType holds the settings of the types entitiesConfig names, which
+	// replace the app-wide ones for them.
+	PerType map[string]TypeConfig
 }
 
-// Reentrancy is the app's reentrancy setting (per type settings of
-// entitiesConfig are not read yet).
+// TypeConfig is what an entitiesConfig entry sets for its types. As in
+// daprd, a setting the entry leaves out takes daprd's default, not the
+// app-wide value: an entry without reentrancy turns it off for its types.
+type TypeConfig struct {
+	IdleTimeout time.Duration
+	Reentrancy  Reentrancy
+}
+
+// Reentrancy is a reentrancy setting, app-wide or of a type.
 type Reentrancy struct {
 	Enabled       bool
 	MaxStackDepth int
 }
 
+// reentrancyConfig is a reentrancy setting as /dapr/config writes it.
+type reentrancyConfig struct {
+	Enabled       bool `json:"enabled"`
+	MaxStackDepth *int `json:"maxStackDepth"`
+}
+
+func (rc reentrancyConfig) read() Reentrancy {
+	r := Reentrancy{Enabled: rc.Enabled, MaxStackDepth: defaultMaxStackDepth}
+	if rc.MaxStackDepth != nil {
+		r.MaxStackDepth = *rc.MaxStackDepth
+	}
+	return r
+}
+
 // appConfig is GET /dapr/config's answer as daprd reads it.
 type appConfig struct {
-	Entities                []string `json:"entities"`
-	ActorIdleTimeout        string   `json:"actorIdleTimeout"`
-	ActorScanInterval       string   `json:"actorScanInterval"`
-	DrainOngoingCallTimeout string   `json:"drainOngoingCallTimeout"`
-	DrainRebalancedActors   *bool    `json:"drainRebalancedActors"`
-	Reentrancy              struct {
-		Enabled       bool `json:"enabled"`
-		MaxStackDepth *int `json:"maxStackDepth"`
-	} `json:"reentrancy"`
-	EntitiesConfig []struct {
-		Entities         []string `json:"entities"`
-		ActorIdleTimeout string   `json:"actorIdleTimeout"`
+	Entities                []string         `json:"entities"`
+	ActorIdleTimeout        string           `json:"actorIdleTimeout"`
+	ActorScanInterval       string           `json:"actorScanInterval"`
+	DrainOngoingCallTimeout string           `json:"drainOngoingCallTimeout"`
+	DrainRebalancedActors   *bool            `json:"drainRebalancedActors"`
+	Reentrancy              reentrancyConfig `json:"reentrancy"`
+	EntitiesConfig          []struct {
+		Entities         []string         `json:"entities"`
+		ActorIdleTimeout string           `json:"actorIdleTimeout"`
+		Reentrancy       reentrancyConfig `json:"reentrancy"`
 	} `json:"entitiesConfig"`
 }
 
@@ -103,23 +123,15 @@ func ParseConfig(body []byte) (Config, error) {
 	if in.DrainRebalancedActors != nil {
 		c.DrainRebalanced = *in.DrainRebalancedActors
 	}
-	c.Reentrancy.Enabled = in.Reentrancy.Enabled
-	if in.Reentrancy.MaxStackDepth != nil {
-		c.Reentrancy.MaxStackDepth = *in.Reentrancy.MaxStackDepth
-	}
+	c.Reentrancy = in.Reentrancy.read()
 	for _, ec := range in.EntitiesConfig {
-		if ec.ActorIdleTimeout == "" {
-			continue
-		}
-		var d time.Duration
-		dur("entitiesConfig actorIdleTimeout", ec.ActorIdleTimeout, &d)
+		tc := TypeConfig{IdleTimeout: defaultIdleTimeout, Reentrancy: ec.Reentrancy.read()}
+		dur("entitiesConfig actorIdleTimeout", ec.ActorIdleTimeout, &tc.IdleTimeout)
 		for _, e := range ec.Entities {
 			if c.PerType == nil {
-				c.PerType = map[string]time.Duration{}
+				c.PerType = map[string]TypeConfig{}
 			}
-			if d > 0 {
-				c.PerType[e] = d
-			}
+			c.PerType[e] = tc
 		}
 	}
 	if len(errs) > 0 {
@@ -129,8 +141,15 @@ func ParseConfig(body []byte) (Config, error) {
 }
 
 func (c Config) idleTimeout(actorType string) time.Duration {
-	if d, ok := c.PerType[actorType]; ok {
-		return d
+	if tc, ok := c.PerType[actorType]; ok {
+		return tc.IdleTimeout
 	}
 	return c.IdleTimeout
+}
+
+func (c Config) reentrancy(actorType string) Reentrancy {
+	if tc, ok := c.PerType[actorType]; ok {
+		return tc.Reentrancy
+	}
+	return c.Reentrancy
 }
