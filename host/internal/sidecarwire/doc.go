@@ -15,8 +15,9 @@
 // wapr gives placement and name resolution. A MuxClient made with
 // NewMuxClientWith calls a peer that answers the mux preface in HTTP/2 (a
 // daprd) through the channel it was given, the internals client, from then
-// on; wapr sidecars keep calling each other on the mux wire, which costs a
-// tenth of the internals gRPC per call (docs/building-blocks/invoke.md).
+// on; wapr sidecars keep calling each other on the mux wire, which costs
+// about an eighth of the internals gRPC per call in BenchmarkWire
+// (docs/building-blocks/invoke.md).
 //
 // On both wires the calling sidecar's client (MuxClient, GRPCClient)
 // implements api.SidecarChannel and the called sidecar's server (MuxServer,
