@@ -292,7 +292,8 @@ func (h *Host) startEmbeddedScheduler(c *scheduler.Client) *embeddedScheduler {
 // Support on macOS, %LocalAppData% on Windows). One folder per app id, so
 // that the sidecars of different apps on one machine each run their own;
 // two sidecars of one app need --scheduler-data-dir or a shared external
-// scheduler, since one scheduler at a time holds a folder.
+// scheduler, since one scheduler at a time holds a folder (the second
+// finds it locked and runs without reminders).
 func SchedulerDataDir(dir, appID string) (string, error) {
 	if dir != "" {
 		return dir, nil

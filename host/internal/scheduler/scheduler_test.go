@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -170,4 +172,28 @@ func TestStartServerErrors(t *testing.T) {
 	if _, err := StartServer(t.Context(), ServerOptions{Host: "127.0.0.1", DataDir: file}); err == nil {
 		t.Error("a file as the data folder: no error")
 	}
+}
+
+// TestServerFolderInUse: a second scheduler on the folder of a running one
+// fails at once (etcd would wait for its lock forever); once the first
+// has stopped, the folder is free again.
+func TestServerFolderInUse(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the folder is locked on Unix only")
+	}
+	dir := t.TempDir()
+	first, err := StartServer(t.Context(), ServerOptions{Host: "127.0.0.1", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s, err := StartServer(ctx, ServerOptions{Host: "127.0.0.1", DataDir: dir}); err == nil || !strings.Contains(err.Error(), "in use") {
+		if s != nil {
+			closeServer(t, s)
+		}
+		t.Fatalf("second server on the folder: %v", err)
+	}
+	closeServer(t, first)
+	startTestServer(t, dir)
 }

@@ -39,7 +39,8 @@ type ServerOptions struct {
 	// Host is the loopback address it listens on ("127.0.0.1").
 	Host string
 	// DataDir holds its etcd database; it is created if missing. Only one
-	// server at a time may use a folder (etcd locks it).
+	// server at a time may use a folder: on Unix a second one fails at
+	// once (lockDir), elsewhere it waits for etcd's lock.
 	DataDir string
 }
 
@@ -51,6 +52,8 @@ type Server struct {
 	addr   string
 	cancel context.CancelFunc
 	done   chan struct{} // closed once the server has stopped
+	lock   *os.File      // held on DataDir until Close (nil outside Unix)
+	unlock sync.Once
 }
 
 // StartServer runs a scheduler server on opts.Host at free ports and
@@ -64,6 +67,10 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler server: %w", err)
 	}
+	lock, err := lockDir(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler server: %w", err)
+	}
 	quietDaprLoggers()
 	var lastErr error
 	// Dapr's server and its etcd listen by themselves, at ports they are
@@ -72,12 +79,16 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	for range 3 {
 		s, err := startServer(ctx, opts)
 		if err == nil {
+			s.lock = lock
 			return s, nil
 		}
 		lastErr = err
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if lock != nil {
+		lock.Close()
 	}
 	return nil, lastErr
 }
@@ -166,17 +177,27 @@ func startServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 		select {
 		case err := <-runErr:
 			cancel()
-			<-s.done
+			waitStopped(s.done)
 			if err == nil {
 				err = errors.New("stopped")
 			}
 			return nil, fmt.Errorf("scheduler server: %w", err)
 		case <-startCtx.Done():
 			cancel()
-			<-s.done
+			waitStopped(s.done)
 			return nil, fmt.Errorf("scheduler server: not serving: %w", startCtx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// waitStopped waits a while for a server that failed to start to stop: one
+// stuck inside etcd (waiting for a lock it will never get) is left behind
+// rather than hang its caller.
+func waitStopped(done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
 	}
 }
 
@@ -212,6 +233,11 @@ func (s *Server) Close(ctx context.Context) error {
 	s.cancel()
 	select {
 	case <-s.done:
+		s.unlock.Do(func() {
+			if s.lock != nil {
+				s.lock.Close()
+			}
+		})
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
