@@ -37,6 +37,11 @@ func TestActorsReminderGRPC(t *testing.T) {
 		t.Fatalf("fire: %v, want data \"aGk=\" (the bytes as a JSON string)", fires[0].body)
 	}
 
+	md, err := c.GrpcClient().GetMetadata(ctx, &runtimev1pb.GetMetadataRequest{})
+	if err != nil || len(md.GetScheduler().GetConnectedAddresses()) != 1 {
+		t.Fatalf("metadata: scheduler %v, %v", md.GetScheduler(), err)
+	}
+
 	got, err := c.GrpcClient().GetActorReminder(ctx, &runtimev1pb.GetActorReminderRequest{ActorType: "Counter", ActorId: "g1", Name: "ping"})
 	if err != nil {
 		t.Fatalf("get: %v", err)

@@ -213,6 +213,21 @@ func TestActorsReminderHTTP(t *testing.T) {
 		}
 	})
 
+	t.Run("metadata", func(t *testing.T) {
+		res, body := actorCall(t, s, "GET", "/v1.0/metadata", "")
+		var md struct {
+			Scheduler struct {
+				ConnectedAddresses []string `json:"connected_addresses"`
+			} `json:"scheduler"`
+		}
+		if err := json.Unmarshal(body, &md); err != nil || res.StatusCode != 200 {
+			t.Fatalf("metadata: %d %s", res.StatusCode, body)
+		}
+		if a := md.Scheduler.ConnectedAddresses; len(a) != 1 || !strings.HasPrefix(a[0], "127.0.0.1:") {
+			t.Fatalf("scheduler in the metadata: %s", body)
+		}
+	})
+
 	t.Run("repetitions", func(t *testing.T) {
 		res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/r3/reminders/thrice", `{"period":"R3/PT1S"}`)
 		if res.StatusCode != 204 {

@@ -169,6 +169,9 @@ func (r *Runtime) Status() api.ActorRuntimeInfo {
 	for _, t := range r.opts.Config.Entities {
 		out.ActiveActors = append(out.ActiveActors, api.ActiveActors{Type: t, Count: counts[t]})
 	}
+	if c, ok := r.reminders.(interface{ ConnectedAddresses() []string }); ok {
+		out.SchedulerAddresses = c.ConnectedAddresses()
+	}
 	if r.opts.Locator != nil && r.opts.Locator.Connected() {
 		out.Placement = "placement: connected"
 		select {

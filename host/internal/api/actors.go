@@ -51,6 +51,9 @@ type ActorRuntimeInfo struct {
 	// HostReady: connected to placement and its tables are in force.
 	HostReady bool   `json:"hostReady"`
 	Placement string `json:"placement,omitempty"`
+	// SchedulerAddresses are the scheduler members the reminders' client
+	// is connected to; the metadata API shows them as daprd's "scheduler".
+	SchedulerAddresses []string `json:"-"`
 }
 
 // ActiveActors counts the active actors of a type this sidecar hosts.

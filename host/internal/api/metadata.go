@@ -65,8 +65,16 @@ type MetadataResponse struct {
 	// actor runtime; both are left out while actors are off.
 	Actors       []ActiveActors    `json:"actors,omitempty"`
 	ActorRuntime *ActorRuntimeInfo `json:"actorRuntime,omitempty"`
+	// Scheduler is daprd's: the scheduler members connected to (while
+	// reminders are on).
+	Scheduler *MetadataScheduler `json:"scheduler,omitempty"`
 	// Wapr holds what only wapr reports, under one key SDKs ignore.
 	Wapr *WaprMetadata `json:"wapr,omitempty"`
+}
+
+// MetadataScheduler is daprd's scheduler section of the metadata response.
+type MetadataScheduler struct {
+	ConnectedAddresses []string `json:"connected_addresses,omitempty"`
 }
 
 // WaprMetadata is wapr's own part of the metadata response.
@@ -129,6 +137,9 @@ func (a *API) Metadata() *MetadataResponse {
 		st := rt.Status()
 		out.ActorRuntime = &st
 		out.Actors = st.ActiveActors
+		if len(st.SchedulerAddresses) > 0 {
+			out.Scheduler = &MetadataScheduler{ConnectedAddresses: st.SchedulerAddresses}
+		}
 	}
 	if a.runtime.AppPort > 0 {
 		out.AppConnectionProperties = &AppConnection{Port: a.runtime.AppPort, Protocol: a.runtime.Protocol, ChannelAddress: a.runtime.Address}

@@ -59,6 +59,9 @@ func (s *service) GetMetadata(context.Context, *runtimev1pb.GetMetadataRequest) 
 			out.ActiveActorsCount = append(out.ActiveActorsCount, c) //nolint:staticcheck // daprd fills it too
 		}
 	}
+	if sc := m.Scheduler; sc != nil {
+		out.Scheduler = &runtimev1pb.MetadataScheduler{ConnectedAddresses: sc.ConnectedAddresses}
+	}
 	if c := m.AppConnectionProperties; c != nil {
 		out.AppConnectionProperties = &runtimev1pb.AppConnectionProperties{
 			Port: int32(c.Port), Protocol: c.Protocol, ChannelAddress: c.ChannelAddress,

@@ -402,6 +402,19 @@ func (c *Client) handle(ctx context.Context, job *schedulerv1pb.WatchJobsRespons
 	return c.opts.OnTrigger(ctx, &Trigger{Name: job.GetName(), ActorType: actor.GetType(), ActorID: actor.GetId(), Data: data})
 }
 
+// ConnectedAddresses are the scheduler members the client is connected to,
+// sorted, for the metadata API.
+func (c *Client) ConnectedAddresses() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.order))
+	for _, m := range c.order {
+		out = append(out, m.addr)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // pick waits until the members are known and returns one, in turn.
 func (c *Client) pick(ctx context.Context) (schedulerv1pb.SchedulerClient, error) {
 	select {
