@@ -220,9 +220,10 @@ func violations(rel string, p listedPackage) []string {
 			}
 		case within(rel, "host/internal/httpapi"), within(rel, "host/internal/grpcapi"), within(rel, "host/internal/telemetry"):
 			// The transports report to the metrics; the metrics decorate
-			// the API's components.
-			if !within(dep, "host/internal/api") && !within(dep, "host/component") && !within(dep, "host/internal/telemetry") && !within(dep, "host/internal/tracing") {
-				out = append(out, "the API's transports and metrics may import host/internal/api, host/internal/telemetry, host/internal/tracing and host/component only, found "+imp)
+			// the API's components; host/internal/grpcserve is how every
+			// gRPC server of the host serves and stops.
+			if !within(dep, "host/internal/api") && !within(dep, "host/component") && !within(dep, "host/internal/telemetry") && !within(dep, "host/internal/tracing") && !within(dep, "host/internal/grpcserve") {
+				out = append(out, "the API's transports and metrics may import host/internal/api, host/internal/telemetry, host/internal/tracing, host/internal/grpcserve and host/component only, found "+imp)
 			}
 		case within(rel, "host/internal"):
 			if !within(dep, "host") && !within(dep, "abi") {

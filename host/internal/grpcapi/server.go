@@ -13,7 +13,6 @@ package grpcapi
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/grpcserve"
 	"github.com/wapr-dev/wapr/host/internal/telemetry"
 	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
@@ -142,12 +142,7 @@ func New(o Options) *Server {
 // Serve answers calls on ln until Shutdown; it returns nil once Shutdown
 // has stopped it, even when Shutdown came first (ln is closed then).
 func (s *Server) Serve(ln net.Listener) error {
-	// A Shutdown that came first (a host stopped as soon as it started)
-	// is a stop, not a failure: grpc closes ln and says ErrServerStopped.
-	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		return err
-	}
-	return nil
+	return grpcserve.Serve(s.srv, ln)
 }
 
 // Shutdown stops accepting calls and waits, until ctx is done, for calls in
@@ -155,16 +150,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // (subscriptions) are told to end first: they end with Unavailable.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.svc.closeOnce.Do(func() { close(s.svc.closing) })
-	done := make(chan struct{})
-	go func() { s.srv.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.srv.Stop()
-		<-done
-		return ctx.Err()
-	}
+	return grpcserve.Stop(ctx, s.srv)
 }
 
 // authorized checks dapr-api-token as daprd does: Unauthenticated when it

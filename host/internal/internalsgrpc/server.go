@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/grpcserve"
 )
 
 // Size limits, as package sidecarwire's: a request carries at most the
@@ -107,29 +108,11 @@ func (s *Server) SetReminders(fn ReminderFunc) {
 
 // Serve accepts connections on ln until Shutdown; it returns nil once
 // Shutdown has stopped it, even when Shutdown came first.
-func (s *Server) Serve(ln net.Listener) error {
-	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		return err
-	}
-	return nil
-}
+func (s *Server) Serve(ln net.Listener) error { return grpcserve.Serve(s.srv, ln) }
 
 // Shutdown stops accepting calls and waits for those in flight until ctx is
 // done, then closes every connection and returns ctx's error.
-func (s *Server) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		s.srv.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.srv.Stop()
-		return ctx.Err()
-	}
-}
+func (s *Server) Shutdown(ctx context.Context) error { return grpcserve.Stop(ctx, s.srv) }
 
 // CallLocal serves a service invocation of this sidecar's app.
 func (s *Server) CallLocal(ctx context.Context, in *internalv1pb.InternalInvokeRequest) (*internalv1pb.InternalInvokeResponse, error) {

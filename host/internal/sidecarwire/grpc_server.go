@@ -2,13 +2,13 @@ package sidecarwire
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 
 	"google.golang.org/grpc"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/grpcserve"
 )
 
 // The one method of the channel. The service name is wapr's own, so that a
@@ -89,29 +89,11 @@ func (s *GRPCServer) invoke(ctx context.Context, req *api.InvokeRequest) *respon
 
 // Serve accepts connections on ln until Shutdown; it returns nil once
 // Shutdown has stopped it, even when Shutdown came first (ln is closed then).
-func (s *GRPCServer) Serve(ln net.Listener) error {
-	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		return err
-	}
-	return nil
-}
+func (s *GRPCServer) Serve(ln net.Listener) error { return grpcserve.Serve(s.srv, ln) }
 
 // Shutdown stops accepting connections and calls, and waits for the calls in
 // flight to finish (gRPC's GracefulStop) until ctx is done; then it closes
 // every connection, failing the calls still in flight, and returns ctx's
 // error without waiting for their app calls, which end by the app channel's
 // timeout. It closes the listeners Serve was given.
-func (s *GRPCServer) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		s.srv.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.srv.Stop()
-		return ctx.Err()
-	}
-}
+func (s *GRPCServer) Shutdown(ctx context.Context) error { return grpcserve.Stop(ctx, s.srv) }
