@@ -135,7 +135,7 @@ var matrixVerdicts = map[string]map[string]bool{
 	"state.example-memory/wasm": {"ETAG": true, "TRANSACTIONAL": true, "TTL": false, statesuite.FeatureBulkStore: true},
 	"pubsub.in-memory/native":   {pubsubsuite.FeatureAtLeastOnce: true, "BULK_PUBSUB": true},
 	"pubsub.redis/native":       redisPubSub,
-	"pubsub.redis/wasm":         redisPubSub,
+	"pubsub.redis/wasm":         with(redisPubSub, "BULK_PUBSUB", true), // pipelined XADDs
 	"pubsub.kafka/native": {
 		pubsubsuite.FeatureAtLeastOnce: true, "BULK_PUBSUB": true, pubsubsuite.FeatureDurable: true,
 		pubsubsuite.FeatureFanOutAcrossInstances: true, pubsubsuite.FeatureOrderedPerKey: true,

@@ -488,7 +488,12 @@ func (h *Host) addToSnapshot(snap *api.Snapshot, l *loaded) {
 		snap.States[info.Name] = s
 	case pubsub.PubSub:
 		p := &api.PubSub{Info: info, PubSub: c, Features: c.Features()}
-		p.Bulk, _ = c.(pubsub.BulkPublisher)
+		if component.HasFeature(p.Features, pubsub.FeatureBulkPublish) {
+			// A broker that does not declare it may still implement the
+			// interface, refusing every call (a Wasm broker: its guest
+			// decides).
+			p.Bulk, _ = c.(pubsub.BulkPublisher)
+		}
 		snap.PubSubs[info.Name] = p
 	case secretstores.Store:
 		snap.Secrets[info.Name] = &api.SecretStore{Info: info, Store: c, Features: c.Features()}

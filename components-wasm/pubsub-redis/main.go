@@ -20,9 +20,10 @@ var descriptor = abi.Descriptor{
 	Version:      "0.1.0",
 	Types:        []string{"pubsub.redis"},
 	EndpointKeys: []string{"redisHost"},
-	// A poll never returns a message still out with the app, and acks may
-	// come in any order: the host may poll ahead (abi/SPEC.md §7.3).
-	Features: []string{abi.FeaturePollAhead},
+	// Bulk publish is native (one pipelined round trip of XADDs); a poll
+	// never returns a message still out with the app, and acks may come in
+	// any order: the host may poll ahead (abi/SPEC.md §7.3).
+	Features: []string{"BULK_PUBSUB", abi.FeaturePollAhead},
 }
 
 func init() { guest.Export(descriptor, newBroker()) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wapr-dev/wapr/abi"
 	"github.com/wapr-dev/wapr/builtin/backendtest"
 	"github.com/wapr-dev/wapr/host/component"
 	"github.com/wapr-dev/wapr/host/component/pubsub"
@@ -360,6 +361,15 @@ func TestBulkPublishFromApp(t *testing.T) {
 			inOrder(t, oldTopic, 40)
 			if st := op.WasmStats(); st.BatchedRequests != 0 {
 				t.Errorf("a guest of ABI minor 1 got bulk publishes: %+v", st)
+			}
+
+			// A guest that does not declare BULK_PUBSUB is refused as the
+			// contract asks: the host publishes entry by entry itself.
+			undeclared := *m
+			undeclared.Descriptor.Features = []string{abi.FeaturePollAhead}
+			up := startPubSubRedis(t, l, &undeclared, r.Addr, nil)
+			if _, err := up.BulkPublish(ctx, &pubsub.BulkPublishRequest{Topic: e.name + "-bulk-undeclared", Entries: entries(2)}); !errors.Is(err, component.ErrNotSupported) {
+				t.Errorf("bulk publish on a guest without BULK_PUBSUB: %v, want ErrNotSupported", err)
 			}
 		})
 	}

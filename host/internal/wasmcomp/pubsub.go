@@ -95,11 +95,17 @@ func (p *PubSub) bulkPublish(ctx context.Context, i *instance, batch []*pending[
 	return bulkWrite(ctx, &p.pubs, i, pubsubFamily, abi.PubSubBulkPublish, &in, batch, func(r *pubsub.PublishRequest) string { return r.Topic })
 }
 
-// BulkPublish serves an app's bulk publish: with a guest of minor 2 or
-// later, as bulk publish calls of at most pollBatch entries each (in
-// request order); else, or once the guest refused op 6, entry by entry.
+// BulkPublish serves an app's bulk publish for a guest that declares
+// BULK_PUBSUB: with a guest of minor 2 or later, as bulk publish calls of
+// at most pollBatch entries each (in request order); else, or once the
+// guest refused op 6, entry by entry. A guest that does not declare it is
+// refused with component.ErrNotSupported (the host then publishes entry by
+// entry itself).
 func (p *PubSub) BulkPublish(ctx context.Context, req *pubsub.BulkPublishRequest) (pubsub.BulkPublishResponse, error) {
 	var res pubsub.BulkPublishResponse
+	if !slices.Contains(p.c.mod.Descriptor.Features, string(pubsub.FeatureBulkPublish)) {
+		return res, fmt.Errorf("%w: bulk publish: the component does not declare %s", component.ErrNotSupported, pubsub.FeatureBulkPublish)
+	}
 	entries := req.Entries
 	for len(entries) > 0 && p.pubs.enabled() {
 		n := min(len(entries), pollBatch)
