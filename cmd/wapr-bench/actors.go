@@ -181,7 +181,7 @@ spec:
 	var firstErr errOnce
 	before := cpuTimes([]*sidecarProcess{sidecar})
 	r = drive(name, c, func(w, n int) error {
-		err := actorOnce(client, ids[(w+n*c.concurrency)%len(ids)], body)
+		err := echoOnce(client, "PUT", ids[(w+n*c.concurrency)%len(ids)], body)
 		if err != nil {
 			firstErr.set(err)
 		}
@@ -220,7 +220,7 @@ func activateActors(client *fasthttp.Client, urls []string, body []byte, workers
 			var err error
 			for url := range next {
 				for {
-					if err = actorOnce(client, url, body); err == nil || time.Now().After(deadline) {
+					if err = echoOnce(client, "PUT", url, body); err == nil || time.Now().After(deadline) {
 						break
 					}
 					time.Sleep(50 * time.Millisecond)
@@ -246,28 +246,6 @@ func activateActors(client *fasthttp.Client, urls []string, body []byte, workers
 	}
 	if len(all) > 0 {
 		return all[0]
-	}
-	return nil
-}
-
-// actorOnce calls one actor's echo method and checks the echo.
-func actorOnce(client *fasthttp.Client, url string, body []byte) error {
-	req := fasthttp.AcquireRequest()
-	res := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	req.Header.SetMethod("PUT")
-	req.SetRequestURI(url)
-	req.Header.SetContentType("application/octet-stream")
-	req.SetBody(body)
-	if err := client.Do(req, res); err != nil {
-		return err
-	}
-	if res.StatusCode() != 200 {
-		return fmt.Errorf("status %d: %.200s", res.StatusCode(), res.Body())
-	}
-	if !bytes.Equal(res.Body(), body) {
-		return fmt.Errorf("the body came back as %d bytes, not the %d sent", len(res.Body()), len(body))
 	}
 	return nil
 }

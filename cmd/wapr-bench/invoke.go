@@ -99,7 +99,7 @@ func driveEcho(name, what string, c config, url, self string, procs []*sidecarPr
 	var firstErr errOnce
 	before := cpuTimes(procs)
 	r := drive(name, c, func(int, int) error {
-		err := echoOnce(client, url, body)
+		err := echoOnce(client, "POST", url, body)
 		if err != nil {
 			firstErr.set(err)
 		}
@@ -142,13 +142,14 @@ func (e *errOnce) get() error {
 	return e.err
 }
 
-// echoOnce sends one request and checks the echo.
-func echoOnce(client *fasthttp.Client, url string, body []byte) error {
+// echoOnce sends one request with method (the invoke scenarios POST, an
+// actor method call PUTs) and checks the echo.
+func echoOnce(client *fasthttp.Client, method, url string, body []byte) error {
 	req := fasthttp.AcquireRequest()
 	res := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(res)
-	req.Header.SetMethod("POST")
+	req.Header.SetMethod(method)
 	req.SetRequestURI(url)
 	req.Header.SetContentType("application/octet-stream")
 	req.SetBody(body)
@@ -170,7 +171,7 @@ func warmUp(url string, size int, limit time.Duration) error {
 	body := bytes.Repeat([]byte("x"), size)
 	deadline := time.Now().Add(limit)
 	for {
-		err := echoOnce(client, url, body)
+		err := echoOnce(client, "POST", url, body)
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}

@@ -14,10 +14,10 @@
 // announces nothing; resolving works all the same.
 //
 // daprd announces its app id itself as the service name. wapr deliberately
-// does not: the port it announces is wapr's sidecar-to-sidecar channel, which
-// is not daprd's gRPC one, so a daprd must not find a wapr (or the reverse)
-// and call it in a protocol it does not speak. The two never resolve each
-// other.
+// does not: the port it announces speaks daprd's protocol only beside wapr's
+// own mux wire (not with --sidecar-wire http or grpc), and a daprd found over
+// mDNS would be called on a wire chosen for wapr peers. The two never resolve
+// each other; docs/building-blocks/invoke.md says which resolvers let them.
 //
 // # Resolving
 //
