@@ -52,6 +52,10 @@ var errBroken = errors.New("wasm instance broken")
 // newInstance instantiates the module, runs _initialize and wapr_init.
 func (c *Component) newInstance(ctx context.Context) (*instance, error) {
 	i := &instance{c: c, socks: map[int32]*hostSock{}}
+	// Not while a compile of the module writes its shared code (Loader.locks).
+	lk := c.loader.moduleLock(c.mod.Digest)
+	lk.RLock()
+	defer lk.RUnlock()
 	out := &logWriter{i: i, level: slog.LevelInfo, stream: "stdout"}
 	errw := &logWriter{i: i, level: slog.LevelWarn, stream: "stderr"}
 	inst, err := c.module.Instantiate(ctx, i, engine.InstanceConfig{Stdout: out, Stderr: errw})

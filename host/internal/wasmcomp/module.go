@@ -33,6 +33,28 @@ type Loader struct {
 	factory    engine.Factory
 	log        *slog.Logger
 	inspectDir string // the inspection cache (inspectcache.go); "": none
+
+	// locks serialise, per module digest, compiling against instantiating:
+	// engines of one factory share compiled code, and wazero writes a
+	// cached module's entry preambles on every compile of it while another
+	// runtime may be instantiating it (a data race -race found).
+	locksMu sync.Mutex
+	locks   map[string]*sync.RWMutex
+}
+
+// moduleLock returns the lock of the module with digest.
+func (l *Loader) moduleLock(digest string) *sync.RWMutex {
+	l.locksMu.Lock()
+	defer l.locksMu.Unlock()
+	if l.locks == nil {
+		l.locks = map[string]*sync.RWMutex{}
+	}
+	lk := l.locks[digest]
+	if lk == nil {
+		lk = &sync.RWMutex{}
+		l.locks[digest] = lk
+	}
+	return lk
 }
 
 // NewLoader returns a loader over factory.
@@ -141,6 +163,11 @@ func (l *Loader) InspectSum(ctx context.Context, wasm []byte, sum [sha256.Size]b
 		return nil, err
 	}
 	defer eng.Close(ctx)
+	// The throwaway instance below is made here, not by newInstance: hold
+	// the module's lock (Loader.locks) for the compile and it.
+	lk := l.moduleLock(m.Digest)
+	lk.Lock()
+	defer lk.Unlock()
 	cm, err := eng.Compile(ctx, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("compiling: %w", err)
@@ -311,7 +338,10 @@ func (c *Component) start(ctx context.Context, metadata map[string]string) error
 		eng.Close(ctx)
 		return err
 	}
+	lk := c.loader.moduleLock(c.mod.Digest)
+	lk.Lock()
 	cm, err := eng.Compile(ctx, wasm)
+	lk.Unlock()
 	if err != nil {
 		eng.Close(ctx)
 		return fmt.Errorf("compiling under the component's limits: %w", err)
