@@ -54,6 +54,8 @@ type Manager struct {
 	mu       sync.Mutex
 	ctx      context.Context // lives until Stop
 	cancel   context.CancelFunc
+	abort    context.Context // done when Stop gives up on deliveries in flight
+	giveUp   context.CancelFunc
 	started  bool // Start was called: the app's subscriptions run
 	inflight sync.WaitGroup
 	active   []*running
@@ -71,7 +73,30 @@ func (m *Manager) SetMetrics(mt *telemetry.Metrics) { m.metrics = mt }
 // invocations together, as daprd's --app-max-concurrency does.
 func New(a *api.API, app api.AppChannel, log *slog.Logger) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{api: a, app: app, log: log, ctx: ctx, cancel: cancel}
+	abort, giveUp := context.WithCancel(context.Background())
+	return &Manager{api: a, app: app, log: log, ctx: ctx, cancel: cancel, abort: abort, giveUp: giveUp}
+}
+
+// begin counts a delivery in flight and returns the context its app call
+// runs in: the broker's values and deadline, but not its cancellation, so a
+// subscription that ends (Stop, a hot reload) lets the deliveries it
+// started finish; only Stop giving up cuts them short. end must be called
+// when the delivery is over.
+func (m *Manager) begin(ctx context.Context) (_ context.Context, end func()) {
+	m.inflight.Add(1)
+	call := context.WithoutCancel(ctx)
+	var cancel context.CancelFunc
+	if deadline, ok := ctx.Deadline(); ok {
+		call, cancel = context.WithDeadline(call, deadline)
+	} else {
+		call, cancel = context.WithCancel(call)
+	}
+	stop := context.AfterFunc(m.abort, cancel)
+	return call, func() {
+		stop()
+		cancel()
+		m.inflight.Done()
+	}
 }
 
 // appSubscription is one element of the app's /dapr/subscribe answer, in
@@ -315,7 +340,8 @@ func (m *Manager) Info() []api.SubscriptionInfo {
 }
 
 // Stop ends every subscription and waits, until ctx is done, for deliveries
-// in flight to finish. Messages not acknowledged stay with the broker.
+// in flight to finish; when ctx is done first, their app calls are
+// canceled. Messages not acknowledged stay with the broker.
 func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Lock()
 	if m.cancel != nil {
@@ -328,6 +354,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		m.giveUp()
 		return fmt.Errorf("deliveries still in flight: %w", ctx.Err())
 	}
 }
@@ -348,8 +375,8 @@ var errRetry = errors.New("the app asked for the message to be retried")
 
 // handle is the pubsub.Handler of the subscription.
 func (d *deliverer) handle(ctx context.Context, msg *pubsub.Message) error {
-	d.m.inflight.Add(1)
-	defer d.m.inflight.Done()
+	ctx, end := d.m.begin(ctx)
+	defer end()
 	event, err := d.cloudEvent(msg)
 	if err != nil {
 		// An undecodable message can never be delivered: drop it rather than

@@ -64,8 +64,8 @@ func (m *Manager) StartInputs(probeCtx context.Context) ([]string, []error) {
 
 // deliverEvent POSTs one input-binding event to the app.
 func (m *Manager) deliverEvent(ctx context.Context, name, route string, ev *bindings.Event) ([]byte, error) {
-	m.inflight.Add(1)
-	defer m.inflight.Done()
+	ctx, end := m.begin(ctx)
+	defer end()
 	headers := make(map[string]string, len(ev.Metadata))
 	for k, v := range ev.Metadata {
 		if k != "" && isHeaderSafe(k) && isHeaderSafe(v) {
