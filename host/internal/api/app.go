@@ -73,9 +73,27 @@ type AppChannel interface {
 	Call(ctx context.Context, req *AppRequest) (*AppResponse, error)
 }
 
+// WithWaitContext returns ctx for an app call whose waits before it reaches
+// the app (for a slot of --app-max-concurrency, for the app to be healthy)
+// also end when wait is done. Delivery uses it: a message whose subscription
+// stops gives up waiting, while a call already at the app finishes.
+func WithWaitContext(ctx, wait context.Context) context.Context {
+	return context.WithValue(ctx, waitKey{}, wait)
+}
+
+type waitKey struct{}
+
+// waitContext is ctx's wait context (see WithWaitContext), nil when it has
+// none.
+func waitContext(ctx context.Context) context.Context {
+	w, _ := ctx.Value(waitKey{}).(context.Context)
+	return w
+}
+
 // LimitApp returns app with at most n calls in flight at once (daprd's
 // --app-max-concurrency), for deliveries and invocations alike; a call
-// waiting for its turn gives up when its ctx is done. n <= 0 returns app.
+// waiting for its turn gives up when its ctx (or wait context) is done.
+// n <= 0 returns app.
 func LimitApp(app AppChannel, n int) AppChannel {
 	if n <= 0 {
 		return app
@@ -91,8 +109,18 @@ type limitedApp struct {
 func (l *limitedApp) Call(ctx context.Context, req *AppRequest) (*AppResponse, error) {
 	select {
 	case l.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a free slot of --app-max-concurrency: %w", ctx.Err())
+	default:
+		var waitDone <-chan struct{}
+		if w := waitContext(ctx); w != nil {
+			waitDone = w.Done()
+		}
+		select {
+		case l.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for a free slot of --app-max-concurrency: %w", ctx.Err())
+		case <-waitDone:
+			return nil, fmt.Errorf("waiting for a free slot of --app-max-concurrency: %w", context.Canceled)
+		}
 	}
 	defer func() { <-l.sem }()
 	return l.app.Call(ctx, req)
@@ -117,7 +145,7 @@ type HealthGate interface {
 // an invocation (AppCallInvoke) fails at once with ErrAppUnhealthy, and
 // every other call (a pub/sub message, an input binding event, a
 // configuration update, the subscriptions request) waits until the app is
-// healthy again or its ctx is done, so the message stays with its broker or
+// healthy again or its ctx (or wait context) is done, so the message stays with its broker or
 // binding rather than being lost. Wrap LimitApp's channel, not the other way
 // round, so a waiting call holds no slot of --app-max-concurrency.
 func GateApp(app AppChannel, gate HealthGate) AppChannel {
@@ -134,7 +162,14 @@ func (g *gatedApp) Call(ctx context.Context, req *AppRequest) (*AppResponse, err
 		if req.Call == AppCallInvoke {
 			return nil, ErrAppUnhealthy
 		}
-		if err := g.gate.WaitHealthy(ctx); err != nil {
+		wait := ctx
+		if w := waitContext(ctx); w != nil {
+			var cancel context.CancelFunc
+			wait, cancel = context.WithCancel(ctx)
+			defer cancel()
+			defer context.AfterFunc(w, cancel)()
+		}
+		if err := g.gate.WaitHealthy(wait); err != nil {
 			return nil, fmt.Errorf("waiting for the app to be healthy: %w", err)
 		}
 	}

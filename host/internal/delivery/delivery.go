@@ -79,9 +79,11 @@ func New(a *api.API, app api.AppChannel, log *slog.Logger) *Manager {
 
 // begin counts a delivery in flight and returns the context its app call
 // runs in: the broker's values and deadline, but not its cancellation, so a
-// subscription that ends (Stop, a hot reload) lets the deliveries it
-// started finish; only Stop giving up cuts them short. end must be called
-// when the delivery is over.
+// subscription that ends (Stop, a hot reload) lets the app calls it started
+// finish; only Stop giving up cuts them short. A delivery still waiting to
+// reach the app (for its health, for a slot) gives up when the broker's
+// context is done (api.WithWaitContext). end must be called when the
+// delivery is over.
 func (m *Manager) begin(ctx context.Context) (_ context.Context, end func()) {
 	m.inflight.Add(1)
 	call := context.WithoutCancel(ctx)
@@ -92,7 +94,7 @@ func (m *Manager) begin(ctx context.Context) (_ context.Context, end func()) {
 		call, cancel = context.WithCancel(call)
 	}
 	stop := context.AfterFunc(m.abort, cancel)
-	return call, func() {
+	return api.WithWaitContext(call, ctx), func() {
 		stop()
 		cancel()
 		m.inflight.Done()
