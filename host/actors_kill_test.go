@@ -141,9 +141,10 @@ func (c *killCluster) check(t *testing.T) {
 
 // killWapr is a running `wapr run`.
 type killWapr struct {
-	cmd  *exec.Cmd
-	base string
-	out  *killLog // its stdout and stderr
+	cmd    *exec.Cmd
+	base   string
+	out    *killLog      // its stdout and stderr
+	exited chan struct{} // closed once it has exited
 }
 
 // killLog collects a process's output, written from two copying
@@ -208,14 +209,20 @@ func startActorWapr(t *testing.T, name string, appPort int, dir, placementAddr s
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.exited = make(chan struct{})
+	exited := p.exited
+	go func() { p.cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
-		p.cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("wapr %s said:\n%s", name, p.out)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		res, err := http.Get(p.base + "/v1.0/healthz")
 		if err == nil {
@@ -224,10 +231,17 @@ func startActorWapr(t *testing.T, name string, appPort int, dir, placementAddr s
 				return p
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("wapr %s not healthy after 30 s:\n%s", name, p.out)
+		select {
+		case <-exited:
+			t.Fatalf("wapr %s exited before it was healthy: %v", name, p.cmd.ProcessState)
+		case <-deadline.C:
+			// Its goroutines' stacks (Go's answer to SIGQUIT) show what
+			// start-up waits for.
+			p.cmd.Process.Signal(syscall.SIGQUIT)
+			<-exited
+			t.Fatalf("wapr %s not healthy after 30 s; its log and stacks are below", name)
+		case <-tick.C:
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -391,7 +405,7 @@ func TestActorsKilledHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	apps[victim].kill()
-	procs[victim].cmd.Wait()
+	<-procs[victim].exited
 
 	// The next call of each of the dead host's actors activates it on a
 	// survivor, and both survivors agree where.

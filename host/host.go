@@ -550,6 +550,7 @@ func (h *Host) connectApp(addr string) {
 		h.log.Error("the app did not open its port", "address", addr, "error", err)
 		return
 	}
+	h.log.Debug("the app's port is open", "address", addr)
 	if h.health != nil {
 		go h.health.run(h.stopCtx)
 		if err := h.health.WaitHealthy(ctx); err != nil {
@@ -567,6 +568,7 @@ func (h *Host) connectApp(addr string) {
 		if err == nil {
 			break
 		}
+		h.log.Debug("reading the app's subscriptions failed", "attempt", attempt+1, "error", err)
 		if ctx.Err() != nil || attempt >= 4 {
 			h.log.Error("could not read the app's subscriptions; continuing with declarative ones only", "error", err)
 			subs = nil
