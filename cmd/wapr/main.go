@@ -15,6 +15,7 @@ import (
 )
 
 func main() {
+	keepGCFloor()
 	os.Exit(run(os.Args[1:]))
 }
 
