@@ -62,7 +62,7 @@ func invokeScenario(ctx context.Context, c config, wire string) result {
 	defer app.stop()
 	var p *sidecarPair
 	if c.waprBinary != "" {
-		p, err = startPairProcesses(ctx, c.waprBinary, app.port, wire)
+		p, err = startPairProcesses(ctx, c.waprBinary, app.port, wire, c.sidecarProfile != "")
 	} else {
 		p, err = startPairEmbedded(ctx, app.port, wire)
 	}
@@ -79,7 +79,22 @@ func invokeScenario(ctx context.Context, c config, wire string) result {
 		parts := strings.Split(self, ", ")
 		self = strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "app" }), ", ")
 	}
+	var profiles []chan error
+	for i, u := range p.profiles {
+		ch := make(chan error, 1)
+		go func() {
+			ch <- fetchTo(u+fmt.Sprintf("?seconds=%d", max(1, int(c.duration/time.Second)-1)), c.sidecarProfile+"."+p.procs[i].appID)
+		}()
+		profiles = append(profiles, ch)
+	}
 	r := driveEcho(name, p.what+app.where(), c, url, self, app.procs(p.procs))
+	for i, ch := range profiles {
+		if err := <-ch; err != nil {
+			r.Extra += "; profile: " + err.Error()
+		} else {
+			r.Extra += "; CPU profile of the " + p.procs[i].appID + " sidecar in " + c.sidecarProfile + "." + p.procs[i].appID
+		}
+	}
 	// They log at warn level: anything there is worth showing.
 	r.Extra += p.logTail()
 	if err := p.stop(); err != nil {
@@ -327,6 +342,9 @@ type sidecarPair struct {
 	// stop shuts both down and reports an unclean stop; calls after the
 	// first return the first's answer.
 	stop func() error
+	// profiles are the sidecars' CPU profile URLs (as procs), without the
+	// seconds; nil unless profiling was asked for.
+	profiles []string
 	// logTail returns the end of the sidecars' logs at warn level and
 	// above ("" when there is nothing), prefixed for appending to a report
 	// line.
@@ -353,8 +371,8 @@ spec:
 // an empty temporary folder (so both serve the embedded in-memory defaults),
 // and waits until both answer /v1.0/healthz/outbound with 204. A wire other
 // than "" is passed to both as --sidecar-wire.
-func startPairProcesses(ctx context.Context, bin string, appPort int, wire string) (*sidecarPair, error) {
-	ports := make([]int, 4) // caller HTTP, caller internal, callee HTTP, callee internal
+func startPairProcesses(ctx context.Context, bin string, appPort int, wire string, profile bool) (*sidecarPair, error) {
+	ports := make([]int, 6) // caller HTTP, caller internal, callee HTTP, callee internal, caller and callee profiling
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -373,6 +391,7 @@ func startPairProcesses(ctx context.Context, bin string, appPort int, wire strin
 		return nil, err
 	}
 	var procs []*sidecarProcess
+	var profiles []string
 	stop := sync.OnceValue(func() error {
 		var errs []error
 		for _, p := range procs {
@@ -400,6 +419,10 @@ func startPairProcesses(ctx context.Context, bin string, appPort int, wire strin
 		if wire != "" {
 			args = append(args, "--sidecar-wire", wire)
 		}
+		if profile {
+			args = append(args, "--enable-profiling", "--profile-port", strconv.Itoa(ports[4+i]))
+			profiles = append(profiles, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile", ports[4+i]))
+		}
 		p, err := startSidecarProcess(ctx, bin, id, args, dir)
 		if err != nil {
 			stop()
@@ -415,12 +438,13 @@ func startPairProcesses(ctx context.Context, bin string, appPort int, wire strin
 		}
 	}
 	return &sidecarPair{
-		caller:  fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		what:    "2 wapr run processes (" + bin + ")",
-		procs:   procs,
-		self:    "load, app",
-		stop:    stop,
-		logTail: tail,
+		caller:   fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		what:     "2 wapr run processes (" + bin + ")",
+		procs:    procs,
+		self:     "load, app",
+		stop:     stop,
+		profiles: profiles,
+		logTail:  tail,
 	}, nil
 }
 
