@@ -161,7 +161,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.daprdBinary, "daprd", "", "the daprd `binary` the actors scenario measures beside wapr (on the --placement service)")
 	fs.StringVar(&c.placementBinary, "placement", "", "Dapr's placement `binary` for daprd in the actors scenario (default: placement beside --daprd)")
 	fs.IntVar(&c.actorCount, "actors", 1024, "actors the actors scenario's calls spread over")
-	fs.StringVar(&c.sidecarProfile, "sidecar-cpuprofile", "", "the actors and invoke scenarios (with --wapr): run wapr with --enable-profiling and write its CPU profile over the measured run to `file` (invoke: file.caller and file.callee)")
+	fs.StringVar(&c.sidecarProfile, "sidecar-cpuprofile", "", "the actors, invoke and runtimes scenarios (with --wapr): run wapr with --enable-profiling and write its CPU profile over the measured run to `file` (invoke: file.caller and file.callee; runtimes: file.<runtime>.<figure>)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +36,8 @@ type runtimeFigures struct {
 	name              string
 	startup           time.Duration // median
 	rssStart, rssPeak int64         // KiB
+	anonStart         int64         // KiB of rssStart not backed by a file (heap, stacks, guests' memory, compiled code)
+	profiles          []string      // CPU profiles written (--sidecar-cpuprofile)
 	get, save, pub    result
 	delivery          result
 	err               error
@@ -134,6 +138,7 @@ func measureRuntime(ctx context.Context, c config, a *app, rt string) (f runtime
 		return f
 	}
 	cache := filepath.Join(dir, "cache") // warmed by the first start
+	profilePort := 0                     // of the process under load, when profiling
 	start := func(appID string, appPort int) (*sidecarProcess, string, time.Duration, error) {
 		port, err := freePort()
 		if err != nil {
@@ -143,6 +148,12 @@ func measureRuntime(ctx context.Context, c config, a *app, rt string) (f runtime
 			"--dapr-grpc-port", "0", "--metrics-port", "0", "--wasm-cache-dir", cache, "--log-level", "warn"}
 		if appPort > 0 {
 			args = append(args, "--app-port", strconv.Itoa(appPort))
+			if c.sidecarProfile != "" {
+				if profilePort, err = freePort(); err != nil {
+					return nil, "", 0, err
+				}
+				args = append(args, "--enable-profiling", "--profile-port", strconv.Itoa(profilePort))
+			}
 		}
 		t0 := time.Now()
 		p, err := startSidecarProcess(ctx, c.waprBinary, appID, args, dir)
@@ -158,7 +169,7 @@ func measureRuntime(ctx context.Context, c config, a *app, rt string) (f runtime
 	}
 
 	var took []time.Duration
-	var rss []int64
+	var rss [][2]int64 // total, anonymous
 	for i := range startupRuns + 1 {
 		p, _, d, err := start("wapr-bench-startup-"+rt, 0)
 		if err != nil {
@@ -166,19 +177,20 @@ func measureRuntime(ctx context.Context, c config, a *app, rt string) (f runtime
 			return f
 		}
 		kb, err := rssKiB(p.cmd.Process.Pid)
+		anon, aerr := anonKiB(p.cmd.Process.Pid)
 		p.stop()
-		if err != nil {
+		if err = errors.Join(err, aerr); err != nil {
 			f.err = err
 			return f
 		}
 		if i > 0 { // the first start compiled the modules into the cache
 			took = append(took, d)
-			rss = append(rss, kb)
+			rss = append(rss, [2]int64{kb, anon})
 		}
 	}
 	slices.Sort(took)
-	slices.Sort(rss)
-	f.startup, f.rssStart = took[len(took)/2], rss[len(rss)/2]
+	slices.SortFunc(rss, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	f.startup, f.rssStart, f.anonStart = took[len(took)/2], rss[len(rss)/2][0], rss[len(rss)/2][1]
 
 	// Under load, with this program as the app (its subscriptions are
 	// asked for at start). A topic per runtime: the two processes' consumer
@@ -197,10 +209,29 @@ func measureRuntime(ctx context.Context, c config, a *app, rt string) (f runtime
 	cc.sidecarPID = p.cmd.Process.Pid
 	peak := watchPeakRSS(cc.sidecarPID)
 	b := newBench(cc)
-	f.get = b.stateGet("state get", c.store)
-	f.save = b.stateSave("state save", c.store)
-	f.pub = b.publish("publish", nil, 0)
-	f.delivery = b.delivery(a)
+	// profiled runs measure with the sidecar's CPU profile written to
+	// <--sidecar-cpuprofile>.<runtime>.<figure> meanwhile.
+	profiled := func(figure string, measure func() result) result {
+		if profilePort == 0 {
+			return measure()
+		}
+		path := fmt.Sprintf("%s.%s.%s", c.sidecarProfile, rt, figure)
+		done := make(chan error, 1)
+		go func() {
+			done <- fetchTo(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", profilePort, max(1, int(c.duration/time.Second)-1)), path)
+		}()
+		r := measure()
+		if err := <-done; err != nil {
+			r.Extra += "; profile: " + err.Error()
+		} else {
+			f.profiles = append(f.profiles, path)
+		}
+		return r
+	}
+	f.get = profiled("get", func() result { return b.stateGet("state get", c.store) })
+	f.save = profiled("save", func() result { return b.stateSave("state save", c.store) })
+	f.pub = profiled("publish", func() result { return b.publish("publish", nil, 0) })
+	f.delivery = profiled("delivery", func() result { return b.delivery(a) })
 	f.rssPeak = peak()
 	return f
 }
@@ -270,7 +301,13 @@ func printRuntimes(out io.Writer, c config, figs []runtimeFigures) {
 	mb := func(kb int64) string { return fmt.Sprintf("%.0f", float64(kb)/1024) }
 	row("RSS after start / peak under load, MB", mb(bi.rssStart)+" / "+mb(bi.rssPeak), mb(wa.rssStart)+" / "+mb(wa.rssPeak),
 		ratio(float64(wa.rssPeak), float64(bi.rssPeak)), "Wasm <= 60 / 120 MB")
+	row("  of which anonymous after start, MB", mb(bi.anonStart), mb(wa.anonStart), ratio(float64(wa.anonStart), float64(bi.anonStart)), "(the rest: the binary's pages)")
 	row("state GET p99 (p50) c="+strconv.Itoa(c.concurrency), bi.get.P99+" ("+bi.get.P50+")", wa.get.P99+" ("+wa.get.P50+")", "", "<= 4.5 ms both")
+	for _, f := range figs {
+		if len(f.profiles) > 0 {
+			fmt.Fprintf(out, "  CPU profiles of the %s sidecar: %s\n", f.name, strings.Join(f.profiles, ", "))
+		}
+	}
 	for _, f := range figs {
 		for _, r := range []result{f.get, f.save, f.pub, f.delivery} {
 			if r.Errors > 0 || r.PerSecond == 0 {

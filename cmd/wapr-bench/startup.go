@@ -110,17 +110,25 @@ func freePort() (int, error) {
 }
 
 // rssKiB reads VmRSS of a process from /proc (Linux).
-func rssKiB(pid int) (int64, error) {
+func rssKiB(pid int) (int64, error) { return procStatusKiB(pid, "VmRSS") }
+
+// anonKiB reads the anonymous part of the resident set size of pid (its
+// RssAnon): what the process allocated, as against the pages of its binary
+// and other files mapped in.
+func anonKiB(pid int) (int64, error) { return procStatusKiB(pid, "RssAnon") }
+
+// procStatusKiB reads a field of /proc/<pid>/status counted in kB.
+func procStatusKiB(pid int, field string) (int64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, fmt.Errorf("RSS: %w", err)
+		return 0, fmt.Errorf("%s: %w", field, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("RSS: no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
