@@ -114,4 +114,26 @@ func TestMeteredCopyCached(t *testing.T) {
 	if got, ok := readMetered(files[0]); !ok || !bytes.Equal(got, want) {
 		t.Errorf("the damaged copy was not replaced")
 	}
+
+	// A factory with a folder keeps no copy in memory: it reads the
+	// folder's again, and rewrites the module when the file is gone.
+	f := factory()
+	for i, remove := range []bool{false, false, true} {
+		if remove {
+			if err := os.Remove(files[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := f.meter(wasm); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("call %d on one factory: %d bytes, %v", i, len(got), err)
+		}
+		for _, r := range f.metered {
+			if r.wasm != nil {
+				t.Fatalf("call %d: the factory keeps the %d bytes of a copy its folder holds", i, len(r.wasm))
+			}
+		}
+	}
+	if got, ok := readMetered(files[0]); !ok || !bytes.Equal(got, want) {
+		t.Errorf("the removed copy was not written again")
+	}
 }

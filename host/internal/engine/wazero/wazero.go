@@ -58,8 +58,13 @@ type Factory struct {
 	metered map[[32]byte]meterResult
 }
 
+// meterResult is a rewrite: its bytes, or where the cache folder holds
+// them (a copy on disk is read again when needed rather than kept: it is
+// as large as the module, several MB for a Go guest, for the life of the
+// process), or why the module cannot be metered.
 type meterResult struct {
 	wasm []byte
+	path string // with wasm nil: the metered copy in the cache folder
 	err  error
 }
 
@@ -77,6 +82,12 @@ func (f *Factory) meter(wasm []byte) ([]byte, error) {
 	f.mu.Lock()
 	r, ok := f.metered[key]
 	f.mu.Unlock()
+	if ok && r.wasm == nil && r.err == nil {
+		if b, ok := readMetered(r.path); ok {
+			return b, nil
+		}
+		ok = false // gone from the folder: rewritten below
+	}
 	if ok {
 		return r.wasm, r.err
 	}
@@ -84,20 +95,22 @@ func (f *Factory) meter(wasm []byte) ([]byte, error) {
 	if f.dir != "" {
 		path = filepath.Join(f.dir, meteredDir, fmt.Sprintf("%x-r%d-f%d.wasm", key, meter.Rewrite, refuelEvery))
 	}
+	keep := meterResult{path: path} // on disk
 	if b, ok := readMetered(path); ok {
 		r.wasm = b
 	} else {
 		r.wasm, r.err = meter.Instrument(wasm, refuelEvery)
-		if r.err == nil && path != "" {
-			// Best effort: a miss rewrites again.
-			engine.WriteCacheFile(path, binary.BigEndian.AppendUint32(nil, crc32.Checksum(r.wasm, castagnoli)), r.wasm)
+		// Best effort: a miss rewrites again.
+		if r.err != nil || path == "" ||
+			engine.WriteCacheFile(path, binary.BigEndian.AppendUint32(nil, crc32.Checksum(r.wasm, castagnoli)), r.wasm) != nil {
+			keep = r
 		}
 	}
 	f.mu.Lock()
 	if f.metered == nil || len(f.metered) >= maxMetered {
 		f.metered = map[[32]byte]meterResult{}
 	}
-	f.metered[key] = r
+	f.metered[key] = keep
 	f.mu.Unlock()
 	return r.wasm, r.err
 }
