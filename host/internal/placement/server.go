@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/dapr/dapr/pkg/healthz"
@@ -26,20 +25,9 @@ import (
 	daprplacement "github.com/dapr/dapr/pkg/placement"
 	"github.com/dapr/dapr/pkg/placement/peers"
 	"github.com/dapr/dapr/pkg/security"
-	"github.com/dapr/kit/logger"
+
+	"github.com/wapr-dev/wapr/host/internal/daprlog"
 )
-
-// quietOnce turns Dapr's own loggers (logrus, on stdout) down to errors:
-// the embedded server's progress is wapr's to report, through slog.
-var quietOnce sync.Once
-
-func quietDaprLoggers() {
-	quietOnce.Do(func() {
-		o := logger.DefaultOptions()
-		_ = o.SetOutputLevel("error")
-		_ = logger.ApplyOptionsToLoggers(&o)
-	})
-}
 
 // Server is Dapr's placement server running in this process: one raft peer,
 // no mTLS (it listens on loopback only), tables kept in memory as Dapr's
@@ -55,7 +43,7 @@ type Server struct {
 // such as "127.0.0.1") at a free port, and returns once it leads its raft
 // group and accepts connections, or with an error. Close stops it.
 func StartServer(ctx context.Context, host string) (*Server, error) {
-	quietDaprLoggers()
+	daprlog.Quiet()
 	var lastErr error
 	// Dapr's server listens by itself, at a port it is given: a free port
 	// found here may be taken by someone else before it listens, so a

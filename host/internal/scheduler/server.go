@@ -18,21 +18,9 @@ import (
 	schedulerv1pb "github.com/dapr/dapr/pkg/proto/scheduler/v1"
 	daprscheduler "github.com/dapr/dapr/pkg/scheduler/server"
 	"github.com/dapr/dapr/pkg/security"
-	"github.com/dapr/kit/logger"
+
+	"github.com/wapr-dev/wapr/host/internal/daprlog"
 )
-
-// quietOnce turns Dapr's own loggers (logrus, on stdout) down to errors:
-// the embedded server's progress is wapr's to report, through slog. The
-// embedded etcd logs through zap at its own level, set in serverOptions.
-var quietOnce sync.Once
-
-func quietDaprLoggers() {
-	quietOnce.Do(func() {
-		o := logger.DefaultOptions()
-		_ = o.SetOutputLevel("error")
-		_ = logger.ApplyOptionsToLoggers(&o)
-	})
-}
 
 // ServerOptions configure an embedded scheduler server.
 type ServerOptions struct {
@@ -71,7 +59,7 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scheduler server: %w", err)
 	}
-	quietDaprLoggers()
+	daprlog.Quiet()
 	var lastErr error
 	// Dapr's server and its etcd listen by themselves, at ports they are
 	// given: a free port found here may be taken before they listen, so a
