@@ -50,3 +50,25 @@ func (m *Module) Released() bool {
 	defer m.bytes.mu.Unlock()
 	return m.bytes.wasm == nil
 }
+
+// GrowPool takes n instances of the store's pool at once (creating those
+// it lacks), then returns them, as n concurrent requests would.
+func (s *StateStore) GrowPool(ctx context.Context, n int) error {
+	var taken []*instance
+	defer func() {
+		for _, i := range taken {
+			s.c.pool.put(i, nil)
+		}
+	}()
+	for range n {
+		i, err := s.c.pool.get(ctx)
+		if err != nil {
+			return err
+		}
+		taken = append(taken, i)
+	}
+	return nil
+}
+
+// TickIdle runs one of the pool's periodic ticks now.
+func (s *StateStore) TickIdle(ctx context.Context) { s.c.pool.tickIdle(ctx) }

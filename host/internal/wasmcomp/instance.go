@@ -34,6 +34,9 @@ type instance struct {
 	logBytes int
 
 	calls int
+	// idleTicks counts the pool's ticks since a request last used the
+	// instance (pool.tickIdle).
+	idleTicks int
 
 	// sockMu guards socks and aborted: abortSockets runs on another
 	// goroutine than the instance's calls.

@@ -186,9 +186,16 @@ func noInstance(err error) error {
 	return fmt.Errorf("%w: no wasm instance free: %w", component.ErrUnavailable, err)
 }
 
-// put returns i. A broken instance (err wraps errBroken) or one past its
-// call budget is closed; its slot frees for a new one.
+// put returns i after a request's call. A broken instance (err wraps
+// errBroken) or one past its call budget is closed; its slot frees for a
+// new one.
 func (p *pool) put(i *instance, err error) {
+	i.idleTicks = 0
+	p.release(i, err)
+}
+
+// release is put without counting a use: after a tick.
+func (p *pool) release(i *instance, err error) {
 	broken := errors.Is(err, errBroken)
 	p.stats.callEnded(err)
 	if broken {
@@ -221,7 +228,10 @@ func (p *pool) discard(i *instance, graceful bool) {
 }
 
 // tickIdle runs wapr_tick on each instance idle right now, so the guests'
-// background goroutines and GC run off the request path.
+// background goroutines and GC run off the request path. An instance no
+// request used since shrinkAfterTicks ticks ago is closed instead, unless
+// it is the last: a pool that grew under load gives its instances' memory
+// back once the load has gone.
 func (p *pool) tickIdle(ctx context.Context) {
 	for n := len(p.idle); n > 0; n-- {
 		var i *instance
@@ -230,9 +240,17 @@ func (p *pool) tickIdle(ctx context.Context) {
 		default:
 			return
 		}
-		p.put(i, i.tick(ctx))
+		if i.idleTicks++; i.idleTicks >= shrinkAfterTicks && len(p.slots) > 1 {
+			p.discard(i, true)
+			continue
+		}
+		p.release(i, i.tick(ctx))
 	}
 }
+
+// shrinkAfterTicks is how many ticks in a row an instance may find no
+// request before its pool closes it (20 to 30 s at tickInterval).
+const shrinkAfterTicks = 3
 
 // close stops handing out instances, closes the idle ones and waits, within
 // ctx, for those in use to come back.
