@@ -84,6 +84,9 @@ type Server struct {
 	// drainIdle is how long a connection may stay idle during Shutdown
 	// (drainIdle by default; tests on a loaded machine lengthen it).
 	drainIdle time.Duration
+	// idleTimeout is how long a connection may stay idle (or new and
+	// silent) while serving (idleTimeout by default; see reapIdle).
+	idleTimeout time.Duration
 
 	// draining is set once Shutdown has stopped accepting connections:
 	// every response from then on carries Connection: close.
@@ -117,6 +120,7 @@ const stateClosing fasthttp.ConnState = -1
 // closes once no connection has been queued for acceptQuiet, or after
 // acceptDrain under a storm of new connections (see drainListener).
 const (
+	idleTimeout = 2 * time.Minute
 	drainIdle   = 250 * time.Millisecond
 	acceptQuiet = 2 * time.Millisecond
 	acceptDrain = 100 * time.Millisecond
@@ -131,12 +135,13 @@ func New(o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	s := &Server{
-		drainIdle:  drainIdle,
-		api:        o.API,
-		onShutdown: o.OnShutdown,
-		log:        o.Logger,
-		conns:      map[net.Conn]connState{},
-		changed:    make(chan struct{}, 1),
+		drainIdle:   drainIdle,
+		idleTimeout: idleTimeout,
+		api:         o.API,
+		onShutdown:  o.OnShutdown,
+		log:         o.Logger,
+		conns:       map[net.Conn]connState{},
+		changed:     make(chan struct{}, 1),
 	}
 	if o.APIToken != "" {
 		s.token = []byte(o.APIToken)
@@ -159,7 +164,6 @@ func New(o Options) *Server {
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
-		IdleTimeout:                  2 * time.Minute,
 		Logger:                       fasthttpLogger{o.Logger},
 		ConnState:                    s.trackConn,
 	}
@@ -182,7 +186,30 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = dl
 	s.mu.Unlock()
 	defer dl.finish()
+	defer s.reapIdle()()
 	return s.srv.Serve(dl)
+}
+
+// reapIdle closes, every quarter of idleTimeout until stop is called, the
+// connections that have been idle (or new and silent) for idleTimeout.
+// fasthttp's own IdleTimeout would set a read deadline before each request
+// and clear it after: two timer updates a request, 3% of a busy sidecar's
+// CPU. trackConn already knows when each connection went idle.
+func (s *Server) reapIdle() (stop func()) {
+	done := make(chan struct{})
+	t := time.NewTicker(s.idleTimeout / 4)
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case now := <-t.C:
+				s.closeIdle(now, s.idleTimeout)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // serve runs the route handler; during shutdown it tells the client that

@@ -203,3 +203,49 @@ func TestServeAfterShutdown(t *testing.T) {
 		t.Fatal("Serve after Shutdown still serves after 10 s")
 	}
 }
+
+// TestIdleConnectionsClosed: while serving, a connection idle for the
+// idle timeout is closed, and so is one that connected and never sent a
+// request; one that keeps sending requests stays open.
+func TestIdleConnectionsClosed(t *testing.T) {
+	s := New(Options{API: api.New("app", api.RuntimeInfo{}), Logger: quietLogger})
+	s.idleTimeout = 300 * time.Millisecond
+	addr, served := serveTCP(t, s)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-served
+	}()
+	idle, silent, busy := dialRaw(t, addr), dialRaw(t, addr), dialRaw(t, addr)
+	if _, err := idle.get("/v1.0/healthz"); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan *rawClient, 2)
+	for _, c := range []*rawClient{idle, silent} {
+		go func() {
+			c.br.Read(make([]byte, 1)) // returns when the server closes it
+			closed <- c
+		}()
+	}
+	start := time.Now()
+	for n := 0; n < 2; {
+		if _, err := busy.get("/v1.0/healthz"); err != nil {
+			t.Fatalf("the busy connection, %s after the start: %v", time.Since(start), err)
+		}
+		select {
+		case <-closed:
+			n++
+		case <-time.After(20 * time.Millisecond): // the busy client's pace
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d of the idle and the silent connection closed after 10 s", n)
+		}
+	}
+	if d := time.Since(start); d < s.idleTimeout {
+		t.Fatalf("an idle connection closed after %s, before the idle timeout", d)
+	}
+	if _, err := busy.get("/v1.0/healthz"); err != nil {
+		t.Fatalf("the busy connection after the others closed: %v", err)
+	}
+}
