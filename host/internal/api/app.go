@@ -145,9 +145,10 @@ type HealthGate interface {
 // an invocation (AppCallInvoke) fails at once with ErrAppUnhealthy, and
 // every other call (a pub/sub message, an input binding event, a
 // configuration update, the subscriptions request) waits until the app is
-// healthy again or its ctx (or wait context) is done, so the message stays with its broker or
-// binding rather than being lost. Wrap LimitApp's channel, not the other way
-// round, so a waiting call holds no slot of --app-max-concurrency.
+// healthy again or its ctx (or wait context) is done, so the message stays
+// with its broker or binding rather than being lost. Wrap LimitApp's
+// channel, not the other way round, so a waiting call holds no slot of
+// --app-max-concurrency.
 func GateApp(app AppChannel, gate HealthGate) AppChannel {
 	return &gatedApp{app: app, gate: gate}
 }
