@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,18 +14,26 @@ import (
 	"github.com/wapr-dev/wapr/builtin/backendtest"
 )
 
+// reminderGRPC starts a sidecar hosting the reminder app's actors on Redis
+// and the embedded scheduler, and returns the app, an SDK client on its gRPC
+// API and a context bounding the test's calls.
+func reminderGRPC(t *testing.T) (*reminderApp, dapr.Client, context.Context) {
+	t.Helper()
+	r := backendtest.StartRedis(t)
+	app := startReminderApp(t, "app")
+	s := reminderSidecar(t, app, r.Addr, "", "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return app, grpcClient(t, s), ctx
+}
+
 // TestActorsReminderGRPC: reminders through the Go SDK's client over
 // wapr's gRPC API, on the embedded scheduler: RegisterActorReminder (its
 // data bytes reach the app as a JSON string, base64, as daprd sends them),
 // GetActorReminder (daprd's answer), UnregisterActorReminder, and daprd's
 // codes.
 func TestActorsReminderGRPC(t *testing.T) {
-	r := backendtest.StartRedis(t)
-	app := startReminderApp(t, "app")
-	s := reminderSidecar(t, app, r.Addr, "", "", "")
-	c := grpcClient(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	app, c, ctx := reminderGRPC(t)
 
 	err := c.RegisterActorReminder(ctx, &dapr.RegisterActorReminderRequest{
 		ActorType: "Counter", ActorID: "g1", Name: "ping", DueTime: "0s", Period: "1s", Data: []byte("hi"),
@@ -71,5 +80,70 @@ func TestActorsReminderGRPC(t *testing.T) {
 	err = c.RegisterActorReminder(ctx, &dapr.RegisterActorReminderRequest{ActorType: "Counter", ActorID: "x", Name: "r", Period: "P1M"})
 	if code, reason := reasonOf(err); code != codes.Internal || reason != "ERR_ACTOR_REMINDER_CREATE" {
 		t.Fatalf("period in months: %v (%v %s)", err, code, reason)
+	}
+}
+
+// TestActorsReminderListGRPC: ListActorReminders and
+// UnregisterActorRemindersByType over wapr's gRPC API, on the embedded
+// scheduler, as daprd answers them: a type's reminders, or one actor's;
+// deleting one actor's, then the rest of the type's; a type the app does
+// not host is refused.
+func TestActorsReminderListGRPC(t *testing.T) {
+	_, c, ctx := reminderGRPC(t)
+	for _, rem := range []struct{ id, name string }{{"g1", "a"}, {"g1", "b"}, {"g2", "c"}} {
+		err := c.RegisterActorReminder(ctx, &dapr.RegisterActorReminderRequest{
+			ActorType: "Counter", ActorID: rem.id, Name: rem.name, DueTime: "1h", Period: "1h", Data: []byte("x"),
+		})
+		if err != nil {
+			t.Fatalf("register %s/%s: %v", rem.id, rem.name, err)
+		}
+	}
+	list := func(id *string) []string {
+		t.Helper()
+		res, err := c.GrpcClient().ListActorReminders(ctx, &runtimev1pb.ListActorRemindersRequest{ActorType: "Counter", ActorId: id})
+		if err != nil {
+			t.Fatalf("list: %v", err)
+		}
+		var got []string
+		for _, n := range res.GetReminders() {
+			r := n.GetReminder()
+			if r.GetActorType() != "Counter" || r.GetDueTime() != "1h" || r.GetPeriod() != "@every 1h0m0s" {
+				t.Fatalf("listed %s: %v", n.GetName(), r)
+			}
+			var data wrapperspb.BytesValue
+			if err := r.GetData().UnmarshalTo(&data); err != nil || string(data.GetValue()) != `"eA=="` {
+				t.Fatalf("listed %s: data %q, %v", n.GetName(), data.GetValue(), err)
+			}
+			got = append(got, r.GetActorId()+"/"+n.GetName())
+		}
+		slices.Sort(got)
+		return got
+	}
+	g1 := "g1"
+	if got := list(nil); !slices.Equal(got, []string{"g1/a", "g1/b", "g2/c"}) {
+		t.Fatalf("the type's reminders: %v", got)
+	}
+	if got := list(&g1); !slices.Equal(got, []string{"g1/a", "g1/b"}) {
+		t.Fatalf("g1's reminders: %v", got)
+	}
+	if _, err := c.GrpcClient().UnregisterActorRemindersByType(ctx, &runtimev1pb.UnregisterActorRemindersByTypeRequest{ActorType: "Counter", ActorId: &g1}); err != nil {
+		t.Fatalf("unregister g1's: %v", err)
+	}
+	if got := list(nil); !slices.Equal(got, []string{"g2/c"}) {
+		t.Fatalf("after unregistering g1's: %v", got)
+	}
+	if _, err := c.GrpcClient().UnregisterActorRemindersByType(ctx, &runtimev1pb.UnregisterActorRemindersByTypeRequest{ActorType: "Counter"}); err != nil {
+		t.Fatalf("unregister the type's: %v", err)
+	}
+	if got := list(nil); len(got) != 0 {
+		t.Fatalf("after unregistering the type's: %v", got)
+	}
+	_, err := c.GrpcClient().ListActorReminders(ctx, &runtimev1pb.ListActorRemindersRequest{ActorType: "Nobody"})
+	if code, reason := reasonOf(err); code != codes.PermissionDenied || reason != "ERR_ACTOR_REMINDER_NON_HOSTED" {
+		t.Fatalf("list, type not hosted: %v (%v %s)", err, code, reason)
+	}
+	_, err = c.GrpcClient().UnregisterActorRemindersByType(ctx, &runtimev1pb.UnregisterActorRemindersByTypeRequest{ActorType: "Nobody"})
+	if code, reason := reasonOf(err); code != codes.PermissionDenied || reason != "ERR_ACTOR_REMINDER_NON_HOSTED" {
+		t.Fatalf("unregister, type not hosted: %v (%v %s)", err, code, reason)
 	}
 }

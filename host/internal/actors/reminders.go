@@ -24,6 +24,8 @@ type ReminderStore interface {
 	CreateReminder(ctx context.Context, r *scheduler.Reminder) error
 	GetReminder(ctx context.Context, actorType, actorID, name string) (*scheduler.Reminder, error)
 	DeleteReminder(ctx context.Context, actorType, actorID, name string) error
+	ListReminders(ctx context.Context, actorType string, actorID *string) ([]*scheduler.Reminder, error)
+	DeleteReminders(ctx context.Context, actorType string, actorID *string) error
 }
 
 // SetReminders sets where reminders are kept; call it before Start. Without
@@ -135,12 +137,46 @@ func (r *Runtime) GetReminder(ctx context.Context, actorType, actorID, name stri
 	if rem == nil {
 		return nil, api.Errorf(api.CodeActorReminderNotFound, nil, "actor reminder not found: %s", name)
 	}
+	return answerReminder(actorType, actorID, rem), nil
+}
+
+// answerReminder is a reminder as daprd answers it.
+func answerReminder(actorType, actorID string, rem *scheduler.Reminder) *api.ActorReminder {
 	out := &api.ActorReminder{ActorID: actorID, ActorType: actorType, Data: rem.Data, DueTime: rem.DueTime, Period: rem.Period}
 	// daprd shows the ttl only as the expiry time the scheduler keeps.
 	if t, err := time.Parse(time.RFC3339Nano, rem.TTL); err == nil {
 		out.TTL = t.Format(time.RFC3339Nano)
 	}
+	return out
+}
+
+// ListReminders returns the reminders of an actor type, of one actor when
+// actorID is not nil (daprd's ListActorReminders).
+func (r *Runtime) ListReminders(ctx context.Context, actorType string, actorID *string) ([]api.NamedActorReminder, error) {
+	if err := r.reminderCheck(api.CodeActorReminderGet, "listing", actorType); err != nil {
+		return nil, err
+	}
+	rems, err := r.reminders.ListReminders(ctx, actorType, actorID)
+	if err != nil {
+		return nil, api.Errorf(api.CodeActorReminderGet, err, "error listing actor reminders: %v", err)
+	}
+	out := make([]api.NamedActorReminder, len(rems))
+	for i, rem := range rems {
+		out[i] = api.NamedActorReminder{Name: rem.Name, Reminder: answerReminder(rem.ActorType, rem.ActorID, rem)}
+	}
 	return out, nil
+}
+
+// DeleteReminders deletes the reminders of an actor type, of one actor
+// when actorID is not nil (daprd's UnregisterActorRemindersByType).
+func (r *Runtime) DeleteReminders(ctx context.Context, actorType string, actorID *string) error {
+	if err := r.reminderCheck(api.CodeActorReminderDelete, "deleting", actorType); err != nil {
+		return err
+	}
+	if err := r.reminders.DeleteReminders(ctx, actorType, actorID); err != nil {
+		return api.Errorf(api.CodeActorReminderDelete, err, "error deleting actor reminder: %v", err)
+	}
+	return nil
 }
 
 // DeleteReminder deletes a reminder; a missing one is no error.

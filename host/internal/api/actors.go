@@ -39,6 +39,10 @@ type ActorRuntime interface {
 	CreateReminder(ctx context.Context, req *ActorReminderRequest) error
 	GetReminder(ctx context.Context, actorType, actorID, name string) (*ActorReminder, error)
 	DeleteReminder(ctx context.Context, actorType, actorID, name string) error
+	// ListReminders and DeleteReminders list and delete the reminders of
+	// an actor type, of one actor when actorID is not nil.
+	ListReminders(ctx context.Context, actorType string, actorID *string) ([]NamedActorReminder, error)
+	DeleteReminders(ctx context.Context, actorType string, actorID *string) error
 	// Status describes the runtime for the metadata API.
 	Status() ActorRuntimeInfo
 }

@@ -28,6 +28,12 @@ type ActorReminder struct {
 	TTL       string          `json:"ttl,omitempty"`
 }
 
+// NamedActorReminder is one reminder of a list (daprd's NamedActorReminder).
+type NamedActorReminder struct {
+	Name     string
+	Reminder *ActorReminder
+}
+
 // CreateActorReminder creates (or replaces) an actor's reminder.
 func (a *API) CreateActorReminder(ctx context.Context, in *ActorReminderRequest) error {
 	rt := a.actorRuntime()
@@ -54,4 +60,24 @@ func (a *API) DeleteActorReminder(ctx context.Context, actorType, actorID, name 
 		return errActorsOff()
 	}
 	return rt.DeleteReminder(ctx, actorType, actorID, name)
+}
+
+// ListActorReminders lists the reminders of an actor type, of one actor
+// when actorID is not nil.
+func (a *API) ListActorReminders(ctx context.Context, actorType string, actorID *string) ([]NamedActorReminder, error) {
+	rt := a.actorRuntime()
+	if rt == nil {
+		return nil, errActorsOff()
+	}
+	return rt.ListReminders(ctx, actorType, actorID)
+}
+
+// DeleteActorReminders deletes the reminders of an actor type, of one
+// actor when actorID is not nil.
+func (a *API) DeleteActorReminders(ctx context.Context, actorType string, actorID *string) error {
+	rt := a.actorRuntime()
+	if rt == nil {
+		return errActorsOff()
+	}
+	return rt.DeleteReminders(ctx, actorType, actorID)
 }

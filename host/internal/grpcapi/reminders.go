@@ -45,20 +45,56 @@ func (s *service) GetActorReminder(ctx context.Context, in *runtimev1pb.GetActor
 	if err != nil {
 		return nil, statusError(err)
 	}
-	out := &runtimev1pb.GetActorReminderResponse{ActorType: r.ActorType, ActorId: r.ActorID}
-	if r.DueTime != "" {
-		out.DueTime = &r.DueTime
-	}
-	if r.Period != "" {
-		out.Period = &r.Period
-	}
-	if r.TTL != "" {
-		out.Ttl = &r.TTL
-	}
-	if len(r.Data) > 0 {
-		if out.Data, err = anypb.New(wrapperspb.Bytes(r.Data)); err != nil {
-			return nil, statusError(err)
-		}
+	out := &runtimev1pb.GetActorReminderResponse{ActorType: r.ActorType, ActorId: r.ActorID,
+		DueTime: optional(r.DueTime), Period: optional(r.Period), Ttl: optional(r.TTL)}
+	if out.Data, err = reminderData(r.Data); err != nil {
+		return nil, statusError(err)
 	}
 	return out, nil
+}
+
+// ListActorReminders lists the reminders of an actor type, of one actor
+// when the request names it, as GetActorReminder shows each.
+func (s *service) ListActorReminders(ctx context.Context, in *runtimev1pb.ListActorRemindersRequest) (*runtimev1pb.ListActorRemindersResponse, error) {
+	list, err := s.api.ListActorReminders(ctx, in.GetActorType(), in.ActorId)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	out := &runtimev1pb.ListActorRemindersResponse{Reminders: make([]*runtimev1pb.NamedActorReminder, len(list))}
+	for i, n := range list {
+		r := n.Reminder
+		ar := &runtimev1pb.ActorReminder{ActorType: r.ActorType, ActorId: r.ActorID,
+			DueTime: optional(r.DueTime), Period: optional(r.Period), Ttl: optional(r.TTL)}
+		if ar.Data, err = reminderData(r.Data); err != nil {
+			return nil, statusError(err)
+		}
+		out.Reminders[i] = &runtimev1pb.NamedActorReminder{Name: n.Name, Reminder: ar}
+	}
+	return out, nil
+}
+
+// UnregisterActorRemindersByType deletes the reminders of an actor type,
+// of one actor when the request names it.
+func (s *service) UnregisterActorRemindersByType(ctx context.Context, in *runtimev1pb.UnregisterActorRemindersByTypeRequest) (*runtimev1pb.UnregisterActorRemindersByTypeResponse, error) {
+	if err := s.api.DeleteActorReminders(ctx, in.GetActorType(), in.ActorId); err != nil {
+		return nil, statusError(err)
+	}
+	return &runtimev1pb.UnregisterActorRemindersByTypeResponse{}, nil
+}
+
+// optional is v, or nil when it is empty (an unset optional field).
+func optional(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
+// reminderData is a reminder's data as daprd answers it: a protobuf
+// BytesValue of its JSON, nil when there is none.
+func reminderData(data []byte) (*anypb.Any, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	return anypb.New(wrapperspb.Bytes(data))
 }

@@ -513,6 +513,60 @@ func (c *Client) DeleteReminder(ctx context.Context, actorType, actorID, name st
 	return callError(err)
 }
 
+// ListReminders returns the reminders of an actor type, of one actor when
+// actorID is not nil, as the scheduler lists them (ListJobs).
+func (c *Client) ListReminders(ctx context.Context, actorType string, actorID *string) ([]*Reminder, error) {
+	cl, err := c.pick(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var id string
+	if actorID != nil {
+		id = *actorID
+	}
+	res, err := cl.ListJobs(ctx, &schedulerv1pb.ListJobsRequest{Metadata: c.metadata(actorType, id)})
+	if err != nil {
+		return nil, callError(err)
+	}
+	out := make([]*Reminder, 0, len(res.GetJobs()))
+	for _, named := range res.GetJobs() {
+		actor := named.GetMetadata().GetTarget().GetActor()
+		if actor == nil {
+			continue // not a reminder: the scheduler lists none under an actor's key
+		}
+		job := named.GetJob()
+		data, err := dataJSON(job.GetData())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &Reminder{
+			ActorType: actor.GetType(), ActorID: actor.GetId(), Name: named.GetName(),
+			DueTime: job.GetDueTime(), Period: job.GetSchedule(), TTL: job.GetTtl(), Repeats: job.GetRepeats(),
+			Data: data,
+		})
+	}
+	return out, nil
+}
+
+// DeleteReminders deletes the reminders of an actor type, of one actor when
+// actorID is not nil (DeleteByMetadata, as daprd's
+// UnregisterActorRemindersByType).
+func (c *Client) DeleteReminders(ctx context.Context, actorType string, actorID *string) error {
+	cl, err := c.pick(ctx)
+	if err != nil {
+		return err
+	}
+	req := &schedulerv1pb.DeleteByMetadataRequest{Metadata: c.metadata(actorType, "")}
+	if actorID != nil {
+		req.Metadata = c.metadata(actorType, *actorID)
+	} else {
+		every := true // every id: the empty one is a prefix of all
+		req.IdPrefixMatch = &every
+	}
+	_, err = cl.DeleteByMetadata(ctx, req)
+	return callError(err)
+}
+
 // dataJSON is a job's data as daprd gives it to the app: a BytesValue's
 // bytes as they are (the JSON the reminder was created with), any other
 // message in protojson.
