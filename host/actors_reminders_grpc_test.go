@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	commonv1pb "github.com/dapr/dapr/pkg/proto/common/v1"
 	runtimev1pb "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	dapr "github.com/dapr/go-sdk/client"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/wapr-dev/wapr/builtin/backendtest"
@@ -145,5 +147,41 @@ func TestActorsReminderListGRPC(t *testing.T) {
 	_, err = c.GrpcClient().UnregisterActorRemindersByType(ctx, &runtimev1pb.UnregisterActorRemindersByTypeRequest{ActorType: "Nobody"})
 	if code, reason := reasonOf(err); code != codes.PermissionDenied || reason != "ERR_ACTOR_REMINDER_NON_HOSTED" {
 		t.Fatalf("unregister, type not hosted: %v (%v %s)", err, code, reason)
+	}
+}
+
+// TestActorsReminderFailurePolicyGRPC: a reminder's failure policy over
+// gRPC reaches the scheduler: with drop, a trigger the app fails is not
+// tried again; with a constant policy of 1 retry, it is tried twice (the
+// scheduler's default tries a failed trigger 4 times).
+func TestActorsReminderFailurePolicyGRPC(t *testing.T) {
+	app, c, ctx := reminderGRPC(t)
+	app.mu.Lock()
+	app.failing["dropped"], app.failing["retried"] = true, true
+	app.mu.Unlock()
+	retries := uint32(1)
+	for _, r := range []struct {
+		name   string
+		policy *commonv1pb.JobFailurePolicy
+	}{
+		{"dropped", &commonv1pb.JobFailurePolicy{Policy: &commonv1pb.JobFailurePolicy_Drop{Drop: &commonv1pb.JobFailurePolicyDrop{}}}},
+		{"retried", &commonv1pb.JobFailurePolicy{Policy: &commonv1pb.JobFailurePolicy_Constant{Constant: &commonv1pb.JobFailurePolicyConstant{
+			Interval: durationpb.New(200 * time.Millisecond), MaxRetries: &retries,
+		}}}},
+	} {
+		_, err := c.GrpcClient().RegisterActorReminder(ctx, &runtimev1pb.RegisterActorReminderRequest{
+			ActorType: "Counter", ActorId: "p1", Name: r.name, DueTime: "0s", FailurePolicy: r.policy,
+		})
+		if err != nil {
+			t.Fatalf("register %s: %v", r.name, err)
+		}
+	}
+	waitFires(t, 20*time.Second, 1, "p1", "dropped", app)
+	waitFires(t, 20*time.Second, 2, "p1", "retried", app)
+	// The scheduler's default would try a failed one-shot reminder again a
+	// second later: neither is tried again.
+	noMoreFires(t, 3*time.Second, 1, "p1", "dropped", app)
+	if n := len(app.firesOf("p1", "retried")); n != 2 {
+		t.Fatalf("the reminder with 1 retry was tried %d times, want 2", n)
 	}
 }

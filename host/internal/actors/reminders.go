@@ -111,10 +111,14 @@ func (r *Runtime) CreateReminder(ctx context.Context, req *api.ActorReminderRequ
 		return api.Errorf(api.CodeMalformedRequest, nil, "reminder data is not JSON")
 	}
 	overwrite := req.Overwrite == nil || *req.Overwrite
+	var policy *scheduler.FailurePolicy
+	if p := req.FailurePolicy; p != nil {
+		policy = &scheduler.FailurePolicy{Drop: p.Drop, Interval: p.Interval, MaxRetries: p.MaxRetries}
+	}
 	err = r.reminders.CreateReminder(ctx, &scheduler.Reminder{
 		ActorType: req.ActorType, ActorID: req.ActorID, Name: req.Name,
 		DueTime: req.DueTime, Period: schedule, Repeats: repeats, TTL: req.TTL,
-		Data: req.Data, Overwrite: overwrite,
+		Data: req.Data, Overwrite: overwrite, FailurePolicy: policy,
 	})
 	if errors.Is(err, scheduler.ErrAlreadyExists) {
 		return api.Errorf(api.CodeActorReminderAlreadyExists, err, "actor reminder already exists: %s", req.Name)

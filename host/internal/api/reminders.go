@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // ActorReminderRequest creates a reminder (daprd's CreateReminderRequest).
@@ -14,6 +15,17 @@ type ActorReminderRequest struct {
 	Data json.RawMessage
 	// Overwrite nil is daprd's default: replace a reminder of the name.
 	Overwrite *bool
+	// FailurePolicy nil is the scheduler's default (three tries a tick).
+	FailurePolicy *ReminderFailurePolicy
+}
+
+// ReminderFailurePolicy is what the scheduler does when a trigger fails
+// (Dapr's JobFailurePolicy): with Drop it gives up on that tick; else it
+// tries again every Interval, at most MaxRetries times (nil: no limit).
+type ReminderFailurePolicy struct {
+	Drop       bool
+	Interval   time.Duration
+	MaxRetries *uint32
 }
 
 // ActorReminder is a reminder as daprd's GET answers it: the period is the

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	commonv1pb "github.com/dapr/dapr/pkg/proto/common/v1"
 	runtimev1pb "github.com/dapr/dapr/pkg/proto/runtime/v1"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
@@ -23,12 +24,25 @@ func (s *service) RegisterActorReminder(ctx context.Context, in *runtimev1pb.Reg
 	err := s.api.CreateActorReminder(ctx, &api.ActorReminderRequest{
 		ActorType: in.GetActorType(), ActorID: in.GetActorId(), Name: in.GetName(),
 		DueTime: in.GetDueTime(), Period: in.GetPeriod(), TTL: in.GetTtl(), Data: data,
-		Overwrite: in.Overwrite,
+		Overwrite: in.Overwrite, FailurePolicy: failurePolicy(in.GetFailurePolicy()),
 	})
 	if err != nil {
 		return nil, statusError(err)
 	}
 	return &emptypb.Empty{}, nil
+}
+
+// failurePolicy is a reminder's failure policy as the API takes it; nil
+// (the scheduler's default) when the request has none or names no policy.
+func failurePolicy(p *commonv1pb.JobFailurePolicy) *api.ReminderFailurePolicy {
+	switch {
+	case p.GetDrop() != nil:
+		return &api.ReminderFailurePolicy{Drop: true}
+	case p.GetConstant() != nil:
+		c := p.GetConstant()
+		return &api.ReminderFailurePolicy{Interval: c.GetInterval().AsDuration(), MaxRetries: c.MaxRetries}
+	}
+	return nil
 }
 
 func (s *service) UnregisterActorReminder(ctx context.Context, in *runtimev1pb.UnregisterActorReminderRequest) (*emptypb.Empty, error) {

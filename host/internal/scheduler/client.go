@@ -19,8 +19,10 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	commonv1pb "github.com/dapr/dapr/pkg/proto/common/v1"
 	schedulerv1pb "github.com/dapr/dapr/pkg/proto/scheduler/v1"
 )
 
@@ -72,6 +74,31 @@ type Reminder struct {
 	// Overwrite replaces an existing reminder of the name (daprd's
 	// default); false makes CreateReminder fail with ErrAlreadyExists.
 	Overwrite bool
+	// FailurePolicy is what the scheduler does when a trigger fails; nil
+	// is its default.
+	FailurePolicy *FailurePolicy
+}
+
+// FailurePolicy is Dapr's JobFailurePolicy: with Drop the scheduler gives
+// up on a failed tick; else it tries again every Interval, at most
+// MaxRetries times (nil: no limit).
+type FailurePolicy struct {
+	Drop       bool
+	Interval   time.Duration
+	MaxRetries *uint32
+}
+
+// proto is p as the scheduler takes it.
+func (p *FailurePolicy) proto() *commonv1pb.JobFailurePolicy {
+	if p == nil {
+		return nil
+	}
+	if p.Drop {
+		return &commonv1pb.JobFailurePolicy{Policy: &commonv1pb.JobFailurePolicy_Drop{Drop: &commonv1pb.JobFailurePolicyDrop{}}}
+	}
+	return &commonv1pb.JobFailurePolicy{Policy: &commonv1pb.JobFailurePolicy_Constant{Constant: &commonv1pb.JobFailurePolicyConstant{
+		Interval: durationpb.New(p.Interval), MaxRetries: p.MaxRetries,
+	}}}
 }
 
 // ClientOptions configure a Client.
@@ -448,7 +475,7 @@ func (c *Client) metadata(actorType, actorID string) *schedulerv1pb.JobMetadata 
 // kept as a protobuf BytesValue of its JSON. A period in years, months or
 // days is refused, as daprd refuses it.
 func (c *Client) CreateReminder(ctx context.Context, r *Reminder) error {
-	job := &schedulerv1pb.Job{}
+	job := &schedulerv1pb.Job{FailurePolicy: r.FailurePolicy.proto()}
 	if r.DueTime != "" {
 		job.DueTime = &r.DueTime
 	}
