@@ -51,14 +51,20 @@ type Manager struct {
 	app api.AppChannel
 	log *slog.Logger
 
-	mu       sync.Mutex
-	ctx      context.Context // lives until Stop
-	cancel   context.CancelFunc
-	abort    context.Context // done when Stop gives up on deliveries in flight
-	giveUp   context.CancelFunc
-	started  bool // Start was called: the app's subscriptions run
-	inflight sync.WaitGroup
-	active   []*running
+	mu      sync.Mutex
+	ctx     context.Context // lives until Stop
+	cancel  context.CancelFunc
+	abort   context.Context // done when Stop gives up on deliveries in flight
+	giveUp  context.CancelFunc
+	started bool // Start was called: the app's subscriptions run
+	active  []*running
+
+	// flight counts the deliveries in flight. Not a sync.WaitGroup: a
+	// delivery may begin while Stop waits (one that was on its way when
+	// the subscription ended), which a WaitGroup forbids.
+	flight   sync.Mutex
+	inflight int
+	landed   chan struct{} // closed when inflight reaches 0; nil: nobody waits
 
 	metrics *telemetry.Metrics // nil: none; see SetMetrics
 }
@@ -82,10 +88,16 @@ func New(a *api.API, app api.AppChannel, log *slog.Logger) *Manager {
 // subscription that ends (Stop, a hot reload) lets the app calls it started
 // finish; only Stop giving up cuts them short. A delivery still waiting to
 // reach the app (for its health, for a slot) gives up when the broker's
-// context is done (api.WithWaitContext). end must be called when the
-// delivery is over.
-func (m *Manager) begin(ctx context.Context) (_ context.Context, end func()) {
-	m.inflight.Add(1)
+// context is done (api.WithWaitContext), and one whose broker's context is
+// done already is not begun: the message stays with the broker. end must
+// be called when the delivery is over.
+func (m *Manager) begin(ctx context.Context) (_ context.Context, end func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%w: the broker no longer waits for it: %w", errRetry, err)
+	}
+	m.flight.Lock()
+	m.inflight++
+	m.flight.Unlock()
 	call := context.WithoutCancel(ctx)
 	var cancel context.CancelFunc
 	if deadline, ok := ctx.Deadline(); ok {
@@ -97,8 +109,28 @@ func (m *Manager) begin(ctx context.Context) (_ context.Context, end func()) {
 	return api.WithWaitContext(call, ctx), func() {
 		stop()
 		cancel()
-		m.inflight.Done()
+		m.flight.Lock()
+		if m.inflight--; m.inflight == 0 && m.landed != nil {
+			close(m.landed)
+			m.landed = nil
+		}
+		m.flight.Unlock()
+	}, nil
+}
+
+// landedCh returns a channel closed once no delivery is in flight.
+func (m *Manager) landedCh() <-chan struct{} {
+	m.flight.Lock()
+	defer m.flight.Unlock()
+	if m.inflight == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
 	}
+	if m.landed == nil {
+		m.landed = make(chan struct{})
+	}
+	return m.landed
 }
 
 // appSubscription is one element of the app's /dapr/subscribe answer, in
@@ -350,10 +382,8 @@ func (m *Manager) Stop(ctx context.Context) error {
 		m.cancel()
 	}
 	m.mu.Unlock()
-	done := make(chan struct{})
-	go func() { m.inflight.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-m.landedCh():
 		return nil
 	case <-ctx.Done():
 		m.giveUp()
@@ -377,7 +407,10 @@ var errRetry = errors.New("the app asked for the message to be retried")
 
 // handle is the pubsub.Handler of the subscription.
 func (d *deliverer) handle(ctx context.Context, msg *pubsub.Message) error {
-	ctx, end := d.m.begin(ctx)
+	ctx, end, err := d.m.begin(ctx)
+	if err != nil {
+		return err
+	}
 	defer end()
 	event, err := d.cloudEvent(msg)
 	if err != nil {

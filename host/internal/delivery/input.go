@@ -64,7 +64,10 @@ func (m *Manager) StartInputs(probeCtx context.Context) ([]string, []error) {
 
 // deliverEvent POSTs one input-binding event to the app.
 func (m *Manager) deliverEvent(ctx context.Context, name, route string, ev *bindings.Event) ([]byte, error) {
-	ctx, end := m.begin(ctx)
+	ctx, end, err := m.begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("delivering an event of input binding %s: %w", name, err)
+	}
 	defer end()
 	headers := make(map[string]string, len(ev.Metadata))
 	for k, v := range ev.Metadata {
