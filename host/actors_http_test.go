@@ -489,15 +489,8 @@ func TestActorsReentrancy(t *testing.T) {
 	app := startActorApp(t, "app", `{"entities":["Counter"],"reentrancy":{"enabled":true,"maxStackDepth":3}}`, nil)
 	s := startSidecarWith(t, hostConfig{appID: "actorapp", appPort: app.port, yaml: memoryActors}, nil)
 	app.sidecar = s.base
-	res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/r/method/nest", "2")
-	if res.StatusCode != 200 || len(body) != 36 {
-		t.Fatalf("three calls deep: %d %q, want 200 and a UUID", res.StatusCode, body)
-	}
-	res, body = actorCall(t, s, "PUT", "/v1.0/actors/Counter/r/method/nest", "3")
-	if code, msg := errorCode(t, body); res.StatusCode != 500 || code != "ERR_ACTOR_STACK_DEPTH" || msg != "maximum stack depth exceeded" {
-		t.Fatalf("four calls deep: %d %s", res.StatusCode, body)
-	}
-	res, body = send(t, "PUT", s.base+"/v1.0/actors/Counter/r/method/nest", []byte("1"), http.Header{"Dapr-Reentrancy-Id": {"chain-7"}})
+	checkStackDepth(t, s, "r", 3)
+	res, body := send(t, "PUT", s.base+"/v1.0/actors/Counter/r/method/nest", []byte("1"), http.Header{"Dapr-Reentrancy-Id": {"chain-7"}})
 	if res.StatusCode != 200 || string(body) != "chain-7" {
 		t.Fatalf("a given id: %d %q", res.StatusCode, body)
 	}
@@ -525,13 +518,23 @@ func TestActorsReentrancyPerType(t *testing.T) {
 		"entitiesConfig":[{"entities":["Counter"],"reentrancy":{"enabled":true,"maxStackDepth":2}}]}`, nil)
 	s := startSidecarWith(t, hostConfig{appID: "actorapp", appPort: app.port, yaml: memoryActors}, nil)
 	app.sidecar = s.base
-	res, body := actorCall(t, s, "PUT", "/v1.0/actors/Counter/p/method/nest", "1")
+	checkStackDepth(t, s, "p", 2)
+}
+
+// checkStackDepth checks that Counter id, reentrant with maxStackDepth
+// depth, takes a chain of depth calls to itself (nest depth-1 answers the
+// chain's id, a UUID) and refuses one more with daprd's
+// ERR_ACTOR_STACK_DEPTH.
+func checkStackDepth(t *testing.T, s *sidecar, id string, depth int) {
+	t.Helper()
+	path := "/v1.0/actors/Counter/" + id + "/method/nest"
+	res, body := actorCall(t, s, "PUT", path, strconv.Itoa(depth-1))
 	if res.StatusCode != 200 || len(body) != 36 {
-		t.Fatalf("two calls deep: %d %q, want 200 and a UUID", res.StatusCode, body)
+		t.Fatalf("%d calls deep: %d %q, want 200 and a UUID", depth, res.StatusCode, body)
 	}
-	res, body = actorCall(t, s, "PUT", "/v1.0/actors/Counter/p/method/nest", "2")
-	if code, _ := errorCode(t, body); res.StatusCode != 500 || code != "ERR_ACTOR_STACK_DEPTH" {
-		t.Fatalf("three calls deep, past the type's maxStackDepth 2: %d %s", res.StatusCode, body)
+	res, body = actorCall(t, s, "PUT", path, strconv.Itoa(depth))
+	if code, msg := errorCode(t, body); res.StatusCode != 500 || code != "ERR_ACTOR_STACK_DEPTH" || msg != "maximum stack depth exceeded" {
+		t.Fatalf("%d calls deep, past maxStackDepth %d: %d %s", depth+1, depth, res.StatusCode, body)
 	}
 }
 

@@ -115,7 +115,7 @@ spec:
 			}
 		}
 	}()
-	var profileURL string
+	profilePort := 0
 	switch kind {
 	case "wapr":
 		args := []string{"run", "--app-id", appID, "--app-port", strconv.Itoa(app.port),
@@ -123,7 +123,7 @@ spec:
 			"--dapr-grpc-port", "0", "--metrics-port", "0", "--resources-path", res, "--log-level", "warn"}
 		if c.sidecarProfile != "" {
 			args = append(args, "--enable-profiling", "--profile-port", strconv.Itoa(ports[5]))
-			profileURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", ports[5], max(1, int(c.duration/time.Second)-1))
+			profilePort = ports[5]
 		}
 		p, err := startSidecarProcess(ctx, c.waprBinary, appID, args, dir)
 		if err != nil {
@@ -173,10 +173,9 @@ spec:
 		return result{Name: name, Errors: 1, Extra: "activating the actors: " + err.Error() + ": " + sidecar.logTail()}
 	}
 
-	var profile chan error
-	if profileURL != "" {
-		profile = make(chan error, 1)
-		go func() { profile <- fetchTo(profileURL, c.sidecarProfile) }()
+	var profile func() error
+	if profilePort != 0 {
+		profile = profileDuring(c, profilePort, c.sidecarProfile)
 	}
 	var firstErr errOnce
 	before := cpuTimes([]*sidecarProcess{sidecar})
@@ -199,7 +198,7 @@ spec:
 		r.Extra += "; first error: " + err.Error()
 	}
 	if profile != nil {
-		if err := <-profile; err != nil {
+		if err := profile(); err != nil {
 			r.Extra += "; profile: " + err.Error()
 		} else {
 			r.Extra += "; CPU profile of the sidecar in " + c.sidecarProfile
@@ -251,6 +250,16 @@ func activateActors(client *fasthttp.Client, urls []string, body []byte, workers
 }
 
 // fetchTo writes what GET url answers to the file path.
+// profileDuring starts writing to path the CPU profile of the wapr
+// serving pprof on port, over the measured run (c.duration less a second,
+// so that it ends within the run); wait returns once it is written.
+func profileDuring(c config, port int, path string) (wait func() error) {
+	done := make(chan error, 1)
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, max(1, int(c.duration/time.Second)-1))
+	go func() { done <- fetchTo(url, path) }()
+	return func() error { return <-done }
+}
+
 func fetchTo(url, path string) error {
 	res, err := http.Get(url)
 	if err != nil {

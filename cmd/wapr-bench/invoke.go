@@ -79,17 +79,13 @@ func invokeScenario(ctx context.Context, c config, wire string) result {
 		parts := strings.Split(self, ", ")
 		self = strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "app" }), ", ")
 	}
-	var profiles []chan error
-	for i, u := range p.profiles {
-		ch := make(chan error, 1)
-		go func() {
-			ch <- fetchTo(u+fmt.Sprintf("?seconds=%d", max(1, int(c.duration/time.Second)-1)), c.sidecarProfile+"."+p.procs[i].appID)
-		}()
-		profiles = append(profiles, ch)
+	var profiles []func() error
+	for i, port := range p.profilePorts {
+		profiles = append(profiles, profileDuring(c, port, c.sidecarProfile+"."+p.procs[i].appID))
 	}
 	r := driveEcho(name, p.what+app.where(), c, url, self, app.procs(p.procs))
-	for i, ch := range profiles {
-		if err := <-ch; err != nil {
+	for i, wait := range profiles {
+		if err := wait(); err != nil {
 			r.Extra += "; profile: " + err.Error()
 		} else {
 			r.Extra += "; CPU profile of the " + p.procs[i].appID + " sidecar in " + c.sidecarProfile + "." + p.procs[i].appID
@@ -342,9 +338,9 @@ type sidecarPair struct {
 	// stop shuts both down and reports an unclean stop; calls after the
 	// first return the first's answer.
 	stop func() error
-	// profiles are the sidecars' CPU profile URLs (as procs), without the
-	// seconds; nil unless profiling was asked for.
-	profiles []string
+	// profilePorts are the sidecars' pprof ports (as procs); nil unless
+	// profiling was asked for.
+	profilePorts []int
 	// logTail returns the end of the sidecars' logs at warn level and
 	// above ("" when there is nothing), prefixed for appending to a report
 	// line.
@@ -391,7 +387,7 @@ func startPairProcesses(ctx context.Context, bin string, appPort int, wire strin
 		return nil, err
 	}
 	var procs []*sidecarProcess
-	var profiles []string
+	var profilePorts []int
 	stop := sync.OnceValue(func() error {
 		var errs []error
 		for _, p := range procs {
@@ -421,7 +417,7 @@ func startPairProcesses(ctx context.Context, bin string, appPort int, wire strin
 		}
 		if profile {
 			args = append(args, "--enable-profiling", "--profile-port", strconv.Itoa(ports[4+i]))
-			profiles = append(profiles, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile", ports[4+i]))
+			profilePorts = append(profilePorts, ports[4+i])
 		}
 		p, err := startSidecarProcess(ctx, bin, id, args, dir)
 		if err != nil {
@@ -438,13 +434,13 @@ func startPairProcesses(ctx context.Context, bin string, appPort int, wire strin
 		}
 	}
 	return &sidecarPair{
-		caller:   fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		what:     "2 wapr run processes (" + bin + ")",
-		procs:    procs,
-		self:     "load, app",
-		stop:     stop,
-		profiles: profiles,
-		logTail:  tail,
+		caller:       fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		what:         "2 wapr run processes (" + bin + ")",
+		procs:        procs,
+		self:         "load, app",
+		stop:         stop,
+		profilePorts: profilePorts,
+		logTail:      tail,
 	}, nil
 }
 

@@ -216,12 +216,9 @@ func measureRuntime(ctx context.Context, c config, a *app, rt string) (f runtime
 			return measure()
 		}
 		path := fmt.Sprintf("%s.%s.%s", c.sidecarProfile, rt, figure)
-		done := make(chan error, 1)
-		go func() {
-			done <- fetchTo(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", profilePort, max(1, int(c.duration/time.Second)-1)), path)
-		}()
+		wait := profileDuring(c, profilePort, path)
 		r := measure()
-		if err := <-done; err != nil {
+		if err := wait(); err != nil {
 			r.Extra += "; profile: " + err.Error()
 		} else {
 			f.profiles = append(f.profiles, path)

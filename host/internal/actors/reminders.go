@@ -141,12 +141,12 @@ func (r *Runtime) GetReminder(ctx context.Context, actorType, actorID, name stri
 	if rem == nil {
 		return nil, api.Errorf(api.CodeActorReminderNotFound, nil, "actor reminder not found: %s", name)
 	}
-	return answerReminder(actorType, actorID, rem), nil
+	return answerReminder(rem), nil
 }
 
 // answerReminder is a reminder as daprd answers it.
-func answerReminder(actorType, actorID string, rem *scheduler.Reminder) *api.ActorReminder {
-	out := &api.ActorReminder{ActorID: actorID, ActorType: actorType, Data: rem.Data, DueTime: rem.DueTime, Period: rem.Period}
+func answerReminder(rem *scheduler.Reminder) *api.ActorReminder {
+	out := &api.ActorReminder{ActorID: rem.ActorID, ActorType: rem.ActorType, Data: rem.Data, DueTime: rem.DueTime, Period: rem.Period}
 	// daprd shows the ttl only as the expiry time the scheduler keeps.
 	if t, err := time.Parse(time.RFC3339Nano, rem.TTL); err == nil {
 		out.TTL = t.Format(time.RFC3339Nano)
@@ -166,7 +166,7 @@ func (r *Runtime) ListReminders(ctx context.Context, actorType string, actorID *
 	}
 	out := make([]api.NamedActorReminder, len(rems))
 	for i, rem := range rems {
-		out[i] = api.NamedActorReminder{Name: rem.Name, Reminder: answerReminder(rem.ActorType, rem.ActorID, rem)}
+		out[i] = api.NamedActorReminder{Name: rem.Name, Reminder: answerReminder(rem)}
 	}
 	return out, nil
 }

@@ -110,8 +110,9 @@ func (l *limitedApp) Call(ctx context.Context, req *AppRequest) (*AppResponse, e
 	select {
 	case l.sem <- struct{}{}:
 	default:
+		w := waitContext(ctx)
 		var waitDone <-chan struct{}
-		if w := waitContext(ctx); w != nil {
+		if w != nil {
 			waitDone = w.Done()
 		}
 		select {
@@ -119,7 +120,7 @@ func (l *limitedApp) Call(ctx context.Context, req *AppRequest) (*AppResponse, e
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for a free slot of --app-max-concurrency: %w", ctx.Err())
 		case <-waitDone:
-			return nil, fmt.Errorf("waiting for a free slot of --app-max-concurrency: %w", context.Canceled)
+			return nil, fmt.Errorf("waiting for a free slot of --app-max-concurrency: %w", w.Err())
 		}
 	}
 	defer func() { <-l.sem }()

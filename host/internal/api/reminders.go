@@ -15,7 +15,8 @@ type ActorReminderRequest struct {
 	Data json.RawMessage
 	// Overwrite nil is daprd's default: replace a reminder of the name.
 	Overwrite *bool
-	// FailurePolicy nil is the scheduler's default (three tries a tick).
+	// FailurePolicy nil is the scheduler's default (three retries of a
+	// failed trigger).
 	FailurePolicy *ReminderFailurePolicy
 }
 

@@ -583,14 +583,12 @@ func (c *Client) DeleteReminders(ctx context.Context, actorType string, actorID 
 	if err != nil {
 		return err
 	}
-	req := &schedulerv1pb.DeleteByMetadataRequest{Metadata: c.metadata(actorType, "")}
+	// Without an id, every id: the empty one is a prefix of all.
+	id, prefix := "", true
 	if actorID != nil {
-		req.Metadata = c.metadata(actorType, *actorID)
-	} else {
-		every := true // every id: the empty one is a prefix of all
-		req.IdPrefixMatch = &every
+		id, prefix = *actorID, false
 	}
-	_, err = cl.DeleteByMetadata(ctx, req)
+	_, err = cl.DeleteByMetadata(ctx, &schedulerv1pb.DeleteByMetadataRequest{Metadata: c.metadata(actorType, id), IdPrefixMatch: &prefix})
 	return callError(err)
 }
 
