@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
-	"github.com/wapr-dev/wapr/host/internal/grpcserve"
+	"github.com/wapr-dev/wapr/host/internal/h2grpc"
 	"github.com/wapr-dev/wapr/host/internal/telemetry"
 	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
@@ -32,15 +32,6 @@ import (
 // DefaultMaxMessageSize bounds request messages, as daprd's default
 // --dapr-http-max-request-size does for HTTP bodies (4 MiB).
 const DefaultMaxMessageSize = 4 << 20
-
-// streamWorkers is how many goroutines gRPC keeps to run calls on. A call on
-// a new goroutine grows that goroutine's stack from its minimum on every
-// call (runtime.copystack was about an eighth of the sidecar's CPU time in
-// wapr-bench's grpc-get at c=64); a worker's stack has grown already. When
-// every worker is busy, a call gets a goroutine of its own as before, so
-// this bounds only the pool: enough for the 64 clients of wapr-bench with
-// room to spare, at a few KiB of stack each.
-const streamWorkers = 128
 
 // Options configure a Server.
 type Options struct {
@@ -69,10 +60,12 @@ type Options struct {
 	Tracer *tracing.Tracer
 }
 
-// Server is Dapr's gRPC API: a gRPC server and the service it serves.
+// Server is Dapr's gRPC API: a gRPC server and the service it serves. The
+// server is package h2grpc's, not grpc-go's: the same generated handlers
+// on a leaner transport (see that package).
 type Server struct {
 	svc *service
-	srv *grpc.Server
+	srv *h2grpc.Server
 }
 
 // service implements dapr.proto.runtime.v1.Dapr. It is apart from Server
@@ -110,12 +103,6 @@ func New(o Options) *Server {
 		svc.token = []byte(o.APIToken)
 	}
 	s := &Server{svc: svc}
-	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(o.MaxMessageSize),
-		grpc.NumStreamWorkers(streamWorkers),
-		// Replies are marshalled into pooled buffers (codec.go).
-		grpc.ForceServerCodecV2(codec{}),
-	}
 	svc.metrics, svc.apiLog, svc.apiLogHealth = o.Metrics, o.APILog, !o.APILogOmitHealthChecks
 	// Interceptors only when there is something to do: each costs
 	// allocations and a frame per call. Observation comes first, so
@@ -131,10 +118,7 @@ func New(o Options) *Server {
 	if svc.token != nil {
 		unary, stream = append(unary, svc.authorizeUnary), append(stream, svc.authorizeStream)
 	}
-	if len(unary) > 0 {
-		opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
-	}
-	s.srv = grpc.NewServer(opts...)
+	s.srv = h2grpc.New(h2grpc.Options{MaxRecvMsgSize: o.MaxMessageSize, Unary: unary, Stream: stream, Logger: o.Logger})
 	runtimev1pb.RegisterDaprServer(s.srv, svc)
 	return s
 }
@@ -142,7 +126,7 @@ func New(o Options) *Server {
 // Serve answers calls on ln until Shutdown; it returns nil once Shutdown
 // has stopped it, even when Shutdown came first (ln is closed then).
 func (s *Server) Serve(ln net.Listener) error {
-	return grpcserve.Serve(s.srv, ln)
+	return s.srv.Serve(ln)
 }
 
 // Shutdown stops accepting calls and waits, until ctx is done, for calls in
@@ -150,7 +134,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // (subscriptions) are told to end first: they end with Unavailable.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.svc.closeOnce.Do(func() { close(s.svc.closing) })
-	return grpcserve.Stop(ctx, s.srv)
+	return s.srv.Shutdown(ctx)
 }
 
 // authorized checks dapr-api-token as daprd does: Unauthenticated when it
