@@ -9,7 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -48,13 +48,21 @@ type conn struct {
 	br  *bufio.Reader // the framer's; the reader goroutine's
 	fr  *http2.Framer // ReadFrame on the reader goroutine; writes under wmu
 
-	// Written under wmu.
-	wmu     sync.Mutex
-	waiting atomic.Int32 // writers waiting for wmu: the last one flushes
-	bw      *bufio.Writer
-	henc    *hpack.Encoder
-	hbuf    bytes.Buffer // henc's output
-	werr    error        // the first write error; nothing is written after it
+	// The write side. Writers append frames to pending under wmu and
+	// wake the flusher goroutine, which swaps pending for an empty buffer
+	// and writes it to the socket outside wmu: no writer waits for a
+	// system call, and the replies of calls that end together leave in
+	// one write.
+	wmu      sync.Mutex
+	wcond    sync.Cond // on wmu: pending was taken by the flusher
+	pending  []byte
+	kicked   bool // the flusher was woken for what is pending
+	kick     chan struct{}
+	sockMu   sync.Mutex // held while writing to nc: one writer at a time, in order
+	henc     *hpack.Encoder
+	hbuf     bytes.Buffer // henc's output
+	werr     error        // the first write error; nothing is written after it
+	flushEnd chan struct{} // closed when the flusher has ended
 
 	mu         sync.Mutex
 	cond       sync.Cond // on mu: a send window grew or a stream or the connection ended
@@ -79,15 +87,17 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		srv:        s,
 		nc:         nc,
-		bw:         bufio.NewWriterSize(nc, 32<<10),
+		kick:       make(chan struct{}, 1),
+		flushEnd:   make(chan struct{}),
 		streams:    map[uint32]*stream{},
 		sendWindow: defaultPeerWindow,
 		peerWindow: defaultPeerWindow,
 		maxFrame:   defaultMaxFrame,
 	}
 	c.cond.L = &c.mu
+	c.wcond.L = &c.wmu
 	c.br = bufio.NewReaderSize(nc, 32<<10)
-	c.fr = http2.NewFramer(c.bw, c.br)
+	c.fr = http2.NewFramer(pendingWriter{c}, c.br)
 	c.fr.SetReuseFrames()
 	c.henc = hpack.NewEncoder(&c.hbuf)
 	c.hdec = hpack.NewDecoder(4096, c.emit)
@@ -107,6 +117,7 @@ func (c *conn) emit(f hpack.HeaderField) {
 
 // serve reads the connection until it ends.
 func (c *conn) serve() {
+	go c.flusher()
 	err := c.readLoop()
 	c.close(err)
 }
@@ -358,33 +369,95 @@ func (c *conn) fits(s *stream, n int) bool {
 	return true
 }
 
-var errStreamEnded = errors.New("h2grpc: stream ended")
+var (
+	errStreamEnded = errors.New("h2grpc: stream ended")
+	errConnClosed  = errors.New("h2grpc: connection closed")
+)
 
-// lockWrite takes the write lock; unlockWrite gives it back, flushing
-// when no other writer waits for it. Between them, frames go into bw.
+// maxPending bounds the bytes waiting for the flusher: a writer that finds
+// more waits for the socket. Replies are bounded by the client's windows
+// anyway; this bounds the rest (headers of many small calls).
+const maxPending = 1 << 20
+
+// pendingWriter is the framer's writer: it appends to pending, under wmu.
+type pendingWriter struct{ c *conn }
+
+func (w pendingWriter) Write(p []byte) (int, error) {
+	w.c.pending = append(w.c.pending, p...)
+	return len(p), nil
+}
+
+// lockWrite takes the write lock; unlockWrite gives it back and wakes the
+// flusher. Between them, frames go into pending.
 func (c *conn) lockWrite() error {
-	c.waiting.Add(1)
 	c.wmu.Lock()
-	c.waiting.Add(-1)
+	for c.werr == nil && len(c.pending) >= maxPending {
+		c.wcond.Wait()
+	}
 	return c.werr
 }
 
 func (c *conn) unlockWrite(err error) error {
-	if err == nil && c.werr == nil && c.waiting.Load() == 0 {
-		err = c.bw.Flush()
-	}
-	failed := err != nil && c.werr == nil
-	if failed {
+	if err != nil && c.werr == nil {
 		c.werr = err
 	}
+	if c.werr == nil && !c.kicked && len(c.pending) > 0 {
+		// Under wmu, as close closes kick under it.
+		c.kicked = true
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+	werr := c.werr
 	c.wmu.Unlock()
-	if failed {
+	if err != nil {
 		c.close(err)
 	}
-	if err == nil {
-		err = c.werr
+	return werr
+}
+
+// flusher writes what is pending whenever it is woken, until the
+// connection closes.
+func (c *conn) flusher() {
+	defer close(c.flushEnd)
+	var out []byte
+	for range c.kick {
+		var err error
+		if out, err = c.flush(out); err != nil {
+			c.close(err)
+			return
+		}
 	}
-	return err
+}
+
+// flush writes what is pending, swapping in out (emptied) as the next
+// pending buffer, and returns the buffer it wrote for the next swap.
+func (c *conn) flush(out []byte) ([]byte, error) {
+	c.sockMu.Lock()
+	defer c.sockMu.Unlock()
+	c.wmu.Lock()
+	out, c.pending = c.pending, out[:0]
+	c.kicked = false
+	werr := c.werr
+	c.wcond.Broadcast()
+	c.wmu.Unlock()
+	if werr != nil || len(out) == 0 {
+		return out, werr
+	}
+	if _, err := c.nc.Write(out); err != nil {
+		c.wmu.Lock()
+		if c.werr == nil {
+			c.werr = err
+		}
+		c.wcond.Broadcast()
+		c.wmu.Unlock()
+		return out, err
+	}
+	if cap(out) > 4*maxPending {
+		out = nil // a burst's buffer is let go
+	}
+	return out, nil
 }
 
 // writeControl writes frames fn writes, under the write lock.
@@ -478,9 +551,22 @@ func (c *conn) close(err error) {
 	}
 	c.cond.Broadcast()
 	c.mu.Unlock()
+	if err == nil {
+		// A connection closing cleanly sends what is pending (a
+		// GOAWAY, the last replies) first, within a bound.
+		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		c.flush(nil)
+	}
+	c.wmu.Lock()
+	if c.werr == nil {
+		c.werr = errConnClosed
+	}
+	c.wcond.Broadcast()
+	close(c.kick)
+	c.wmu.Unlock()
 	c.nc.Close()
 	if err == nil {
-		err = errors.New("connection closed")
+		err = errConnClosed
 	}
 	for _, s := range streams {
 		s.abort(err)
