@@ -60,8 +60,8 @@ type conn struct {
 	kick     chan struct{}
 	sockMu   sync.Mutex // held while writing to nc: one writer at a time, in order
 	henc     *hpack.Encoder
-	hbuf     bytes.Buffer // henc's output
-	werr     error        // the first write error; nothing is written after it
+	hbuf     bytes.Buffer  // henc's output
+	werr     error         // the first write error; nothing is written after it
 	flushEnd chan struct{} // closed when the flusher has ended
 
 	mu         sync.Mutex
