@@ -68,6 +68,9 @@ type config struct {
 	// by grpcConns connections.
 	sidecarGRPC string
 	grpcConns   int
+	// grpcClient is the client of grpc-get and grpc-save: raw (rawConn,
+	// grpcraw.go) or grpc-go.
+	grpcClient string
 	// sidecarPID, when set, is the sidecar's process, whose CPU time per
 	// call the state scenarios report.
 	sidecarPID  int
@@ -131,6 +134,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.sidecar, "sidecar", "http://127.0.0.1:3500", "the sidecar's HTTP API")
 	fs.StringVar(&c.sidecarGRPC, "sidecar-grpc", "127.0.0.1:50001", "the sidecar's gRPC API (grpc-get, grpc-save)")
 	fs.IntVar(&c.grpcConns, "grpc-conns", 1, "gRPC connections the clients of grpc-get and grpc-save share")
+	fs.StringVar(&c.grpcClient, "grpc-client", "raw", "the gRPC client of grpc-get and grpc-save: raw (a minimal HTTP/2 client, as cheap per call as the HTTP scenarios' client) or grpc-go (what an SDK app pays)")
 	fs.IntVar(&c.sidecarPID, "sidecar-pid", 0, "the sidecar's process id: the state scenarios then report its CPU time per call")
 	fs.StringVar(&c.redisAddr, "redis", "127.0.0.1:6379", "Redis for the raw baseline (and --embedded)")
 	fs.StringVar(&c.store, "store", "statestore", "state store name")
@@ -164,6 +168,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.sidecarProfile, "sidecar-cpuprofile", "", "the actors, invoke and runtimes scenarios (with --wapr): run wapr with --enable-profiling and write its CPU profile over the measured run to `file` (invoke: file.caller and file.callee; runtimes: file.<runtime>.<figure>)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with --embedded: wapr and the load) to `file`")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if c.grpcClient != "raw" && c.grpcClient != "grpc-go" {
+		fmt.Fprintf(stderr, "wapr-bench: --grpc-client %q: want raw or grpc-go\n", c.grpcClient)
 		return 2
 	}
 	if c.waprBinary != "" {
