@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -423,6 +424,9 @@ func (c *conn) flusher() {
 	defer close(c.flushEnd)
 	var out []byte
 	for range c.kick {
+		// Let the goroutines ready to run add their frames first:
+		// under load they are replies that can share this write.
+		runtime.Gosched()
 		var err error
 		if out, err = c.flush(out); err != nil {
 			c.close(err)
