@@ -188,6 +188,11 @@ func violations(rel string, p listedPackage) []string {
 		if strings.HasPrefix(imp, "github.com/valyala/fasthttp") && !within(rel, "host/internal/httpapi") && !within(rel, "cmd/wapr-bench") {
 			out = append(out, "only host/internal/httpapi (and the cmd/wapr-bench load tool) may import fasthttp, found "+imp)
 		}
+		// HTTP/2 framing is the gRPC transport's business (and the load
+		// harness's client).
+		if strings.HasPrefix(imp, "golang.org/x/net/http2") && !within(rel, "host/internal/h2grpc") && !within(rel, "cmd/wapr-bench") {
+			out = append(out, "only host/internal/h2grpc (and the cmd/wapr-bench load tool) may import golang.org/x/net/http2, found "+imp)
+		}
 		if strings.HasPrefix(imp, "github.com/bytecodealliance/wasmtime-go") && !within(rel, "host/internal/engine/wasmtime") {
 			out = append(out, "only host/internal/engine/wasmtime may import wasmtime-go, found "+imp)
 		}
@@ -220,10 +225,10 @@ func violations(rel string, p listedPackage) []string {
 			}
 		case within(rel, "host/internal/httpapi"), within(rel, "host/internal/grpcapi"), within(rel, "host/internal/telemetry"):
 			// The transports report to the metrics; the metrics decorate
-			// the API's components; host/internal/grpcserve is how every
-			// gRPC server of the host serves and stops.
-			if !within(dep, "host/internal/api") && !within(dep, "host/component") && !within(dep, "host/internal/telemetry") && !within(dep, "host/internal/tracing") && !within(dep, "host/internal/grpcserve") {
-				out = append(out, "the API's transports and metrics may import host/internal/api, host/internal/telemetry, host/internal/tracing, host/internal/grpcserve and host/component only, found "+imp)
+			// the API's components; host/internal/h2grpc is the gRPC
+			// API's transport.
+			if !within(dep, "host/internal/api") && !within(dep, "host/component") && !within(dep, "host/internal/telemetry") && !within(dep, "host/internal/tracing") && !within(dep, "host/internal/h2grpc") {
+				out = append(out, "the API's transports and metrics may import host/internal/api, host/internal/telemetry, host/internal/tracing, host/internal/h2grpc and host/component only, found "+imp)
 			}
 		case within(rel, "host/internal"):
 			if !within(dep, "host") && !within(dep, "abi") {
