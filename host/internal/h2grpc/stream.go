@@ -66,6 +66,18 @@ func (c *conn) open(id uint32, fields []hpack.HeaderField, endStream bool) error
 	}
 	var path, httpMethod, contentType, timeout, encoding string
 	md := make(metadata.MD, len(fields))
+	// One backing array holds the values: a key's first value is a
+	// one-element slice of it, so most keys cost no allocation of their
+	// own (a repeated key's append copies out).
+	vals := make([]string, 0, len(fields))
+	add := func(k, v string) {
+		if vs, ok := md[k]; ok {
+			md[k] = append(vs, v)
+			return
+		}
+		vals = append(vals, v)
+		md[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	for _, f := range fields {
 		switch f.Name {
 		case ":path":
@@ -74,10 +86,10 @@ func (c *conn) open(id uint32, fields []hpack.HeaderField, endStream bool) error
 			httpMethod = f.Value
 		case ":scheme":
 		case ":authority":
-			md[f.Name] = append(md[f.Name], f.Value)
+			add(f.Name, f.Value)
 		case "content-type":
 			contentType = f.Value
-			md[f.Name] = append(md[f.Name], f.Value)
+			add(f.Name, f.Value)
 		case "te", "grpc-accept-encoding", "grpc-message-type":
 		case "grpc-timeout":
 			timeout = f.Value
@@ -95,7 +107,7 @@ func (c *conn) open(id uint32, fields []hpack.HeaderField, endStream bool) error
 				}
 				v = string(b)
 			}
-			md[f.Name] = append(md[f.Name], v)
+			add(f.Name, v)
 		}
 	}
 	if httpMethod != "POST" {
