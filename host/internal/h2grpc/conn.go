@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -75,6 +76,10 @@ type conn struct {
 	goingAway  bool
 	closed     bool
 
+	// buffered is the bytes of request messages the connection's calls
+	// hold, received and not yet taken (Server.maxBuffered bounds it).
+	buffered atomic.Int64
+
 	// The reader goroutine's own.
 	hdec        *hpack.Decoder
 	fields      []hpack.HeaderField // the header block being decoded
@@ -124,10 +129,13 @@ func (c *conn) serve() {
 }
 
 func (c *conn) readLoop() error {
+	// A client that connects and says nothing is not kept.
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.prefaceTimeout))
 	preface := make([]byte, len(http2.ClientPreface))
 	if _, err := io.ReadFull(c.br, preface); err != nil {
 		return err
 	}
+	c.nc.SetReadDeadline(time.Time{})
 	if string(preface) != http2.ClientPreface {
 		return errors.New("not an HTTP/2 client preface")
 	}

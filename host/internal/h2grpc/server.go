@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 )
@@ -68,6 +69,14 @@ type Server struct {
 	services map[string]bool    // by service name
 
 	jobs chan func()
+
+	// maxBuffered bounds the request bytes one connection's calls hold
+	// before their handlers take them: a call whose data would pass it
+	// is refused (RST_STREAM ENHANCE_YOUR_CALM; clients see
+	// ResourceExhausted). prefaceTimeout bounds the wait for a new
+	// connection's first bytes. Tests lower them.
+	maxBuffered    int64
+	prefaceTimeout time.Duration
 
 	mu        sync.Mutex
 	lns       map[net.Listener]struct{}
@@ -113,10 +122,13 @@ func New(o Options) *Server {
 		methods:  map[string]*method{},
 		services: map[string]bool{},
 		jobs:     make(chan func()),
-		lns:      map[net.Listener]struct{}{},
-		conns:    map[*conn]struct{}{},
-		drained:  make(chan struct{}),
-		quit:     make(chan struct{}),
+
+		maxBuffered:    64 << 20,
+		prefaceTimeout: 10 * time.Second,
+		lns:            map[net.Listener]struct{}{},
+		conns:          map[*conn]struct{}{},
+		drained:        make(chan struct{}),
+		quit:           make(chan struct{}),
 	}
 }
 

@@ -345,3 +345,52 @@ func TestEncodeMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestConnBufferBound: the request bytes a connection's calls hold are
+// bounded; a call past the bound is refused with ResourceExhausted, and
+// the bytes count off when the calls holding them end.
+func TestConnBufferBound(t *testing.T) {
+	w := newWaitService()
+	_, cc := startServer(t, Options{}, w.register, func(s *Server) { s.maxBuffered = 256 << 10 })
+	ctx := t.Context()
+	big := &testgrpc.Payload{Body: make([]byte, 100<<10)}
+	call := func() error { return cc.Invoke(ctx, "/test.Wait/Wait", big, &emptypb.Empty{}) }
+	held := make(chan error, 2)
+	for range 2 {
+		go func() { held <- call() }()
+		<-w.entered
+	}
+	// 200 KiB are held; 100 more would pass 256. (Were the call let
+	// in, its handler would wait: the deadline turns that into a
+	// failure.)
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := cc.Invoke(tctx, "/test.Wait/Wait", big, &emptypb.Empty{}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("call past the connection's bound: %v, want ResourceExhausted", err)
+	}
+	close(w.release)
+	for range 2 {
+		if err := <-held; err != nil {
+			t.Errorf("a call within the bound: %v", err)
+		}
+	}
+	for range 3 { // the released bytes are counted off
+		if err := call(); err != nil {
+			t.Errorf("call after the held ones ended: %v", err)
+		}
+	}
+}
+
+// TestPrefaceTimeout: a connection that sends nothing is closed.
+func TestPrefaceTimeout(t *testing.T) {
+	_, cc := startServer(t, Options{}, func(s *Server) { s.prefaceTimeout = 50 * time.Millisecond })
+	c, err := net.Dial("tcp", cc.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("a silent connection: read %v, want EOF (closed by the server)", err)
+	}
+}

@@ -44,6 +44,7 @@ type stream struct {
 	tooLarge bool    // a message over max arrived: the call fails, later data is dropped
 	started  bool    // a unary call was handed to a worker
 	unacked  int     // bytes received whose window was not given back yet
+	counted  int     // len(*rbuf) as counted in c.buffered
 	notify   chan struct{}
 
 	// The reply's metadata, guarded by hmu.
@@ -194,6 +195,13 @@ func (s *stream) onData(p []byte, end bool) {
 		return
 	}
 	overflow := false
+	if !s.tooLarge && s.c.buffered.Load()+int64(len(p)) > s.c.srv.maxBuffered {
+		// The connection's calls hold as much as one connection may;
+		// this one is refused rather than the memory grown.
+		s.rmu.Unlock()
+		s.c.resetStream(s.id, http2.ErrCodeEnhanceYourCalm)
+		return
+	}
 	if !s.tooLarge {
 		if s.rbuf == nil {
 			s.rbuf = getBuf()
@@ -209,6 +217,7 @@ func (s *stream) onData(p []byte, end bool) {
 		case len(*s.rbuf) > s.max+5+streamWindow:
 			overflow = true // more than the window given
 		}
+		s.count()
 	}
 	s.unacked += len(p)
 	give := s.giveBack(end)
@@ -249,6 +258,19 @@ func (s *stream) giveBack(end bool) int {
 	give := s.unacked
 	s.unacked = 0
 	return give
+}
+
+// count brings the connection's count of buffered bytes up to date with
+// this stream's buffer. Called with rmu.
+func (s *stream) count() {
+	n := 0
+	if s.rbuf != nil {
+		n = len(*s.rbuf)
+	}
+	if n != s.counted {
+		s.c.buffered.Add(int64(n - s.counted))
+		s.counted = n
+	}
 }
 
 // oversize reports whether the buffered bytes hold a message larger than
@@ -296,6 +318,13 @@ func (s *stream) abort(err error) {
 	if s.rerr == nil {
 		s.rerr = err
 	}
+	if (!s.started || s.m.stream != nil) && s.rbuf != nil {
+		// No message will be taken from the buffer again (a unary
+		// call's worker, when one runs, lets it go in finish).
+		putBuf(s.rbuf)
+		s.rbuf = nil
+		s.count()
+	}
 	s.rmu.Unlock()
 	if s.notify != nil {
 		s.signal()
@@ -321,6 +350,7 @@ func (s *stream) finish() {
 		putBuf(s.rbuf)
 		s.rbuf = nil
 	}
+	s.count()
 	s.rmu.Unlock()
 	if !wasEnded && !halfClosed {
 		c.writeControl(func() error { return c.fr.WriteRSTStream(s.id, http2.ErrCodeNo) })
@@ -654,6 +684,7 @@ func (s *stream) takeMessage() (msg []byte, give int, err error) {
 				// and rare (streams carry few messages).
 				msg = append([]byte(nil), b[5:5+n]...)
 				*s.rbuf = append(b[:0], b[5+n:]...)
+				s.count()
 				return msg, s.giveBack(s.rdone), nil
 			}
 		}
