@@ -289,23 +289,6 @@ func TestNotGRPC(t *testing.T) {
 	_ = s
 }
 
-func TestServeAfterShutdown(t *testing.T) {
-	s := New(Options{})
-	if err := s.Shutdown(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Serve(ln); err != nil {
-		t.Errorf("Serve after Shutdown: %v, want nil", err)
-	}
-	if _, err := ln.Accept(); err == nil {
-		t.Error("Serve after Shutdown left its listener open")
-	}
-}
-
 func TestParseTimeout(t *testing.T) {
 	for _, tt := range []struct {
 		in   string
