@@ -436,7 +436,7 @@ func (c *conn) flusher() {
 		// under load they are replies that can share this write.
 		runtime.Gosched()
 		var err error
-		if out, err = c.flush(out); err != nil {
+		if out, err = c.flush(out, c.srv.writeTimeout); err != nil {
 			c.close(err)
 			return
 		}
@@ -444,8 +444,10 @@ func (c *conn) flusher() {
 }
 
 // flush writes what is pending, swapping in out (emptied) as the next
-// pending buffer, and returns the buffer it wrote for the next swap.
-func (c *conn) flush(out []byte) ([]byte, error) {
+// pending buffer, and returns the buffer it wrote for the next swap. A
+// client that does not take it within timeout loses its connection,
+// rather than holding the calls that wait to write.
+func (c *conn) flush(out []byte, timeout time.Duration) ([]byte, error) {
 	c.sockMu.Lock()
 	defer c.sockMu.Unlock()
 	c.wmu.Lock()
@@ -457,6 +459,7 @@ func (c *conn) flush(out []byte) ([]byte, error) {
 	if werr != nil || len(out) == 0 {
 		return out, werr
 	}
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := c.nc.Write(out); err != nil {
 		c.wmu.Lock()
 		if c.werr == nil {
@@ -566,8 +569,7 @@ func (c *conn) close(err error) {
 	if err == nil {
 		// A connection closing cleanly sends what is pending (a
 		// GOAWAY, the last replies) first, within a bound.
-		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		c.flush(nil)
+		c.flush(nil, time.Second)
 	}
 	c.wmu.Lock()
 	if c.werr == nil {

@@ -74,9 +74,11 @@ type Server struct {
 	// before their handlers take them: a call whose data would pass it
 	// is refused (RST_STREAM ENHANCE_YOUR_CALM; clients see
 	// ResourceExhausted). prefaceTimeout bounds the wait for a new
-	// connection's first bytes. Tests lower them.
+	// connection's first bytes, writeTimeout one write to a client that
+	// has stopped reading. Tests lower them.
 	maxBuffered    int64
 	prefaceTimeout time.Duration
+	writeTimeout   time.Duration
 
 	mu        sync.Mutex
 	lns       map[net.Listener]struct{}
@@ -125,6 +127,7 @@ func New(o Options) *Server {
 
 		maxBuffered:    64 << 20,
 		prefaceTimeout: 10 * time.Second,
+		writeTimeout:   30 * time.Second,
 		lns:            map[net.Listener]struct{}{},
 		conns:          map[*conn]struct{}{},
 		drained:        make(chan struct{}),

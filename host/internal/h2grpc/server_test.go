@@ -377,3 +377,53 @@ func TestPrefaceTimeout(t *testing.T) {
 		t.Errorf("a silent connection: read %v, want EOF (closed by the server)", err)
 	}
 }
+
+// TestWriteTimeout: a client that grants a large window and then stops
+// reading loses its connection once a write has waited writeTimeout, and
+// the call writing to it sees its stream fail instead of waiting forever.
+func TestWriteTimeout(t *testing.T) {
+	ended := make(chan error, 1)
+	flood := func(s *Server) {
+		s.writeTimeout = 200 * time.Millisecond
+		s.RegisterService(&grpc.ServiceDesc{
+			ServiceName: "test.Flood",
+			HandlerType: (*any)(nil),
+			Streams: []grpc.StreamDesc{{
+				StreamName:    "Flood",
+				ServerStreams: true,
+				Handler: func(_ any, ss grpc.ServerStream) error {
+					msg := &testgrpc.Payload{Body: make([]byte, 64<<10)}
+					for {
+						if err := ss.SendMsg(msg); err != nil {
+							ended <- err
+							return err
+						}
+					}
+				},
+			}},
+		}, nil)
+	}
+	_, cc := startServer(t, Options{}, flood)
+	c, err := net.Dial("tcp", cc.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fr := http2.NewFramer(c, nil)
+	io.WriteString(c, http2.ClientPreface)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	fr.WriteWindowUpdate(0, 1<<31-1-65535)
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true, BlockFragment: encodeFields(t,
+		":method", "POST", ":scheme", "http", ":path", "/test.Flood/Flood", ":authority", "x", "content-type", "application/grpc")})
+	fr.WriteData(1, true, []byte{0, 0, 0, 0, 0})
+	// Read nothing: the socket's buffers fill and the server's write
+	// waits until its deadline.
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Error("the call's send ended without an error")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the call still writes to a client that stopped reading 30 s ago")
+	}
+}
