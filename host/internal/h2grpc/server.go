@@ -87,7 +87,7 @@ type Server struct {
 	drained   chan struct{} // closed once shutting down and no connection is left
 	startOnce sync.Once
 	stopOnce  sync.Once
-	quit      chan struct{} // closed by Shutdown: the workers end
+	workersUp bool // startWorkers ran (written under startOnce)
 }
 
 // method is one servable method: its handler and the service's
@@ -131,7 +131,6 @@ func New(o Options) *Server {
 		lns:            map[net.Listener]struct{}{},
 		conns:          map[*conn]struct{}{},
 		drained:        make(chan struct{}),
-		quit:           make(chan struct{}),
 	}
 }
 
@@ -242,7 +241,16 @@ func (s *Server) beginShutdown() {
 			close(s.drained)
 		}
 		s.mu.Unlock()
-		close(s.quit)
+		// No worker starts after this; those running end on a nil
+		// job each, once they are free.
+		s.startOnce.Do(func() {})
+		if s.workersUp {
+			go func() {
+				for range s.opts.Workers {
+					s.jobs <- nil
+				}
+			}()
+		}
 		for _, c := range conns {
 			c.goAway()
 		}
@@ -269,15 +277,16 @@ func (s *Server) draining() bool {
 }
 
 func (s *Server) startWorkers() {
+	s.workersUp = true
 	for range s.opts.Workers {
 		go func() {
-			for {
-				select {
-				case job := <-s.jobs:
-					job()
-				case <-s.quit:
+			// A plain receive, not a select with a quit channel:
+			// the worker loop runs once per call.
+			for job := range s.jobs {
+				if job == nil {
 					return
 				}
+				job()
 			}
 		}()
 	}
