@@ -118,7 +118,7 @@ func New(o Options) *Server {
 	if svc.token != nil {
 		unary, stream = append(unary, svc.authorizeUnary), append(stream, svc.authorizeStream)
 	}
-	s.srv = h2grpc.New(h2grpc.Options{MaxRecvMsgSize: o.MaxMessageSize, Unary: unary, Stream: stream, Logger: o.Logger})
+	s.srv = h2grpc.New(h2grpc.Options{MaxRecvMsgSize: o.MaxMessageSize, Unary: unary, Stream: stream})
 	runtimev1pb.RegisterDaprServer(s.srv, svc)
 	return s
 }

@@ -1,6 +1,6 @@
-// Package grpcserve holds what wapr's gRPC servers (the Dapr API, the
-// sidecar wires, daprd's internal service) share: serving until a stop,
-// and a graceful stop bounded by a context.
+// Package grpcserve holds what wapr's grpc-go servers (the sidecar wires,
+// daprd's internal service; the Dapr API has its own transport, h2grpc)
+// share: serving until a stop, and a graceful stop bounded by a context.
 package grpcserve
 
 import (

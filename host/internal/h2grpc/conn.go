@@ -55,16 +55,15 @@ type conn struct {
 	// and writes it to the socket outside wmu: no writer waits for a
 	// system call, and the replies of calls that end together leave in
 	// one write.
-	wmu      sync.Mutex
-	wcond    sync.Cond // on wmu: pending was taken by the flusher
-	pending  []byte
-	kicked   bool // the flusher was woken for what is pending
-	kick     chan struct{}
-	sockMu   sync.Mutex // held while writing to nc: one writer at a time, in order
-	henc     *hpack.Encoder
-	hbuf     bytes.Buffer  // henc's output
-	werr     error         // the first write error; nothing is written after it
-	flushEnd chan struct{} // closed when the flusher has ended
+	wmu     sync.Mutex
+	wcond   sync.Cond // on wmu: pending was taken by the flusher
+	pending []byte
+	kicked  bool // the flusher was woken for what is pending
+	kick    chan struct{}
+	sockMu  sync.Mutex // held while writing to nc: one writer at a time, in order
+	henc    *hpack.Encoder
+	hbuf    bytes.Buffer // henc's output
+	werr    error        // the first write error; nothing is written after it
 
 	mu         sync.Mutex
 	cond       sync.Cond // on mu: a send window grew or a stream or the connection ended
@@ -94,7 +93,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 		srv:        s,
 		nc:         nc,
 		kick:       make(chan struct{}, 1),
-		flushEnd:   make(chan struct{}),
 		streams:    map[uint32]*stream{},
 		sendWindow: defaultPeerWindow,
 		peerWindow: defaultPeerWindow,
@@ -327,29 +325,25 @@ func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 // takeWindow waits until s may send, then takes up to n bytes of the
 // stream's and the connection's send windows, at most a frame's worth.
 func (c *conn) takeWindow(s *stream, n int) (int, error) {
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var stop func() bool
 	for {
 		if c.closed || s.ended {
-			if stop != nil {
-				stop()
-			}
 			return 0, errStreamEnded
 		}
 		if err := s.ctx.Err(); err != nil {
-			if stop != nil {
-				stop()
-			}
 			return 0, err
 		}
 		if w := min(c.sendWindow, s.sendWindow); w > 0 {
 			k := min(int64(n), w, int64(c.maxFrame))
 			c.sendWindow -= k
 			s.sendWindow -= k
-			if stop != nil {
-				stop()
-			}
 			return int(k), nil
 		}
 		if stop == nil {
@@ -429,7 +423,6 @@ func (c *conn) unlockWrite(err error) error {
 // flusher writes what is pending whenever it is woken, until the
 // connection closes.
 func (c *conn) flusher() {
-	defer close(c.flushEnd)
 	var out []byte
 	for range c.kick {
 		// Let the goroutines ready to run add their frames first:
@@ -568,7 +561,9 @@ func (c *conn) close(err error) {
 	c.mu.Unlock()
 	if err == nil {
 		// A connection closing cleanly sends what is pending (a
-		// GOAWAY, the last replies) first, within a bound.
+		// GOAWAY, the last replies) first, within a second: the
+		// deadline also cuts short a flusher's write under way.
+		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		c.flush(nil, time.Second)
 	}
 	c.wmu.Lock()

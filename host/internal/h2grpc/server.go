@@ -29,7 +29,6 @@ package h2grpc
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -55,7 +54,6 @@ type Options struct {
 	// from its minimum every time; a worker's has grown already. When
 	// every worker is busy a call gets a goroutine of its own.
 	Workers int
-	Logger  *slog.Logger
 }
 
 // Server serves registered gRPC services. Register services before Serve;
@@ -64,7 +62,6 @@ type Server struct {
 	opts     Options
 	unary    grpc.UnaryServerInterceptor
 	stream   grpc.StreamServerInterceptor
-	log      *slog.Logger
 	methods  map[string]*method // by full method name, "/pkg.Service/Method"
 	services map[string]bool    // by service name
 
@@ -101,10 +98,6 @@ type method struct {
 
 var _ grpc.ServiceRegistrar = (*Server)(nil)
 
-// ErrServerStopped is returned by Serve once the server has been shut down
-// and by nothing else.
-var ErrServerStopped = errors.New("h2grpc: server stopped")
-
 // New returns a Server with no services.
 func New(o Options) *Server {
 	if o.MaxRecvMsgSize <= 0 {
@@ -113,14 +106,10 @@ func New(o Options) *Server {
 	if o.Workers <= 0 {
 		o.Workers = 128
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
 	return &Server{
 		opts:     o,
 		unary:    chainUnary(o.Unary),
 		stream:   chainStream(o.Stream),
-		log:      o.Logger,
 		methods:  map[string]*method{},
 		services: map[string]bool{},
 		jobs:     make(chan func()),
@@ -268,12 +257,6 @@ func (s *Server) forget(c *conn) {
 	if s.shutdown && len(s.conns) == 0 {
 		close(s.drained)
 	}
-}
-
-func (s *Server) draining() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.shutdown
 }
 
 func (s *Server) startWorkers() {

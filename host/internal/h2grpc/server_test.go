@@ -240,7 +240,7 @@ func TestInterceptorOrder(t *testing.T) {
 // closed; a request that is not a gRPC call gets an HTTP status; the
 // server goes on.
 func TestNotGRPC(t *testing.T) {
-	s, cc := startServer(t, Options{})
+	_, cc := startServer(t, Options{})
 	addr := cc.Target()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -286,7 +286,6 @@ func TestNotGRPC(t *testing.T) {
 	if _, err := tc.EmptyCall(t.Context(), &testgrpc.Empty{}); err != nil {
 		t.Errorf("call after the bad clients: %v", err)
 	}
-	_ = s
 }
 
 func TestParseTimeout(t *testing.T) {

@@ -139,6 +139,9 @@ func (c *conn) open(id uint32, fields []hpack.HeaderField, endStream bool) error
 	if m.stream != nil {
 		s.notify = make(chan struct{}, 1)
 	}
+	// Set before the stream is in the table, where others may see it.
+	s.rdone = endStream
+	s.started = endStream && m.stream == nil
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -150,10 +153,8 @@ func (c *conn) open(id uint32, fields []hpack.HeaderField, endStream bool) error
 	c.mu.Unlock()
 	switch {
 	case m.stream != nil:
-		s.rdone = endStream
 		go s.runStream()
-	case endStream:
-		s.rdone, s.started = true, true
+	case s.started:
 		c.srv.run(s.runUnary)
 	}
 	return nil
@@ -212,8 +213,7 @@ func (s *stream) onData(p []byte, end bool) {
 			// A unary call fails now rather than when the client
 			// has sent all of it; a stream's next RecvMsg fails.
 			s.tooLarge = true
-			putBuf(s.rbuf)
-			s.rbuf = nil
+			s.dropBuffer()
 		case len(*s.rbuf) > s.max+5+streamWindow:
 			overflow = true // more than the window given
 		}
@@ -310,29 +310,32 @@ func (s *stream) abort(err error) {
 	c := s.c
 	c.mu.Lock()
 	s.ended = true
-	delete(c.streams, s.id)
-	closeNow := c.goingAway && !c.closed && len(c.streams) == 0
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	s.rmu.Lock()
 	if s.rerr == nil {
 		s.rerr = err
 	}
-	if (!s.started || s.m.stream != nil) && s.rbuf != nil {
+	if !s.started || s.m.stream != nil {
 		// No message will be taken from the buffer again (a unary
 		// call's worker, when one runs, lets it go in finish).
-		putBuf(s.rbuf)
-		s.rbuf = nil
-		s.count()
+		s.dropBuffer()
 	}
 	s.rmu.Unlock()
 	if s.notify != nil {
 		s.signal()
 	}
 	s.cancel()
-	if closeNow {
-		c.close(nil)
+	c.remove(s)
+}
+
+// dropBuffer lets the receive buffer go. Called with rmu.
+func (s *stream) dropBuffer() {
+	if s.rbuf != nil {
+		putBuf(s.rbuf)
+		s.rbuf = nil
 	}
+	s.count()
 }
 
 // finish ends the call once its reply is written: a client still sending
@@ -346,11 +349,7 @@ func (s *stream) finish() {
 	c.mu.Unlock()
 	s.rmu.Lock()
 	halfClosed := s.rdone
-	if s.rbuf != nil {
-		putBuf(s.rbuf)
-		s.rbuf = nil
-	}
-	s.count()
+	s.dropBuffer()
 	s.rmu.Unlock()
 	if !wasEnded && !halfClosed {
 		c.writeControl(func() error { return c.fr.WriteRSTStream(s.id, http2.ErrCodeNo) })
@@ -559,20 +558,19 @@ func (s *stream) SendHeader(md metadata.MD) error {
 	if err := s.SetHeader(md); err != nil {
 		return err
 	}
-	header, _, headerSent := s.takeMetadataHeader()
+	return s.sendHeader()
+}
+
+// sendHeader writes the reply's header block unless it went out already.
+func (s *stream) sendHeader() error {
+	s.hmu.Lock()
+	header, headerSent := s.header, s.headerSent
+	s.headerSent = true
+	s.hmu.Unlock()
 	if headerSent {
 		return nil
 	}
 	return s.writeFields(replyHeaders(header), false)
-}
-
-// takeMetadataHeader is takeMetadata for the header alone.
-func (s *stream) takeMetadataHeader() (header, trailer metadata.MD, headerSent bool) {
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	header, headerSent = s.header, s.headerSent
-	s.headerSent = true
-	return header, nil, headerSent
 }
 
 func (s *stream) SetTrailer(md metadata.MD) error {
@@ -615,10 +613,8 @@ func (ss *serverStream) SendMsg(m any) error {
 		return err
 	}
 	defer putBuf(buf)
-	if header, _, headerSent := s.takeMetadataHeader(); !headerSent {
-		if err := s.writeFields(replyHeaders(header), false); err != nil {
-			return s.sendError(err)
-		}
+	if err := s.sendHeader(); err != nil {
+		return s.sendError(err)
 	}
 	if err := s.sendData(*buf); err != nil {
 		return s.sendError(err)
@@ -639,22 +635,14 @@ func (ss *serverStream) RecvMsg(m any) error {
 	s := ss.s
 	for {
 		s.rmu.Lock()
-		msg, give, err := s.takeMessage()
-		if msg != nil || err != nil {
-			var uerr error
-			if msg != nil {
-				uerr = unmarshal(msg, m)
-			}
-			s.rmu.Unlock()
-			if give > 0 {
-				s.c.writeControl(func() error { return s.c.fr.WriteWindowUpdate(s.id, uint32(give)) })
-			}
-			if err != nil {
-				return err
-			}
-			return uerr
-		}
+		ok, give, err := s.takeMessage(m)
 		s.rmu.Unlock()
+		if give > 0 {
+			s.c.writeControl(func() error { return s.c.fr.WriteWindowUpdate(s.id, uint32(give)) })
+		}
+		if ok || err != nil {
+			return err
+		}
 		select {
 		case <-s.notify:
 		case <-s.ctx.Done():
@@ -663,42 +651,40 @@ func (ss *serverStream) RecvMsg(m any) error {
 	}
 }
 
-// takeMessage takes the next whole message from the buffer, or says why
-// there is none to come; with neither, the caller waits. It returns the
-// window to give back. Called with rmu held; msg is valid until it is
-// released.
-func (s *stream) takeMessage() (msg []byte, give int, err error) {
+// takeMessage decodes the next whole message from the buffer into m (ok),
+// or says why none is to come (err); with neither, the caller waits. It
+// returns the window to give back. Called with rmu held.
+func (s *stream) takeMessage(m any) (ok bool, give int, err error) {
 	if s.tooLarge {
-		return nil, 0, s.tooLargeError()
+		return false, 0, s.tooLargeError()
 	}
 	if s.rbuf != nil {
 		b := *s.rbuf
 		if len(b) >= 5 {
 			if b[0] != 0 {
-				return nil, 0, status.Error(codes.Unimplemented, "grpc: compressed messages are not supported")
+				return false, 0, status.Error(codes.Unimplemented, "grpc: compressed messages are not supported")
 			}
 			n := int(binary.BigEndian.Uint32(b[1:5]))
 			if len(b) >= 5+n {
-				// Copy the message out so the buffer can move
-				// down; proto copies again, so this is small
-				// and rare (streams carry few messages).
-				msg = append([]byte(nil), b[5:5+n]...)
+				// The message copies what it keeps, so the
+				// buffer moves down after.
+				err := unmarshal(b[5:5+n], m)
 				*s.rbuf = append(b[:0], b[5+n:]...)
 				s.count()
-				return msg, s.giveBack(s.rdone), nil
+				return true, s.giveBack(s.rdone), err
 			}
 		}
 	}
 	if s.rerr != nil {
-		return nil, 0, status.Error(codes.Canceled, s.rerr.Error())
+		return false, 0, status.Error(codes.Canceled, s.rerr.Error())
 	}
 	if s.rdone {
 		if s.rbuf != nil && len(*s.rbuf) > 0 {
-			return nil, 0, status.Error(codes.Internal, "grpc: the client's side ended in the middle of a message")
+			return false, 0, status.Error(codes.Internal, "grpc: the client's side ended in the middle of a message")
 		}
-		return nil, 0, io.EOF
+		return false, 0, io.EOF
 	}
-	return nil, 0, nil
+	return false, 0, nil
 }
 
 // Header fields of replies.
