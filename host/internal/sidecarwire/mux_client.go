@@ -16,6 +16,10 @@ import (
 // janitorInterval is how often a MuxClient looks for idle connections.
 const janitorInterval = idleTimeout / 3
 
+// expireInterval is how often a connection ends the calls whose
+// defaultTimeout passed: such a call ends up to this much late.
+const expireInterval = time.Second
+
 // maxAnswer is the largest answer message a MuxClient takes.
 const maxAnswer = MaxResponseBodySize + envelope
 
@@ -51,7 +55,8 @@ type muxPeer struct {
 type muxConn struct {
 	nc      net.Conn
 	w       frameWriter
-	lastUse atomic.Int64 // unix nanoseconds of the last call started
+	lastUse atomic.Int64  // unix nanoseconds of the last call started
+	closed  chan struct{} // closed when the connection fails
 
 	mu      sync.Mutex // guards the fields below
 	pending map[uint32]*muxCall
@@ -60,12 +65,19 @@ type muxConn struct {
 	goAway  bool  // the sidecar is shutting down: no new calls
 }
 
-// muxCall is one call waiting for its answer.
+// muxCall is one call waiting for its answer. Whoever takes a call out of
+// its connection's pending calls sets msg or err and then sends done its
+// token; the caller takes the token, or takes the call out itself, before
+// the call goes back to callPool.
 type muxCall struct {
-	done chan struct{} // a token once msg or err is set
-	msg  []byte
-	err  error
+	done     chan struct{} // a token once msg or err is set
+	msg      []byte
+	err      error
+	deadline int64 // unix nanoseconds past which the connection ends the call; 0: ctx bounds it
 }
+
+// callPool keeps muxCalls, each with its channel, for reuse.
+var callPool = sync.Pool{New: func() any { return &muxCall{done: make(chan struct{}, 1)} }}
 
 var _ api.SidecarChannel = (*MuxClient)(nil)
 
@@ -91,12 +103,11 @@ func NewMuxClientWith(other api.SidecarChannel, log *slog.Logger) *MuxClient {
 // began shutting down before taking the call; never when ctx ended. A
 // misroute wraps api.ErrMisrouted; any other error InvokeLocal returned on
 // the called sidecar comes back as an *api.Error.
+//
+// A ctx without a deadline gets defaultTimeout, which the connection
+// enforces (expire) rather than a context and timer of every call's own.
 func (c *MuxClient) Call(ctx context.Context, addr string, req *api.InvokeRequest) (*api.InvokeResponse, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
-		defer cancel()
-	}
+	_, bounded := ctx.Deadline()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
 	}
@@ -123,7 +134,7 @@ func (c *MuxClient) Call(ctx context.Context, addr string, req *api.InvokeReques
 			}
 			return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
 		}
-		if id, call = cc.start(); call != nil {
+		if id, call = cc.start(!bounded); call != nil {
 			break
 		}
 		p.forget(cc) // it failed or is going away: dial another
@@ -131,22 +142,28 @@ func (c *MuxClient) Call(ctx context.Context, addr string, req *api.InvokeReques
 	if err := cc.w.send(id, func(b []byte) []byte { return appendRequest(b, req) }); err != nil {
 		cc.fail(err)
 	}
-	select {
-	case <-call.done:
-	case <-ctx.Done():
-		if cc.cancel(id) {
-			// Tell the called sidecar, best effort: a connection that fails
-			// meanwhile ends the call there anyway.
-			cc.w.send(id, func(b []byte) []byte { return append(b, kindCancel) })
-			return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, ctx.Err())
+	if done := ctx.Done(); done == nil {
+		<-call.done
+	} else {
+		select {
+		case <-call.done:
+		case <-done:
+			if cc.cancel(id) {
+				callPool.Put(call)
+				cc.sendCancel(id)
+				return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, ctx.Err())
+			}
+			<-call.done // the answer came meanwhile
 		}
-		<-call.done // the answer came meanwhile
 	}
-	if call.err != nil {
-		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, call.err)
+	msg, err := call.msg, call.err
+	call.msg, call.err = nil, nil
+	callPool.Put(call)
+	if err != nil {
+		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
 	}
 	var res response
-	if err := decodeResponse(call.msg, &res); err != nil {
+	if err := decodeResponse(msg, &res); err != nil {
 		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
 	}
 	return res.result(addr)
@@ -233,19 +250,26 @@ func dialMux(addr string) (*muxConn, error) {
 		nc.Close()
 		return nil, err
 	}
-	cc := &muxConn{nc: nc, w: frameWriter{nc: nc}, pending: map[uint32]*muxCall{}}
+	cc := &muxConn{nc: nc, w: frameWriter{nc: nc}, pending: map[uint32]*muxCall{}, closed: make(chan struct{})}
 	cc.lastUse.Store(time.Now().UnixNano())
 	go cc.read()
+	go cc.expireEvery(expireInterval)
 	return cc, nil
 }
 
-// start registers a new call; it returns a nil call when the connection can
-// take no more.
-func (cc *muxConn) start() (uint32, *muxCall) {
-	call := &muxCall{done: make(chan struct{}, 1)}
+// start registers a new call, with defaultTimeout from now when timed; it
+// returns a nil call when the connection can take no more.
+func (cc *muxConn) start(timed bool) (uint32, *muxCall) {
+	call := callPool.Get().(*muxCall)
+	now := time.Now().UnixNano()
+	call.deadline = 0
+	if timed {
+		call.deadline = now + int64(defaultTimeout)
+	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.err != nil || cc.goAway {
+		callPool.Put(call)
 		return 0, nil
 	}
 	cc.next++
@@ -256,8 +280,51 @@ func (cc *muxConn) start() (uint32, *muxCall) {
 		cc.next++
 	}
 	cc.pending[cc.next] = call
-	cc.lastUse.Store(time.Now().UnixNano())
+	cc.lastUse.Store(now)
 	return cc.next, call
+}
+
+// sendCancel tells the called sidecar that call id is given up, best
+// effort: a connection that fails meanwhile ends the call there anyway.
+func (cc *muxConn) sendCancel(id uint32) {
+	cc.w.send(id, func(b []byte) []byte { return append(b, kindCancel) })
+}
+
+// expireEvery ends, every interval until the connection fails, the calls
+// whose deadline passed, as a context's deadline would: they fail with
+// context.DeadlineExceeded and the called sidecar is told.
+func (cc *muxConn) expireEvery(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-cc.closed:
+			return
+		case now := <-t.C:
+			cc.expire(now.UnixNano())
+		}
+	}
+}
+
+// expire ends the calls whose deadline is before now and says how many.
+func (cc *muxConn) expire(now int64) int {
+	var late []uint32
+	var calls []*muxCall
+	cc.mu.Lock()
+	for id, call := range cc.pending {
+		if call.deadline != 0 && call.deadline < now {
+			delete(cc.pending, id)
+			late = append(late, id)
+			calls = append(calls, call)
+		}
+	}
+	cc.mu.Unlock()
+	for i, call := range calls {
+		cc.sendCancel(late[i])
+		call.err = context.DeadlineExceeded
+		call.done <- struct{}{}
+	}
+	return len(calls)
 }
 
 // cancel forgets call id; false when its answer already came.
@@ -337,12 +404,16 @@ func (cc *muxConn) goingAway(last uint32) {
 // unreachable: none of them got an answer.
 func (cc *muxConn) fail(err error) {
 	cc.mu.Lock()
-	if cc.err == nil {
+	first := cc.err == nil
+	if first {
 		cc.err = err
 	}
 	pending := cc.pending
 	cc.pending = map[uint32]*muxCall{}
 	cc.mu.Unlock()
+	if first {
+		close(cc.closed)
+	}
 	cc.nc.Close()
 	for _, call := range pending {
 		call.err = fmt.Errorf("%w: the connection closed before the answer: %v", api.ErrSidecarUnreachable, err)

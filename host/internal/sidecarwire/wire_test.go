@@ -496,6 +496,40 @@ func TestMuxPreface(t *testing.T) {
 
 // On the mux wire a call its caller gave up is no longer waited for: the
 // called sidecar's shutdown returns while the app still holds the call.
+// TestMuxDefaultTimeout: a call whose ctx has no deadline ends with
+// context.DeadlineExceeded once defaultTimeout has passed, and the called
+// sidecar is told, so its shutdown does not wait for the call. The
+// connection's expiry is driven at a time past the timeout; a call
+// that has not reached it yet stays.
+func TestMuxDefaultTimeout(t *testing.T) {
+	w := wires[1]
+	app := newEchoApp()
+	defer close(app.release)
+	addr, srv := startCallee(t, w, app, 0)
+	c := sidecarwire.NewMuxClient()
+	defer c.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), addr, &api.InvokeRequest{AppID: "callee", Verb: "GET", Method: "block"})
+		errc <- err
+	}()
+	<-app.started
+	if n := sidecarwire.ExpireCalls(c, time.Now().Add(sidecarwire.DefaultTimeout/2)); n != 0 {
+		t.Fatalf("%d calls ended before their timeout", n)
+	}
+	if n := sidecarwire.ExpireCalls(c, time.Now().Add(sidecarwire.DefaultTimeout+time.Second)); n != 1 {
+		t.Fatalf("%d calls ended past their timeout, want 1", n)
+	}
+	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the deadline's error", err)
+	}
+	sctx, scancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		t.Errorf("Shutdown waited for the expired call: %v", err)
+	}
+}
+
 func TestMuxCancel(t *testing.T) {
 	w := wires[1]
 	app := newEchoApp()
