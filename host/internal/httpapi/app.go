@@ -47,9 +47,9 @@ var _ api.AppChannel = (*AppChannel)(nil)
 
 // Call sends req to the app and returns its answer.
 func (c *AppChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppResponse, error) {
-	hreq, hres, release := acquire()
+	hreq, hres := acquire()
 	hreq.Header.SetMethod(req.Method)
-	setURI(hreq, c.base+req.Path, req.Query)
+	setURI(hreq, c.base, req.Path, "", "", req.Query)
 	if req.ContentType != "" {
 		hreq.Header.SetContentType(req.ContentType)
 	}
@@ -68,7 +68,7 @@ func (c *AppChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppRes
 	if len(req.Body) > 0 {
 		hreq.SetBody(req.Body)
 	}
-	if err := do(ctx, c.client, hreq, hres, release); err != nil {
+	if err := do(ctx, c.client, hreq, hres); err != nil {
 		return nil, fmt.Errorf("calling the app at %s%s: %w", c.client.Addr, req.Path, err)
 	}
 	res := &api.AppResponse{
@@ -79,7 +79,7 @@ func (c *AppChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppRes
 	if req.ResponseHeaders {
 		res.Header = responseHeaders(&hres.Header)
 	}
-	release()
+	release(hreq, hres)
 	return res, nil
 }
 

@@ -214,9 +214,9 @@ func NewSidecarClient() *SidecarClient {
 
 // Call forwards req to the sidecar at addr.
 func (c *SidecarClient) Call(ctx context.Context, addr string, req *api.InvokeRequest) (*api.InvokeResponse, error) {
-	hreq, hres, release := acquire()
+	hreq, hres := acquire()
 	hreq.Header.SetMethod(req.Verb)
-	setURI(hreq, "http://"+addr+"/"+req.Method, req.Query)
+	setURI(hreq, "http://", addr, "/", req.Method, req.Query)
 	for _, h := range req.Headers {
 		hreq.Header.Add(h.Key, h.Value)
 	}
@@ -226,13 +226,13 @@ func (c *SidecarClient) Call(ctx context.Context, addr string, req *api.InvokeRe
 	}
 	hreq.Header.Set(headerCallee, req.AppID)
 	hreq.SetBody(req.Body)
-	if err := do(ctx, c.client, hreq, hres, release); err != nil {
+	if err := do(ctx, c.client, hreq, hres); err != nil {
 		if isDialError(err) || errors.Is(err, fasthttp.ErrConnectionClosed) {
 			err = fmt.Errorf("%w: %v", api.ErrSidecarUnreachable, err)
 		}
 		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
 	}
-	defer release()
+	defer release(hreq, hres)
 	if len(hres.Header.Peek(headerMisrouted)) > 0 {
 		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, api.ErrMisrouted)
 	}
@@ -252,22 +252,26 @@ func isDialError(err error) bool {
 }
 
 // acquire takes a request and a response from fasthttp's pools; release
-// returns both.
-func acquire() (hreq *fasthttp.Request, hres *fasthttp.Response, release func()) {
-	hreq, hres = fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	return hreq, hres, func() {
-		fasthttp.ReleaseRequest(hreq)
-		fasthttp.ReleaseResponse(hres)
-	}
+// returns them.
+func acquire() (*fasthttp.Request, *fasthttp.Response) {
+	return fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 }
 
-// setURI sets the request's URI to uri, with query (raw, without '?') when
-// there is one.
-func setURI(hreq *fasthttp.Request, uri, query string) {
+func release(hreq *fasthttp.Request, hres *fasthttp.Response) {
+	fasthttp.ReleaseRequest(hreq)
+	fasthttp.ReleaseResponse(hres)
+}
+
+// setURI sets the request's URI to the concatenation of parts, with query
+// (raw, without '?') when there is one. It joins them in a buffer on the
+// stack, for the request copies the URI.
+func setURI(hreq *fasthttp.Request, a, b, c, d, query string) {
+	var buf [256]byte
+	uri := append(append(append(append(buf[:0], a...), b...), c...), d...)
 	if query != "" {
-		uri += "?" + query
+		uri = append(append(uri, '?'), query...)
 	}
-	hreq.SetRequestURI(uri)
+	hreq.SetRequestURIBytes(uri)
 }
 
 // deadlineDoer is a fasthttp client.
@@ -277,10 +281,10 @@ type deadlineDoer interface {
 
 // do runs one request until ctx's deadline (defaultAppTimeout without one).
 // When ctx ends first it returns ctx's error at once; the request runs on
-// until its deadline and owns hreq and hres till then, so release is called
-// afterwards. On success the caller releases; on error do has released, or
+// until its deadline and owns hreq and hres till then, so they are released
+// afterwards. On success the caller releases them; on error do has, or
 // will.
-func do(ctx context.Context, client deadlineDoer, hreq *fasthttp.Request, hres *fasthttp.Response, release func()) error {
+func do(ctx context.Context, client deadlineDoer, hreq *fasthttp.Request, hres *fasthttp.Response) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(defaultAppTimeout)
@@ -294,12 +298,12 @@ func do(ctx context.Context, client deadlineDoer, hreq *fasthttp.Request, hres *
 		select {
 		case err = <-errc:
 		case <-ctx.Done():
-			go func() { <-errc; release() }()
+			go func() { <-errc; release(hreq, hres) }()
 			return ctx.Err()
 		}
 	}
 	if err != nil {
-		release()
+		release(hreq, hres)
 	}
 	return err
 }
