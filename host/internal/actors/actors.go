@@ -34,6 +34,9 @@ import (
 // Locator finds where actors live (a *placement.Client).
 type Locator interface {
 	Lookup(ctx context.Context, actorType, actorID string) (placement.Lookup, error)
+	// Owns reports whether the tables installed now place the actor on
+	// this sidecar, without waiting for a round to end.
+	Owns(actorType, actorID string) bool
 	Ready() <-chan struct{}
 	Connected() bool
 }
@@ -290,7 +293,7 @@ func (r *Runtime) callLocal(ctx, appCtx context.Context, req *api.ActorInvokeReq
 			return r.callMethod(appCtx, req, headers)
 		}
 	}
-	a, err := r.acquire(ctx, req.ActorType, req.ActorID)
+	a, err := r.acquire(ctx, req.ActorType, req.ActorID, true)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +324,17 @@ func actorPath(actorType, actorID string) string {
 }
 
 // acquire activates the actor if needed and waits for its turn.
-func (r *Runtime) acquire(ctx context.Context, actorType, actorID string) (*actor, error) {
+//
+// With placed, a call placed here by a lookup, an actor not active yet is
+// activated only if the tables installed now still place it here: the
+// lookup may have read the tables before a round moved the actor, and
+// Rebalance, which deactivates the actors the new tables move, takes its
+// list of active actors under r.mu after the tables are installed. Checked
+// under r.mu too, an activation either comes before the list, and is
+// deactivated with the others, or sees the new tables and is refused with
+// CodeActorNoAddress, which the caller answers by looking up again.
+// Without that check the actor could be active on two sidecars at once.
+func (r *Runtime) acquire(ctx context.Context, actorType, actorID string, placed bool) (*actor, error) {
 	k := key(actorType, actorID)
 	for {
 		r.mu.Lock()
@@ -331,6 +344,10 @@ func (r *Runtime) acquire(ctx context.Context, actorType, actorID string) (*acto
 		}
 		a := r.actors[k]
 		if a == nil {
+			if placed && r.opts.Locator != nil && !r.opts.Locator.Owns(actorType, actorID) {
+				r.mu.Unlock()
+				return nil, api.Errorf(api.CodeActorNoAddress, nil, "actor '%s' is not hosted by this sidecar", k)
+			}
 			a = &actor{actorType: actorType, id: actorID, turn: make(chan struct{}, 1)}
 			a.lastUsed.Store(time.Now().UnixNano())
 			r.actors[k] = a

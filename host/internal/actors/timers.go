@@ -96,7 +96,7 @@ func (r *Runtime) CreateTimer(ctx context.Context, req *api.ActorTimerRequest) e
 	}
 	// Hold the actor's turn while its timer table changes, so that a
 	// deactivation cannot slip between.
-	a, err := r.acquire(ctx, req.ActorType, req.ActorID)
+	a, err := r.acquire(ctx, req.ActorType, req.ActorID, false)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (r *Runtime) runTimer(ctx context.Context, a *actor, t *timer, s schedule, 
 }
 
 func (r *Runtime) fireTimer(ctx context.Context, a *actor, t *timer, body []byte) {
-	got, err := r.acquire(ctx, a.actorType, a.id)
+	got, err := r.acquire(ctx, a.actorType, a.id, false)
 	if err != nil {
 		return
 	}

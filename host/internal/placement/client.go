@@ -213,7 +213,7 @@ func (c *Client) session(ctx context.Context, addr string) (connected bool, err 
 		case "update":
 			c.install(order.GetTables(), version)
 			if c.opts.OnUpdate != nil {
-				c.opts.OnUpdate(ctx, c.isLocal)
+				c.opts.OnUpdate(ctx, c.Owns)
 			}
 			current = v1pb.HostOperation_UPDATE
 			if err := ack(current); err != nil {
@@ -275,8 +275,9 @@ func (c *Client) open() {
 	}
 }
 
-// isLocal answers from the installed tables without waiting.
-func (c *Client) isLocal(actorType, actorID string) bool {
+// Owns reports whether the installed tables place the actor on this
+// sidecar, without waiting for a round to end.
+func (c *Client) Owns(actorType, actorID string) bool {
 	c.mu.Lock()
 	t := c.tables[actorType]
 	c.mu.Unlock()
