@@ -68,7 +68,8 @@ type AppResponse struct {
 
 // AppChannel calls the app. Implementations are safe for concurrent use and
 // honour ctx's deadline. A transport failure is an error; any HTTP status,
-// even 500, is a response.
+// even 500, is a response. Call keeps nothing of req once it returns: the
+// mux wire's called sidecar reuses the memory of a request's body.
 type AppChannel interface {
 	Call(ctx context.Context, req *AppRequest) (*AppResponse, error)
 }

@@ -211,7 +211,9 @@ func (a *API) callApp(ctx context.Context, req *InvokeRequest) (*InvokeResponse,
 	if app == nil {
 		return nil, errors.New("app channel is not initialized (wapr was started without --app-port)")
 	}
-	headers := append(req.Headers[:len(req.Headers):len(req.Headers)],
+	headers := make([]Header, len(req.Headers), len(req.Headers)+3)
+	copy(headers, req.Headers)
+	headers = append(headers,
 		Header{"dapr-caller-app-id", req.CallerAppID},
 		Header{"dapr-callee-app-id", a.appID})
 	if req.CallerNamespace != "" {

@@ -175,6 +175,42 @@ func (r *frameReader) message(size int) ([]byte, error) {
 	return msg, nil
 }
 
+// Request buffers: the called sidecar reads each request into a buffer of
+// requestPool and gives it back once the call is answered, for a request's
+// body (which its decoded form aliases) is copied into the app call and
+// not kept after it. Buffers larger than maxPooled are left to the
+// collector.
+const (
+	minPooled = 4 << 10
+	maxPooled = 64 << 10
+)
+
+var requestPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// pooledMessage reads the size bytes of the frame's message into a buffer
+// of requestPool; putRequest gives it back. The buffer is *buf[:size].
+func (r *frameReader) pooledMessage(size int) (buf *[]byte, err error) {
+	buf = requestPool.Get().(*[]byte)
+	if cap(*buf) < size {
+		*buf = make([]byte, max(size, minPooled))
+	}
+	*buf = (*buf)[:size]
+	if _, err := io.ReadFull(r.br, *buf); err != nil {
+		putRequest(buf)
+		return nil, err
+	}
+	return buf, nil
+}
+
+// putRequest gives a buffer of pooledMessage back; nothing may refer to it
+// any more.
+func putRequest(buf *[]byte) {
+	if cap(*buf) > maxPooled {
+		*buf = nil
+	}
+	requestPool.Put(buf)
+}
+
 // skip discards the size bytes of the frame's message.
 func (r *frameReader) skip(size int) error {
 	_, err := r.br.Discard(size)

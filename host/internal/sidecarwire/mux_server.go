@@ -42,7 +42,7 @@ type muxTask struct {
 	ctx context.Context
 	c   *muxServerConn
 	id  uint32
-	msg []byte
+	buf *[]byte // the request (pooledMessage), given back once answered
 }
 
 // muxServerConn is the called end of one connection.
@@ -168,11 +168,12 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 			}
 			continue
 		}
-		msg, err := r.message(size)
+		buf, err := r.pooledMessage(size)
 		if err != nil {
 			return
 		}
-		if msg[0] == kindCancel {
+		if (*buf)[0] == kindCancel {
+			putRequest(buf)
 			if c.finish(id) {
 				s.done()
 			}
@@ -180,9 +181,10 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 		}
 		ctx, ok := s.take(c, id)
 		if !ok {
+			putRequest(buf)
 			continue // shutting down: the caller was told (kindGoAway)
 		}
-		t := muxTask{ctx: ctx, c: c, id: id, msg: msg}
+		t := muxTask{ctx: ctx, c: c, id: id, buf: buf}
 		select {
 		case s.work <- t:
 		default:
@@ -251,16 +253,21 @@ func (s *MuxServer) worker() {
 	}
 }
 
-// serve serves one call and sends its answer.
+// serve serves one call and sends its answer. The app call has copied the
+// request's body by the time invokeLocal returns, and answer copies the
+// answer into the connection's buffer (an answer may alias the request, as
+// an in-process app channel's echo does), so the request's buffer goes back
+// to the pool after both.
 func (s *MuxServer) serve(t muxTask) {
 	var req api.InvokeRequest
 	var res *response
-	if err := decodeRequest(t.msg, &req); err != nil {
+	if err := decodeRequest(*t.buf, &req); err != nil {
 		res = &response{err: &remoteError{code: api.CodeMalformedRequest, message: err.Error()}}
 	} else {
 		res = invokeLocal(t.ctx, s.api, s.log, &req)
 	}
 	s.answer(t.c, t.id, res)
+	putRequest(t.buf)
 }
 
 // answer sends res for call id of c, and ends the call, unless the caller

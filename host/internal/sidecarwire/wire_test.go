@@ -34,8 +34,10 @@ func newEchoApp() *echoApp {
 }
 
 func (a *echoApp) Call(ctx context.Context, req *api.AppRequest) (*api.AppResponse, error) {
+	last := *req // kept past the call: a copy, as api.AppChannel asks
+	last.Body = bytes.Clone(req.Body)
 	a.mu.Lock()
-	a.last, a.calls = req, a.calls+1
+	a.last, a.calls = &last, a.calls+1
 	a.mu.Unlock()
 	if req.Path == "/block" {
 		a.started <- struct{}{}
