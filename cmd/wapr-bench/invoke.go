@@ -100,37 +100,138 @@ func invokeScenario(ctx context.Context, c config, wire string) result {
 }
 
 // driveEcho posts a body of c.bodySize bytes to url from c.concurrency
-// clients and expects it echoed with 200; what describes the path. It
-// reports the CPU time each call cost this process (self says what runs in
-// it) and each of procs: on a machine whose cores are shared with other
-// work that cost moves less than the rates do.
+// clients for c.duration and expects it echoed with 200; what describes
+// the path (echoTarget).
 func driveEcho(name, what string, c config, url, self string, procs []*sidecarProcess) result {
-	client := &fasthttp.Client{MaxConnsPerHost: c.concurrency * 2, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	body := bytes.Repeat([]byte("x"), c.bodySize)
-	var firstErr errOnce
-	before := cpuTimes(procs)
-	r := drive(name, c, func(int, int) error {
-		err := echoOnce(client, "POST", url, body)
+	t := newEchoTarget(name, what, c, url, self, procs)
+	t.drive(c, c.duration)
+	return t.result()
+}
+
+// echoTarget is a path to the echo app that one or more stretches of
+// load add up. Its result reports the CPU time each call cost this process
+// (self says what runs in it) and each of procs: on a machine whose cores
+// are shared with other work that cost moves less than the rates do.
+type echoTarget struct {
+	name, what, url, self string
+	procs                 []*sidecarProcess
+	client                *fasthttp.Client
+	body                  []byte
+	firstErr              errOnce
+	tally                 tally
+	cpu                   []time.Duration // per process as cpuTimes; nil: not measured
+	extra                 string          // appended to the result's Extra
+	logTail               func() string   // the sidecars' log, if any (sidecarPair)
+}
+
+func newEchoTarget(name, what string, c config, url, self string, procs []*sidecarProcess) *echoTarget {
+	return &echoTarget{name: name, what: what, url: url, self: self, procs: procs,
+		client: &fasthttp.Client{MaxConnsPerHost: c.concurrency * 2, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second},
+		body:   bytes.Repeat([]byte("x"), c.bodySize),
+		cpu:    make([]time.Duration, len(procs)+1)}
+}
+
+// drive loads the target for d.
+func (t *echoTarget) drive(c config, d time.Duration) {
+	before := cpuTimes(t.procs)
+	t.tally.drive(c, d, func(int, int) error {
+		err := echoOnce(t.client, "POST", t.url, t.body)
 		if err != nil {
-			firstErr.set(err)
+			t.firstErr.set(err)
 		}
 		return err
 	})
-	after := cpuTimes(procs)
-	r.Extra = fmt.Sprintf("%s, body %d B", what, c.bodySize)
-	if r.Ops > 0 && before != nil && after != nil {
+	after := cpuTimes(t.procs)
+	if before == nil || after == nil {
+		t.cpu = nil
+	}
+	for i := range t.cpu {
+		t.cpu[i] += after[i] - before[i]
+	}
+}
+
+func (t *echoTarget) result() result {
+	r := t.tally.result(t.name)
+	r.Extra = fmt.Sprintf("%s, body %d B", t.what, len(t.body))
+	if r.Ops > 0 && t.cpu != nil {
 		per := func(i int) string {
-			return ((after[i] - before[i]) / time.Duration(r.Ops)).Round(100 * time.Nanosecond).String()
+			return (t.cpu[i] / time.Duration(r.Ops)).Round(100 * time.Nanosecond).String()
 		}
-		r.Extra += "; CPU per call: wapr-bench (" + self + ") " + per(0)
-		for i, p := range procs {
+		r.Extra += "; CPU per call: wapr-bench (" + t.self + ") " + per(0)
+		for i, p := range t.procs {
 			r.Extra += ", " + p.appID + " " + per(i+1)
 		}
 	}
-	if err := firstErr.get(); err != nil {
+	if err := t.firstErr.get(); err != nil {
 		r.Extra += "; first error: " + err.Error()
 	}
+	r.Extra += t.extra
 	return r
+}
+
+// invokeRounds measures the direct call and the call through the sidecars
+// of each wire in turns: c.rounds rounds, in each of which every one of
+// them runs c.duration/c.rounds, all on one echo app. Where invoke-direct
+// and invoke run one after the other, a machine whose speed drifts between
+// the two skews their ratio; taking turns, each sees the machine as the
+// others do.
+func invokeRounds(ctx context.Context, c config, wires []string) []result {
+	app, err := startApp(c)
+	if err != nil {
+		return []result{{Name: "invoke-direct", Extra: "echo app: " + err.Error()}}
+	}
+	defer app.stop()
+	directURL := "http://" + app.addr + "/echo"
+	if err := warmUp(directURL, c.bodySize, 10*time.Second); err != nil {
+		return []result{{Name: "invoke-direct", Errors: 1, Extra: "no call went through: " + err.Error()}}
+	}
+	targets := []*echoTarget{newEchoTarget("invoke-direct", "app called directly"+app.where(), c, directURL, app.self("load"), app.procs(nil))}
+	var out []result
+	for _, w := range wires {
+		name := "invoke"
+		if w != "" {
+			name += "-" + w
+		}
+		var p *sidecarPair
+		if c.waprBinary != "" {
+			p, err = startPairProcesses(ctx, c.waprBinary, app.port, w, false)
+		} else {
+			p, err = startPairEmbedded(ctx, app.port, w)
+		}
+		if err != nil {
+			out = append(out, result{Name: name, Extra: "sidecars: " + err.Error()})
+			continue
+		}
+		defer p.stop()
+		url := p.caller + "/v1.0/invoke/callee/method/echo"
+		if err := warmUp(url, c.bodySize, 10*time.Second); err != nil {
+			out = append(out, result{Name: name, Errors: 1, Extra: "no call went through: " + err.Error() + p.logTail()})
+			continue
+		}
+		self := p.self
+		if app.proc != nil {
+			parts := strings.Split(self, ", ")
+			self = strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "app" }), ", ")
+		}
+		t := newEchoTarget(name, p.what+app.where(), c, url, self, app.procs(p.procs))
+		t.logTail = p.logTail
+		targets = append(targets, t)
+	}
+	slice := c.duration / time.Duration(c.rounds)
+	for range c.rounds {
+		for _, t := range targets {
+			t.drive(c, slice)
+		}
+	}
+	res := make([]result, 0, len(targets)+len(out))
+	for _, t := range targets {
+		t.extra = fmt.Sprintf("; %d rounds of %s, taking turns", c.rounds, slice)
+		if t.logTail != nil {
+			t.extra += t.logTail() // the sidecars log at warn level: anything there is worth showing
+		}
+		res = append(res, t.result())
+	}
+	return append(res, out...)
 }
 
 // errOnce keeps the first error set; it is safe for concurrent use.

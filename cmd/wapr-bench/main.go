@@ -112,6 +112,9 @@ type config struct {
 	// each measured in turn as invoke-<wire>; none: the sidecars' default,
 	// measured as invoke.
 	sidecarWires []string
+	// rounds above 1 interleaves the invoke scenarios: the direct call and
+	// each wire take turns, duration/rounds at a time (invokeRounds).
+	rounds int
 	// daprdBinary and placementBinary run daprd beside wapr in the actors
 	// scenario (actors.go); actorCount is how many actors its calls spread
 	// over; sidecarProfile receives wapr's CPU profile there.
@@ -141,6 +144,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.pubsubName, "pubsub", "pubsub", "pub/sub name")
 	fs.StringVar(&c.topic, "topic", "", "topic for publish and delivery (default: one of this run's own, deleted at the end when the pub/sub is Redis at --redis)")
 	fs.IntVar(&c.concurrency, "c", 64, "concurrent clients")
+	fs.IntVar(&c.rounds, "rounds", 1, "the invoke scenarios: with n above 1, the direct call and each invoke wire take turns, -d/n at a time, n times each, on one app, so that a machine whose speed drifts slows all of them alike (default 1: each runs -d in turn)")
 	fs.DurationVar(&c.duration, "d", 10*time.Second, "duration of each scenario")
 	fs.IntVar(&c.appPort, "app-port", 6001, "port of the app side (delivery scenario)")
 	scen := fs.String("scenarios", "", "scenarios to run, in order (default: "+strings.Join(defaultScenarios, ",")+", plus wasm-get and wasm-save with --wasm-module, startup with --wapr, and invoke-direct,invoke with --wapr or --embedded); invoke runs invoke-direct first unless that is listed too")
@@ -213,9 +217,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 			c.scenarios = append(c.scenarios, strings.TrimSpace(s))
 		}
 	}
-	if i := slices.Index(c.scenarios, "invoke"); i >= 0 && !slices.Contains(c.scenarios, "invoke-direct") {
-		// The reference, so that the ratios come out of every run.
-		c.scenarios = slices.Insert(c.scenarios, i, "invoke-direct")
+	if c.rounds < 1 {
+		fmt.Fprintln(stderr, "wapr-bench: --rounds must be 1 or more")
+		return 2
+	}
+	if i := slices.Index(c.scenarios, "invoke"); i >= 0 {
+		switch {
+		case c.rounds > 1:
+			// invokeRounds measures the reference itself, between the wires.
+			c.scenarios = slices.DeleteFunc(c.scenarios, func(s string) bool { return s == "invoke-direct" })
+			if c.sidecarProfile != "" {
+				fmt.Fprintln(stderr, "wapr-bench: --sidecar-cpuprofile does not go with --rounds")
+				return 2
+			}
+		case !slices.Contains(c.scenarios, "invoke-direct"):
+			// The reference, so that the ratios come out of every run.
+			c.scenarios = slices.Insert(c.scenarios, i, "invoke-direct")
+		}
 	}
 	if c.topic == "" {
 		// A topic of its own, so that two runs on one Redis (whose
@@ -342,6 +360,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			wires := c.sidecarWires
 			if len(wires) == 0 {
 				wires = []string{""} // the sidecars' default
+			}
+			if c.rounds > 1 {
+				for _, r := range invokeRounds(ctx, c, wires) {
+					results = append(results, r)
+					if !c.asJSON {
+						fmt.Fprintln(stdout, r)
+					}
+				}
+				continue
 			}
 			for _, w := range wires {
 				r = invokeScenario(ctx, c, w)
@@ -517,9 +544,21 @@ func (l *latencies) percentiles() (p50, p90, p99 string) {
 
 // drive runs op from c.concurrency goroutines for c.duration.
 func drive(name string, c config, op func(worker int, n int) error) result {
-	var ops, errs atomic.Int64
-	var lat latencies
-	deadline := time.Now().Add(c.duration)
+	var t tally
+	t.drive(c, c.duration, op)
+	return t.result(name)
+}
+
+// tally adds up what drive measures over one stretch or several.
+type tally struct {
+	ops, errs atomic.Int64
+	lat       latencies
+	elapsed   time.Duration
+}
+
+// drive runs op from c.concurrency goroutines for d, adding to t.
+func (t *tally) drive(c config, d time.Duration, op func(worker int, n int) error) {
+	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := 0; w < c.concurrency; w++ {
@@ -529,18 +568,22 @@ func drive(name string, c config, op func(worker int, n int) error) result {
 				t0 := time.Now()
 				err := op(w, n)
 				local = append(local, time.Since(t0))
-				ops.Add(1)
+				t.ops.Add(1)
 				if err != nil {
-					errs.Add(1)
+					t.errs.Add(1)
 				}
 			}
-			lat.add(local)
+			t.lat.add(local)
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	p50, p90, p99 := lat.percentiles()
-	return result{Name: name, Ops: ops.Load(), Errors: errs.Load(), PerSecond: float64(ops.Load()-errs.Load()) / elapsed.Seconds(), P50: p50, P90: p90, P99: p99}
+	t.elapsed += time.Since(start)
+}
+
+func (t *tally) result(name string) result {
+	p50, p90, p99 := t.lat.percentiles()
+	ops, errs := t.ops.Load(), t.errs.Load()
+	return result{Name: name, Ops: ops, Errors: errs, PerSecond: float64(ops-errs) / t.elapsed.Seconds(), P50: p50, P90: p90, P99: p99}
 }
 
 // dropStreams deletes this run's topics from Redis, best effort.
