@@ -94,19 +94,21 @@ type Server struct {
 
 	mu      sync.Mutex
 	ln      *drainListener // set by Serve
-	closing bool           // Shutdown has begun
-	// conns are the connections being served and their state (see
+	closing atomic.Bool    // Shutdown has begun; set under mu
+	// conns holds the connections being served (net.Conn → *connInfo, see
 	// trackConn); Shutdown waits for them.
-	conns map[net.Conn]connState
+	conns sync.Map
 	// changed is signalled (without blocking) when a connection changes
 	// state during Shutdown.
 	changed chan struct{}
 }
 
-// connState is what trackConn knows of a connection.
-type connState struct {
-	state fasthttp.ConnState
-	since time.Time // when it became new or idle
+// connInfo is what trackConn knows of a connection. Its fields change
+// without a lock: every request changes them twice, and a lock of the
+// server's was 2.8% of a busy sidecar's CPU.
+type connInfo struct {
+	state atomic.Int32 // a fasthttp.ConnState, or stateClosing
+	since atomic.Int64 // unix nanoseconds when it became new or idle
 }
 
 // stateClosing marks a connection Shutdown has closed and fasthttp has not
@@ -140,7 +142,6 @@ func New(o Options) *Server {
 		api:         o.API,
 		onShutdown:  o.OnShutdown,
 		log:         o.Logger,
-		conns:       map[net.Conn]connState{},
 		changed:     make(chan struct{}, 1),
 	}
 	if o.APIToken != "" {
@@ -174,7 +175,7 @@ func New(o Options) *Server {
 // serves one listener; Serve after Shutdown returns net.ErrClosed at once.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
-	if s.closing {
+	if s.closing.Load() {
 		s.mu.Unlock()
 		return net.ErrClosed
 	}
@@ -244,7 +245,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 // leaves those serving a request to close after their response.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing = true
+	s.closing.Store(true)
 	ln := s.ln
 	s.mu.Unlock()
 	if ln != nil {
@@ -281,42 +282,52 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // grace. It reports whether connections remain and, if some are new or
 // idle, how long until the first of them has been for grace.
 func (s *Server) closeIdle(now time.Time, grace time.Duration) (next time.Duration, open bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c, cs := range s.conns {
-		if cs.state != fasthttp.StateNew && cs.state != fasthttp.StateIdle {
-			continue
+	s.conns.Range(func(k, v any) bool {
+		open = true
+		ci := v.(*connInfo)
+		state := ci.state.Load()
+		if state != int32(fasthttp.StateNew) && state != int32(fasthttp.StateIdle) {
+			return true
 		}
-		if wait := cs.since.Add(grace).Sub(now); wait > 0 {
+		if wait := time.Duration(ci.since.Load() + int64(grace) - now.UnixNano()); wait > 0 {
 			if next == 0 || wait < next {
 				next = wait
 			}
-			continue
+			return true
 		}
-		// If a request arrives right now, fasthttp's reader fails on the
+		// A connection whose request began meanwhile is active and stays.
+		// If a request arrives right after, fasthttp's reader fails on the
 		// closed connection and the client sees it close: after grace of
 		// silence, that is a client that has gone quiet, not a busy one.
-		c.Close()
-		s.conns[c] = connState{state: stateClosing}
-	}
-	return next, len(s.conns) > 0
+		if ci.state.CompareAndSwap(state, int32(stateClosing)) {
+			k.(net.Conn).Close()
+		}
+		return true
+	})
+	return next, open
 }
 
 // trackConn is fasthttp's ConnState hook, called from its accept loop (new)
 // and from each connection's goroutine (the other states).
 func (s *Server) trackConn(c net.Conn, state fasthttp.ConnState) {
-	s.mu.Lock()
 	switch state {
+	case fasthttp.StateNew:
+		ci := &connInfo{}
+		ci.since.Store(time.Now().UnixNano())
+		ci.state.Store(int32(state))
+		s.conns.Store(c, ci)
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
-		delete(s.conns, c)
-	case fasthttp.StateNew, fasthttp.StateIdle:
-		s.conns[c] = connState{state: state, since: time.Now()}
+		s.conns.Delete(c)
 	default:
-		s.conns[c] = connState{state: state}
+		if v, ok := s.conns.Load(c); ok {
+			ci := v.(*connInfo)
+			if state == fasthttp.StateIdle {
+				ci.since.Store(time.Now().UnixNano()) // before the state, which closeIdle reads first
+			}
+			ci.state.Store(int32(state))
+		}
 	}
-	closing := s.closing
-	s.mu.Unlock()
-	if closing {
+	if s.closing.Load() {
 		select {
 		case s.changed <- struct{}{}:
 		default:
