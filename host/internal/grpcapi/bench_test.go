@@ -3,7 +3,6 @@ package grpcapi
 import (
 	"context"
 	"net"
-	"runtime/debug"
 	"testing"
 
 	commonv1pb "github.com/dapr/dapr/pkg/proto/common/v1"
@@ -111,21 +110,6 @@ func BenchmarkGRPCSaveState(b *testing.B) {
 	})
 }
 
-// raceEnabled reports whether the test binary runs with the race detector,
-// which changes allocation counts.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
 // TestGRPCStateAllocations keeps the server side of GetState and SaveState
 // from creeping up: the RPC methods called directly, as the transport calls
 // them after decoding (the adapter, package api and the in-memory store),
@@ -136,7 +120,7 @@ func raceEnabled() bool {
 // one. The round trips took 152 and 149 on grpc-go's server.
 // Raise a budget only with a reason.
 func TestGRPCStateAllocations(t *testing.T) {
-	if raceEnabled() {
+	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector")
 	}
 	s, c := newBenchServer(t)

@@ -36,7 +36,7 @@ func BenchmarkGRPCGetStateMetrics(b *testing.B) {
 // the interceptor gRPC then calls (its call info and handler closure).
 // With metrics off there is no interceptor (TestGRPCStateAllocations).
 func TestMetricsAllocations(t *testing.T) {
-	if raceEnabled() {
+	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector")
 	}
 	_, plain := newBenchServer(t)

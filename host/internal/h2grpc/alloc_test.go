@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"runtime/debug"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -107,19 +106,6 @@ func (c *frameClient) call() {
 	}
 }
 
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
 // TestUnaryAllocations holds what a unary call costs the server in
 // allocations: its stream, context and metadata, the request message the
 // handler decodes, and the handing of the call to a worker. The test's
@@ -127,7 +113,7 @@ func raceEnabled() bool {
 // the count measured (identical over repeated runs) plus one; raise it
 // only with a reason.
 func TestUnaryAllocations(t *testing.T) {
-	if raceEnabled() {
+	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector")
 	}
 	_, cc := startServer(t, Options{}, registerEcho)
