@@ -51,52 +51,76 @@ func invokeDirect(c config) result {
 // sidecar: POST /v1.0/invoke/callee/method/echo on the caller's. wire is
 // the sidecars' --sidecar-wire, named in the result ("": their default).
 func invokeScenario(ctx context.Context, c config, wire string) result {
-	name := "invoke"
-	if wire != "" {
-		name += "-" + wire
-	}
 	app, err := startApp(c)
 	if err != nil {
-		return result{Name: name, Extra: "echo app: " + err.Error()}
+		return result{Name: invokeName(wire), Extra: "echo app: " + err.Error()}
 	}
 	defer app.stop()
-	var p *sidecarPair
+	t, p, failed := startInvokeTarget(ctx, c, app, wire, c.sidecarProfile != "")
+	if failed != nil {
+		return *failed
+	}
+	var profiles []func() error
+	for i, port := range p.profilePorts {
+		profiles = append(profiles, profileDuring(c, port, c.sidecarProfile+"."+p.procs[i].appID))
+	}
+	t.drive(c, c.duration)
+	for i, wait := range profiles {
+		if err := wait(); err != nil {
+			t.extra += "; profile: " + err.Error()
+		} else {
+			t.extra += "; CPU profile of the " + p.procs[i].appID + " sidecar in " + c.sidecarProfile + "." + p.procs[i].appID
+		}
+	}
+	t.extra += stopPair(p)
+	return t.result()
+}
+
+func invokeName(wire string) string {
+	if wire == "" {
+		return "invoke"
+	}
+	return "invoke-" + wire
+}
+
+// startInvokeTarget starts the two sidecars of wire in front of app (with
+// pprof ports when profile) and warms them up; the target posts to the
+// caller's invoke route. When that fails, failed says why and the sidecars
+// are stopped.
+func startInvokeTarget(ctx context.Context, c config, app *runningApp, wire string, profile bool) (t *echoTarget, p *sidecarPair, failed *result) {
+	name := invokeName(wire)
+	var err error
 	if c.waprBinary != "" {
-		p, err = startPairProcesses(ctx, c.waprBinary, app.port, wire, c.sidecarProfile != "")
+		p, err = startPairProcesses(ctx, c.waprBinary, app.port, wire, profile)
 	} else {
 		p, err = startPairEmbedded(ctx, app.port, wire)
 	}
 	if err != nil {
-		return result{Name: name, Extra: "sidecars: " + err.Error()}
+		return nil, nil, &result{Name: name, Extra: "sidecars: " + err.Error()}
 	}
-	defer p.stop() // a second call does nothing
 	url := p.caller + "/v1.0/invoke/callee/method/echo"
 	if err := warmUp(url, c.bodySize, 10*time.Second); err != nil {
-		return result{Name: name, Errors: 1, Extra: "no call went through: " + err.Error() + p.logTail()}
+		r := &result{Name: name, Errors: 1, Extra: "no call went through: " + err.Error() + p.logTail()}
+		p.stop()
+		return nil, nil, r
 	}
 	self := p.self
 	if app.proc != nil {
 		parts := strings.Split(self, ", ")
 		self = strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "app" }), ", ")
 	}
-	var profiles []func() error
-	for i, port := range p.profilePorts {
-		profiles = append(profiles, profileDuring(c, port, c.sidecarProfile+"."+p.procs[i].appID))
-	}
-	r := driveEcho(name, p.what+app.where(), c, url, self, app.procs(p.procs))
-	for i, wait := range profiles {
-		if err := wait(); err != nil {
-			r.Extra += "; profile: " + err.Error()
-		} else {
-			r.Extra += "; CPU profile of the " + p.procs[i].appID + " sidecar in " + c.sidecarProfile + "." + p.procs[i].appID
-		}
-	}
-	// They log at warn level: anything there is worth showing.
-	r.Extra += p.logTail()
+	return newEchoTarget(name, p.what+app.where(), c, url, self, app.procs(p.procs)), p, nil
+}
+
+// stopPair stops the sidecars and says, for a report line, what they
+// logged (at warn level: anything there is worth showing) and whether they
+// stopped cleanly.
+func stopPair(p *sidecarPair) string {
+	s := p.logTail()
 	if err := p.stop(); err != nil {
-		r.Extra += "\n  stopping the sidecars: " + err.Error()
+		s += "\n  stopping the sidecars: " + err.Error()
 	}
-	return r
+	return s
 }
 
 // driveEcho posts a body of c.bodySize bytes to url from c.concurrency
@@ -121,7 +145,6 @@ type echoTarget struct {
 	tally                 tally
 	cpu                   []time.Duration // per process as cpuTimes; nil: not measured
 	extra                 string          // appended to the result's Extra
-	logTail               func() string   // the sidecars' log, if any (sidecarPair)
 }
 
 func newEchoTarget(name, what string, c config, url, self string, procs []*sidecarProcess) *echoTarget {
@@ -187,35 +210,15 @@ func invokeRounds(ctx context.Context, c config, wires []string) []result {
 	}
 	targets := []*echoTarget{newEchoTarget("invoke-direct", "app called directly"+app.where(), c, directURL, app.self("load"), app.procs(nil))}
 	var out []result
+	var pairs []*sidecarPair // of targets[1:]
 	for _, w := range wires {
-		name := "invoke"
-		if w != "" {
-			name += "-" + w
-		}
-		var p *sidecarPair
-		if c.waprBinary != "" {
-			p, err = startPairProcesses(ctx, c.waprBinary, app.port, w, false)
-		} else {
-			p, err = startPairEmbedded(ctx, app.port, w)
-		}
-		if err != nil {
-			out = append(out, result{Name: name, Extra: "sidecars: " + err.Error()})
+		t, p, failed := startInvokeTarget(ctx, c, app, w, false)
+		if failed != nil {
+			out = append(out, *failed)
 			continue
 		}
-		defer p.stop()
-		url := p.caller + "/v1.0/invoke/callee/method/echo"
-		if err := warmUp(url, c.bodySize, 10*time.Second); err != nil {
-			out = append(out, result{Name: name, Errors: 1, Extra: "no call went through: " + err.Error() + p.logTail()})
-			continue
-		}
-		self := p.self
-		if app.proc != nil {
-			parts := strings.Split(self, ", ")
-			self = strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "app" }), ", ")
-		}
-		t := newEchoTarget(name, p.what+app.where(), c, url, self, app.procs(p.procs))
-		t.logTail = p.logTail
-		targets = append(targets, t)
+		defer p.stop() // a second call does nothing
+		targets, pairs = append(targets, t), append(pairs, p)
 	}
 	slice := c.duration / time.Duration(c.rounds)
 	for range c.rounds {
@@ -224,10 +227,10 @@ func invokeRounds(ctx context.Context, c config, wires []string) []result {
 		}
 	}
 	res := make([]result, 0, len(targets)+len(out))
-	for _, t := range targets {
+	for i, t := range targets {
 		t.extra = fmt.Sprintf("; %d rounds of %s, taking turns", c.rounds, slice)
-		if t.logTail != nil {
-			t.extra += t.logTail() // the sidecars log at warn level: anything there is worth showing
+		if i > 0 {
+			t.extra += stopPair(pairs[i-1])
 		}
 		res = append(res, t.result())
 	}
