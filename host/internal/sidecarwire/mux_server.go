@@ -255,9 +255,9 @@ func (s *MuxServer) worker() {
 
 // serve serves one call and sends its answer. The app call has copied the
 // request's body by the time invokeLocal returns, and answer copies the
-// answer into the connection's buffer (an answer may alias the request, as
-// an in-process app channel's echo does), so the request's buffer goes back
-// to the pool after both.
+// answer into the connection's buffer (so an answer that aliased the
+// request would still go out whole); the request's buffer goes back to the
+// pool after both.
 func (s *MuxServer) serve(t muxTask) {
 	var req api.InvokeRequest
 	var res *response
