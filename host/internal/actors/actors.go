@@ -232,6 +232,7 @@ func (r *Runtime) Invoke(ctx context.Context, req *api.ActorInvokeRequest) (*api
 			Headers: headers, Body: req.Body, CallerAppID: r.opts.AppID,
 		})
 		if err == nil {
+			res.KeepBody() // an actor's answer is not released on its way back
 			return res, nil
 		}
 		lastErr = err

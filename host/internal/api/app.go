@@ -54,6 +54,10 @@ type AppRequest struct {
 	// ResponseHeaders asks for the app's response headers in
 	// AppResponse.Header.
 	ResponseHeaders bool
+	// BufferBody lets the channel put the answer's body in a pooled
+	// Buffer (AppResponse.Buffer), which the caller gives back once done
+	// with the body. Without it the body is an allocation of its own.
+	BufferBody bool
 }
 
 // AppResponse is the app's answer. Body is owned by the caller.
@@ -64,6 +68,9 @@ type AppResponse struct {
 	// Header holds the response headers, hop-by-hop ones dropped, when the
 	// request asked for them.
 	Header []Header
+	// Buffer, when not nil, is the pooled memory Body lives in (only when
+	// the request set BufferBody); see InvokeResponse.Buffer.
+	Buffer *Buffer
 }
 
 // AppChannel calls the app. Implementations are safe for concurrent use and

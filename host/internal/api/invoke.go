@@ -45,6 +45,31 @@ type InvokeResponse struct {
 	Status  int
 	Headers []Header
 	Body    []byte
+	// Buffer, when not nil, is the pooled memory Body lives in (Headers
+	// never do). A receiver that has copied Body, or sent it, calls
+	// Release; one that keeps Body leaves Buffer alone.
+	Buffer *Buffer
+}
+
+// Release gives back the Buffer Body lives in, if any; Body must not be
+// used after, and is set to nil.
+func (r *InvokeResponse) Release() {
+	if r.Buffer != nil {
+		r.Buffer.Release()
+		r.Buffer, r.Body = nil, nil
+	}
+}
+
+// KeepBody makes Body the receiver's to keep: a copy when it lives in a
+// Buffer, which goes back to the pool. For receivers that hand Body on to
+// what outlives them (a protobuf message marshalled later).
+func (r *InvokeResponse) KeepBody() []byte {
+	if r.Buffer != nil {
+		body := append([]byte(nil), r.Body...)
+		r.Release()
+		r.Body = body
+	}
+	return r.Body
 }
 
 // SidecarChannel carries invocations from this sidecar to other sidecars.
@@ -222,12 +247,12 @@ func (a *API) callApp(ctx context.Context, req *InvokeRequest) (*InvokeResponse,
 	path := "/" + req.Method
 	res, err := app.Call(ctx, &AppRequest{
 		Method: req.Verb, Path: path, Query: req.Query, Header: headers,
-		Body: req.Body, ResponseHeaders: true,
+		Body: req.Body, ResponseHeaders: true, BufferBody: true,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &InvokeResponse{Status: res.Status, Headers: res.Header, Body: res.Body}, nil
+	return &InvokeResponse{Status: res.Status, Headers: res.Header, Body: res.Body, Buffer: res.Buffer}, nil
 }
 
 // splitAppID splits "id.namespace" into its parts.

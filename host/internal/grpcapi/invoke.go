@@ -72,10 +72,11 @@ func (s *service) InvokeService(ctx context.Context, in *runtimev1pb.InvokeServi
 		return nil, statusError(err)
 	}
 	_ = grpc.SetHeader(ctx, responseHeader(res))
-	if err := httpStatusError(res.Status, res.Body); err != nil {
+	body := res.KeepBody() // gRPC marshals the answer after this returns
+	if err := httpStatusError(res.Status, body); err != nil {
 		return nil, err
 	}
-	return &commonv1pb.InvokeResponse{Data: &anypb.Any{Value: res.Body}, ContentType: headerValue(res.Headers, "content-type")}, nil
+	return &commonv1pb.InvokeResponse{Data: &anypb.Any{Value: body}, ContentType: headerValue(res.Headers, "content-type")}, nil
 }
 
 // httpApp reports whether appID is this sidecar's own app and it is

@@ -74,7 +74,13 @@ func (c *AppChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppRes
 	res := &api.AppResponse{
 		Status:      hres.StatusCode(),
 		ContentType: string(hres.Header.ContentType()),
-		Body:        append([]byte(nil), hres.Body()...),
+	}
+	if body := hres.Body(); req.BufferBody && len(body) > 0 {
+		res.Buffer = api.GetBuffer(len(body))
+		res.Body = res.Buffer.B
+		copy(res.Body, body)
+	} else {
+		res.Body = append([]byte(nil), body...)
 	}
 	if req.ResponseHeaders {
 		res.Header = responseHeaders(&hres.Header)

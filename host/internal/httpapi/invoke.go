@@ -96,6 +96,7 @@ func (s *Server) invoke(ctx *fasthttp.RequestCtx, appID, method string) {
 		return
 	}
 	writeInvokeResponse(ctx, res)
+	res.Release()
 }
 
 // serveSidecar is the handler of the sidecar-to-sidecar channel: a call
@@ -119,6 +120,7 @@ func (s *Server) serveSidecar(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	writeInvokeResponse(ctx, res)
+	res.Release()
 }
 
 // requestHeaders copies every header of h; the api layer decides which go on.
@@ -174,6 +176,8 @@ func (c *headerCopy) add(k, v []byte) {
 	c.out = append(c.out, api.Header{Key: s[off : off+len(k)], Value: s[off+len(k):]})
 }
 
+// writeInvokeResponse copies res into ctx's response: res may be released
+// after.
 func writeInvokeResponse(ctx *fasthttp.RequestCtx, res *api.InvokeResponse) {
 	for _, h := range res.Headers {
 		ctx.Response.Header.Add(h.Key, h.Value)

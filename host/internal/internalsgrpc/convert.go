@@ -87,7 +87,7 @@ func responseOf(res *api.InvokeResponse) *internalv1pb.InternalInvokeResponse {
 	out := &internalv1pb.InternalInvokeResponse{
 		Status:  &internalv1pb.Status{Code: int32(res.Status)},
 		Headers: map[string]*internalv1pb.ListStringValue{},
-		Message: &commonv1pb.InvokeResponse{Data: &anypb.Any{Value: res.Body}},
+		Message: &commonv1pb.InvokeResponse{Data: &anypb.Any{Value: res.KeepBody()}},
 	}
 	for _, h := range res.Headers {
 		if strings.EqualFold(h.Key, "content-type") {

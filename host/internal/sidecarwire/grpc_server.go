@@ -84,7 +84,11 @@ func NewGRPCServer(a *api.API, maxBody int, log *slog.Logger) *GRPCServer {
 }
 
 func (s *GRPCServer) invoke(ctx context.Context, req *api.InvokeRequest) *response {
-	return invokeLocal(ctx, s.api, s.log, req)
+	res := invokeLocal(ctx, s.api, s.log, req)
+	if res.res != nil {
+		res.res.KeepBody() // gRPC marshals the answer after the handler returns
+	}
+	return res
 }
 
 // Serve accepts connections on ln until Shutdown; it returns nil once

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/wapr-dev/wapr/host/internal/api"
 )
 
 // The mux wire: every call between two sidecars travels as a frame on one
@@ -166,49 +168,18 @@ func (r *frameReader) next() (id uint32, size int, err error) {
 	return binary.BigEndian.Uint32(r.hdr[4:8]), int(n - 4), nil
 }
 
-// message reads the size bytes of the frame's message into a new slice.
-func (r *frameReader) message(size int) ([]byte, error) {
-	msg := make([]byte, size)
-	if _, err := io.ReadFull(r.br, msg); err != nil {
-		return nil, err
-	}
-	return msg, nil
-}
-
-// Request buffers: the called sidecar reads each request into a buffer of
-// requestPool and gives it back once the call is answered, for a request's
-// body (which its decoded form aliases) is copied into the app call and
-// not kept after it. Buffers larger than maxPooled are left to the
-// collector.
-const (
-	minPooled = 4 << 10
-	maxPooled = 64 << 10
-)
-
-var requestPool = sync.Pool{New: func() any { return new([]byte) }}
-
-// pooledMessage reads the size bytes of the frame's message into a buffer
-// of requestPool; putRequest gives it back. The buffer is *buf[:size].
-func (r *frameReader) pooledMessage(size int) (buf *[]byte, err error) {
-	buf = requestPool.Get().(*[]byte)
-	if cap(*buf) < size {
-		*buf = make([]byte, max(size, minPooled))
-	}
-	*buf = (*buf)[:size]
-	if _, err := io.ReadFull(r.br, *buf); err != nil {
-		putRequest(buf)
+// message reads the size bytes of the frame's message into a pooled
+// buffer (api.Buffer), which its holder releases once nothing refers to it:
+// the called sidecar once the call is answered (the app call has copied
+// the request's body by then, and the request's strings are copies), the
+// calling one once the answer's body is sent on.
+func (r *frameReader) message(size int) (*api.Buffer, error) {
+	buf := api.GetBuffer(size)
+	if _, err := io.ReadFull(r.br, buf.B); err != nil {
+		buf.Release()
 		return nil, err
 	}
 	return buf, nil
-}
-
-// putRequest gives a buffer of pooledMessage back; nothing may refer to it
-// any more.
-func putRequest(buf *[]byte) {
-	if cap(*buf) > maxPooled {
-		*buf = nil
-	}
-	requestPool.Put(buf)
 }
 
 // skip discards the size bytes of the frame's message.

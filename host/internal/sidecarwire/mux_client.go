@@ -71,7 +71,7 @@ type muxConn struct {
 // the call goes back to callPool.
 type muxCall struct {
 	done     chan struct{} // a token once msg or err is set
-	msg      []byte
+	msg      *api.Buffer
 	err      error
 	deadline int64 // unix nanoseconds past which the connection ends the call; 0: ctx bounds it
 }
@@ -163,8 +163,14 @@ func (c *MuxClient) Call(ctx context.Context, addr string, req *api.InvokeReques
 		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
 	}
 	var res response
-	if err := decodeResponse(msg, &res); err != nil {
+	if err := decodeResponse(msg.B, &res); err != nil {
+		msg.Release()
 		return nil, fmt.Errorf("calling the sidecar at %s: %w", addr, err)
+	}
+	if res.res != nil {
+		res.res.Buffer = msg // its Body is a slice of msg; its strings are copies
+	} else {
+		msg.Release()
 	}
 	return res.result(addr)
 }
@@ -360,7 +366,8 @@ func (cc *muxConn) read() {
 			cc.fail(err)
 			return
 		}
-		if msg[0] == kindGoAway {
+		if msg.B[0] == kindGoAway {
+			msg.Release()
 			cc.goingAway(id)
 			continue
 		}
@@ -370,7 +377,7 @@ func (cc *muxConn) read() {
 
 // finish ends call id with msg or err; an id no call waits for (one whose
 // ctx ended) is ignored.
-func (cc *muxConn) finish(id uint32, msg []byte, err error) {
+func (cc *muxConn) finish(id uint32, msg *api.Buffer, err error) {
 	cc.mu.Lock()
 	call := cc.pending[id]
 	delete(cc.pending, id)
@@ -378,6 +385,8 @@ func (cc *muxConn) finish(id uint32, msg []byte, err error) {
 	if call != nil {
 		call.msg, call.err = msg, err
 		call.done <- struct{}{}
+	} else {
+		msg.Release()
 	}
 }
 

@@ -42,7 +42,7 @@ type muxTask struct {
 	ctx context.Context
 	c   *muxServerConn
 	id  uint32
-	buf *[]byte // the request (pooledMessage), given back once answered
+	buf *api.Buffer // the request (message), released once answered
 }
 
 // muxServerConn is the called end of one connection.
@@ -168,12 +168,12 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 			}
 			continue
 		}
-		buf, err := r.pooledMessage(size)
+		buf, err := r.message(size)
 		if err != nil {
 			return
 		}
-		if (*buf)[0] == kindCancel {
-			putRequest(buf)
+		if buf.B[0] == kindCancel {
+			buf.Release()
 			if c.finish(id) {
 				s.done()
 			}
@@ -181,7 +181,7 @@ func (s *MuxServer) serveConn(nc net.Conn) {
 		}
 		ctx, ok := s.take(c, id)
 		if !ok {
-			putRequest(buf)
+			buf.Release()
 			continue // shutting down: the caller was told (kindGoAway)
 		}
 		t := muxTask{ctx: ctx, c: c, id: id, buf: buf}
@@ -256,18 +256,21 @@ func (s *MuxServer) worker() {
 // serve serves one call and sends its answer. The app call has copied the
 // request's body by the time invokeLocal returns, and answer copies the
 // answer into the connection's buffer (so an answer that aliased the
-// request would still go out whole); the request's buffer goes back to the
-// pool after both.
+// request would still go out whole); the request's buffer, and the
+// answer's, go back to the pool after both.
 func (s *MuxServer) serve(t muxTask) {
 	var req api.InvokeRequest
 	var res *response
-	if err := decodeRequest(*t.buf, &req); err != nil {
+	if err := decodeRequest(t.buf.B, &req); err != nil {
 		res = &response{err: &remoteError{code: api.CodeMalformedRequest, message: err.Error()}}
 	} else {
 		res = invokeLocal(t.ctx, s.api, s.log, &req)
 	}
 	s.answer(t.c, t.id, res)
-	putRequest(t.buf)
+	if res.res != nil {
+		res.res.Release()
+	}
+	t.buf.Release()
 }
 
 // answer sends res for call id of c, and ends the call, unless the caller
