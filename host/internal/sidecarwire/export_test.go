@@ -22,3 +22,9 @@ func ExpireCalls(c *MuxClient, now time.Time) int {
 
 // DefaultTimeout is the bound of a call whose ctx has none.
 const DefaultTimeout = defaultTimeout
+
+// SetCallBounds sets, before c's first call, how long a call whose ctx has
+// no deadline may take and how often its connection looks for such calls.
+func SetCallBounds(c *MuxClient, timeout, interval time.Duration) {
+	c.bounds = callBounds{timeout: timeout, interval: interval}
+}

@@ -20,6 +20,15 @@ const janitorInterval = idleTimeout / 3
 // defaultTimeout passed: such a call ends up to this much late.
 const expireInterval = time.Second
 
+// callBounds bounds the calls whose ctx has no deadline: each ends once
+// timeout has passed, found by a pass over its connection every interval.
+// Tests shorten them (export_test.go).
+type callBounds struct {
+	timeout, interval time.Duration
+}
+
+var defaultBounds = callBounds{timeout: defaultTimeout, interval: expireInterval}
+
 // maxAnswer is the largest answer message a MuxClient takes.
 const maxAnswer = MaxResponseBodySize + envelope
 
@@ -32,6 +41,8 @@ type MuxClient struct {
 	other api.SidecarChannel
 	log   *slog.Logger
 
+	bounds callBounds
+
 	mu      sync.Mutex // guards peers and closed
 	peers   map[string]*muxPeer
 	closed  bool
@@ -40,7 +51,8 @@ type MuxClient struct {
 
 // muxPeer is the connection to one sidecar, and its dialling.
 type muxPeer struct {
-	addr string
+	addr   string
+	bounds callBounds // of its connections' calls
 	// http2: the sidecar answered the preface in HTTP/2; calls go to the
 	// client's other channel.
 	http2 atomic.Bool
@@ -54,6 +66,7 @@ type muxPeer struct {
 // muxConn is the calling end of one connection.
 type muxConn struct {
 	nc      net.Conn
+	timeout time.Duration // of a call whose ctx has no deadline
 	w       frameWriter
 	lastUse atomic.Int64  // unix nanoseconds of the last call started
 	closed  chan struct{} // closed when the connection fails
@@ -82,7 +95,9 @@ var callPool = sync.Pool{New: func() any { return &muxCall{done: make(chan struc
 var _ api.SidecarChannel = (*MuxClient)(nil)
 
 // NewMuxClient returns a client with no connection yet.
-func NewMuxClient() *MuxClient { return &MuxClient{peers: map[string]*muxPeer{}} }
+func NewMuxClient() *MuxClient {
+	return &MuxClient{peers: map[string]*muxPeer{}, bounds: defaultBounds}
+}
 
 // NewMuxClientWith returns a client that calls the sidecars answering the
 // mux preface in HTTP/2 (daprd sidecars: sniff.go) through other, found on
@@ -93,7 +108,7 @@ func NewMuxClientWith(other api.SidecarChannel, log *slog.Logger) *MuxClient {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &MuxClient{peers: map[string]*muxPeer{}, other: other, log: log}
+	return &MuxClient{peers: map[string]*muxPeer{}, other: other, log: log, bounds: defaultBounds}
 }
 
 // Call forwards req to the sidecar at addr.
@@ -187,7 +202,7 @@ func (c *MuxClient) peer(addr string) (*muxPeer, error) {
 		if len(c.peers) >= maxAddresses {
 			c.dropIdle(time.Now().UnixNano()+1, true)
 		}
-		p = &muxPeer{addr: addr}
+		p = &muxPeer{addr: addr, bounds: c.bounds}
 		c.peers[addr] = p
 		if c.janitor == nil {
 			c.janitor = make(chan struct{})
@@ -225,7 +240,7 @@ func (p *muxPeer) connect(ctx context.Context) (*muxConn, error) {
 		ch := make(chan struct{})
 		p.dialing = ch
 		p.mu.Unlock()
-		cc, err := dialMux(p.addr)
+		cc, err := dialMux(p.addr, p.bounds)
 		p.mu.Lock()
 		p.dialing, p.conn, p.dialErr = nil, cc, err
 		close(ch)
@@ -246,8 +261,8 @@ func (p *muxPeer) forget(cc *muxConn) {
 }
 
 // dialMux opens a connection to the sidecar at addr and starts reading its
-// answers.
-func dialMux(addr string) (*muxConn, error) {
+// answers and ending its calls past their bounds.
+func dialMux(addr string, b callBounds) (*muxConn, error) {
 	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
 	if err != nil {
 		return nil, err
@@ -256,21 +271,21 @@ func dialMux(addr string) (*muxConn, error) {
 		nc.Close()
 		return nil, err
 	}
-	cc := &muxConn{nc: nc, w: frameWriter{nc: nc}, pending: map[uint32]*muxCall{}, closed: make(chan struct{})}
+	cc := &muxConn{nc: nc, timeout: b.timeout, w: frameWriter{nc: nc}, pending: map[uint32]*muxCall{}, closed: make(chan struct{})}
 	cc.lastUse.Store(time.Now().UnixNano())
 	go cc.read()
-	go cc.expireEvery(expireInterval)
+	go cc.expireEvery(b.interval)
 	return cc, nil
 }
 
-// start registers a new call, with defaultTimeout from now when timed; it
+// start registers a new call, with cc's timeout from now when timed; it
 // returns a nil call when the connection can take no more.
 func (cc *muxConn) start(timed bool) (uint32, *muxCall) {
 	call := callPool.Get().(*muxCall)
 	now := time.Now().UnixNano()
 	call.deadline = 0
 	if timed {
-		call.deadline = now + int64(defaultTimeout)
+		call.deadline = now + int64(cc.timeout)
 	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()

@@ -539,6 +539,42 @@ func TestMuxDefaultTimeout(t *testing.T) {
 	}
 }
 
+// TestMuxExpiryPass: the connection's own pass, not a test driving it,
+// ends a call without a deadline once its bound has passed, and the caller
+// gets context.DeadlineExceeded.
+func TestMuxExpiryPass(t *testing.T) {
+	w := wires[1]
+	app := newEchoApp()
+	defer close(app.release)
+	addr, _ := startCallee(t, w, app, 0)
+	c := sidecarwire.NewMuxClient()
+	defer c.Close()
+	const timeout = 200 * time.Millisecond
+	sidecarwire.SetCallBounds(c, timeout, 20*time.Millisecond)
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), addr, &api.InvokeRequest{AppID: "callee", Verb: "GET", Method: "block"})
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want the deadline's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pass of the connection ended the call")
+	}
+	if took := time.Since(start); took < timeout {
+		t.Errorf("the call ended after %v, before its bound of %v", took, timeout)
+	}
+	// A call that ends in time is left alone by the passes.
+	res, err := c.Call(context.Background(), addr, &api.InvokeRequest{AppID: "callee", Verb: "POST", Method: "echo", Body: []byte("in time")})
+	if err != nil || string(res.Body) != "in time" {
+		t.Fatalf("a call within its bound: %v, %q", err, res.Body)
+	}
+}
+
 func TestMuxCancel(t *testing.T) {
 	w := wires[1]
 	app := newEchoApp()
