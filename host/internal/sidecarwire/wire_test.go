@@ -517,11 +517,7 @@ func TestMuxDefaultTimeout(t *testing.T) {
 	addr, srv := startCallee(t, w, app, 0)
 	c := sidecarwire.NewMuxClient()
 	defer c.Close()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Call(context.Background(), addr, &api.InvokeRequest{AppID: "callee", Verb: "GET", Method: "block"})
-		errc <- err
-	}()
+	errc := callBlock(c, addr)
 	<-app.started
 	if n := sidecarwire.ExpireCalls(c, time.Now().Add(sidecarwire.DefaultTimeout/2)); n != 0 {
 		t.Fatalf("%d calls ended before their timeout", n)
@@ -539,6 +535,17 @@ func TestMuxDefaultTimeout(t *testing.T) {
 	}
 }
 
+// callBlock calls the app's "block" method through c with a ctx that has
+// no deadline, and sends the call's error once it ends.
+func callBlock(c *sidecarwire.MuxClient, addr string) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), addr, &api.InvokeRequest{AppID: "callee", Verb: "GET", Method: "block"})
+		errc <- err
+	}()
+	return errc
+}
+
 // TestMuxExpiryPass: the connection's own pass, not a test driving it,
 // ends a call without a deadline once its bound has passed, and the caller
 // gets context.DeadlineExceeded.
@@ -552,11 +559,7 @@ func TestMuxExpiryPass(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	sidecarwire.SetCallBounds(c, timeout, 20*time.Millisecond)
 	start := time.Now()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Call(context.Background(), addr, &api.InvokeRequest{AppID: "callee", Verb: "GET", Method: "block"})
-		errc <- err
-	}()
+	errc := callBlock(c, addr)
 	select {
 	case err := <-errc:
 		if !errors.Is(err, context.DeadlineExceeded) {
