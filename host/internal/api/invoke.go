@@ -79,7 +79,9 @@ type SidecarChannel interface {
 	// answers with its app's response (or its own error answer, which is a
 	// response too). A sidecar that cannot be reached, or closed the
 	// connection without answering, is an error wrapping
-	// ErrSidecarUnreachable: another instance may be tried.
+	// ErrSidecarUnreachable: another instance may be tried. The answer's
+	// Body may live in a pooled Buffer: the receiver releases it, or calls
+	// KeepBody to keep the body.
 	Call(ctx context.Context, addr string, req *InvokeRequest) (*InvokeResponse, error)
 }
 

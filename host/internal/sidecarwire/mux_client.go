@@ -51,8 +51,7 @@ type MuxClient struct {
 
 // muxPeer is the connection to one sidecar, and its dialling.
 type muxPeer struct {
-	addr   string
-	bounds callBounds // of its connections' calls
+	addr string
 	// http2: the sidecar answered the preface in HTTP/2; calls go to the
 	// client's other channel.
 	http2 atomic.Bool
@@ -137,7 +136,7 @@ func (c *MuxClient) Call(ctx context.Context, addr string, req *api.InvokeReques
 	var id uint32
 	var call *muxCall
 	for {
-		if cc, err = p.connect(ctx); err != nil {
+		if cc, err = p.connect(ctx, c.bounds); err != nil {
 			if errors.Is(err, errHTTP2Peer) && c.other != nil {
 				if p.http2.CompareAndSwap(false, true) {
 					c.log.Info("the sidecar answers in HTTP/2, not the mux wire (a daprd): calling it with dapr.proto.internals.v1", "address", addr)
@@ -202,7 +201,7 @@ func (c *MuxClient) peer(addr string) (*muxPeer, error) {
 		if len(c.peers) >= maxAddresses {
 			c.dropIdle(time.Now().UnixNano()+1, true)
 		}
-		p = &muxPeer{addr: addr, bounds: c.bounds}
+		p = &muxPeer{addr: addr}
 		c.peers[addr] = p
 		if c.janitor == nil {
 			c.janitor = make(chan struct{})
@@ -212,9 +211,10 @@ func (c *MuxClient) peer(addr string) (*muxPeer, error) {
 	return p, nil
 }
 
-// connect returns the peer's connection, dialling one when there is none.
+// connect returns the peer's connection, dialling one, whose calls b
+// bounds, when there is none.
 // Callers arriving during a dial wait for it and share its outcome.
-func (p *muxPeer) connect(ctx context.Context) (*muxConn, error) {
+func (p *muxPeer) connect(ctx context.Context, b callBounds) (*muxConn, error) {
 	p.mu.Lock()
 	for {
 		if p.conn != nil {
@@ -240,7 +240,7 @@ func (p *muxPeer) connect(ctx context.Context) (*muxConn, error) {
 		ch := make(chan struct{})
 		p.dialing = ch
 		p.mu.Unlock()
-		cc, err := dialMux(p.addr, p.bounds)
+		cc, err := dialMux(p.addr, b)
 		p.mu.Lock()
 		p.dialing, p.conn, p.dialErr = nil, cc, err
 		close(ch)
