@@ -3,11 +3,13 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/rawsock"
 )
 
 // AppChannel calls the app over HTTP with a pooled fasthttp client. It is
@@ -29,6 +31,7 @@ func NewAppChannel(addr, appID, appToken string, maxConns int) *AppChannel {
 	return &AppChannel{
 		client: &fasthttp.HostClient{
 			Addr:                          addr,
+			Dial:                          dialApp,
 			MaxConns:                      maxConns,
 			MaxIdleConnDuration:           90 * time.Second,
 			NoDefaultUserAgentHeader:      true,
@@ -91,3 +94,12 @@ func (c *AppChannel) Call(ctx context.Context, req *api.AppRequest) (*api.AppRes
 
 // Close drops idle connections.
 func (c *AppChannel) Close() { c.client.CloseIdleConnections() }
+
+// dialApp dials as fasthttp does by default, with rawsock's reads and writes.
+func dialApp(addr string) (net.Conn, error) {
+	c, err := fasthttp.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	return rawsock.Conn(c), nil
+}

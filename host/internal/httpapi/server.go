@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/rawsock"
 	"github.com/wapr-dev/wapr/host/internal/telemetry"
 	"github.com/wapr-dev/wapr/host/internal/tracing"
 )
@@ -183,7 +184,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return errors.New("httpapi: Serve called twice")
 	}
-	dl := newDrainListener(ln)
+	dl := newDrainListener(rawsock.Listener(ln))
 	s.ln = dl
 	s.mu.Unlock()
 	defer dl.finish()

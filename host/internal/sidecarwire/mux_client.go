@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/rawsock"
 )
 
 // janitorInterval is how often a MuxClient looks for idle connections.
@@ -267,6 +268,7 @@ func dialMux(addr string, b callBounds) (*muxConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc = rawsock.Conn(nc)
 	if err := exchangePreface(nc); err != nil {
 		nc.Close()
 		return nil, err

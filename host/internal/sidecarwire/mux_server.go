@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/wapr-dev/wapr/host/internal/api"
+	"github.com/wapr-dev/wapr/host/internal/rawsock"
 )
 
 // MuxServer is the called end of the mux wire (mux.go): it serves the
@@ -115,7 +116,7 @@ func (s *MuxServer) Serve(ln net.Listener) error {
 			}
 			return err
 		}
-		go s.serveConn(nc)
+		go s.serveConn(rawsock.Conn(nc))
 	}
 }
 
