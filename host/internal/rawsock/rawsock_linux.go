@@ -59,6 +59,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	case n == 0:
 		return 0, io.EOF
 	}
+	raceRead(p[:n])
 	return n, nil
 }
 
@@ -85,6 +86,7 @@ func (c *conn) Write(p []byte) (int, error) {
 	if len(p) == 0 || len(p) > rawMax {
 		return c.TCPConn.Write(p)
 	}
+	raceWritten(p)
 	c.wbuf, c.wn, c.werr = p, 0, 0
 	err := c.rc.Write(c.writeFn)
 	n, errno := c.wn, c.werr
