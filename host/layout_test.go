@@ -226,9 +226,10 @@ func violations(rel string, p listedPackage) []string {
 		case within(rel, "host/internal/httpapi"), within(rel, "host/internal/grpcapi"), within(rel, "host/internal/telemetry"):
 			// The transports report to the metrics; the metrics decorate
 			// the API's components; host/internal/h2grpc is the gRPC
-			// API's transport.
-			if !within(dep, "host/internal/api") && !within(dep, "host/component") && !within(dep, "host/internal/telemetry") && !within(dep, "host/internal/tracing") && !within(dep, "host/internal/h2grpc") {
-				out = append(out, "the API's transports and metrics may import host/internal/api, host/internal/telemetry, host/internal/tracing, host/internal/h2grpc and host/component only, found "+imp)
+			// API's transport, host/internal/rawsock the sockets' raw
+			// reads and writes.
+			if !within(dep, "host/internal/api") && !within(dep, "host/component") && !within(dep, "host/internal/telemetry") && !within(dep, "host/internal/tracing") && !within(dep, "host/internal/h2grpc") && !within(dep, "host/internal/rawsock") {
+				out = append(out, "the API's transports and metrics may import host/internal/api, host/internal/telemetry, host/internal/tracing, host/internal/h2grpc, host/internal/rawsock and host/component only, found "+imp)
 			}
 		case within(rel, "host/internal"):
 			if !within(dep, "host") && !within(dep, "abi") {
