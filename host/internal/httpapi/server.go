@@ -184,7 +184,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return errors.New("httpapi: Serve called twice")
 	}
-	dl := newDrainListener(rawsock.Listener(ln))
+	dl := newDrainListener(ln)
 	s.ln = dl
 	s.mu.Unlock()
 	defer dl.finish()
@@ -336,7 +336,8 @@ func (s *Server) trackConn(c net.Conn, state fasthttp.ConnState) {
 	}
 }
 
-// drainListener is the listener Serve gives fasthttp. Once stopped it
+// drainListener is the listener Serve gives fasthttp; its connections
+// read and write through rawsock. Once stopped it
 // keeps accepting while connections are queued, and closes when the queue
 // has stayed empty for acceptQuiet (or after acceptDrain at most): closing
 // a listener resets the connections the kernel has queued for it, whose
@@ -371,7 +372,7 @@ func (l *drainListener) Accept() (net.Conn, error) {
 		}
 		c, err := l.Listener.Accept()
 		if err == nil {
-			return c, nil
+			return rawsock.Conn(c), nil
 		}
 		select {
 		case <-l.stopping:
@@ -392,7 +393,7 @@ func (l *drainListener) acceptQueued() (net.Conn, error) {
 	if d, ok := l.Listener.(deadliner); ok && time.Since(l.stoppedAt) < acceptDrain {
 		if d.SetDeadline(time.Now().Add(acceptQuiet)) == nil {
 			if c, err := l.Listener.Accept(); err == nil {
-				return c, nil
+				return rawsock.Conn(c), nil
 			}
 		}
 	}

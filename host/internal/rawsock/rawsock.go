@@ -18,23 +18,6 @@
 // net.Conn's own path.
 package rawsock
 
-import (
-	"net"
-)
-
 // rawMax is the largest read or write made raw: copying 64 KiB takes a few
 // microseconds, well under what the monitor would let pass.
 const rawMax = 64 << 10
-
-// Listener returns ln with every accepted TCP connection wrapped by Conn.
-func Listener(ln net.Listener) net.Listener { return listener{ln} }
-
-type listener struct{ net.Listener }
-
-func (l listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return Conn(c), nil
-}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -24,20 +25,22 @@ func Conn(c net.Conn) net.Conn {
 	return r
 }
 
-// conn is a TCP connection whose small reads and writes are raw. As with
-// net.Conn, one goroutine reads and one writes at a time: each direction's
-// state below is used only under the connection's own read or write lock,
-// which syscall.RawConn takes.
+// conn is a TCP connection whose small reads and writes are raw. Like any
+// net.Conn it may be read and written by several goroutines at once: each
+// direction's state is held by its own lock for the whole of one Read or
+// Write (the callbacks are bound once, so a call allocates nothing).
 type conn struct {
 	*net.TCPConn
 	rc syscall.RawConn
 
-	readFn func(fd uintptr) bool // r.read, bound once
+	rmu    sync.Mutex
+	readFn func(fd uintptr) bool // c.read
 	rbuf   []byte
 	rn     int
 	rerr   syscall.Errno
 
-	writeFn func(fd uintptr) bool // r.write, bound once
+	wmu     sync.Mutex
+	writeFn func(fd uintptr) bool // c.write
 	wbuf    []byte
 	wn      int
 	werr    syscall.Errno
@@ -47,10 +50,12 @@ func (c *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 || len(p) > rawMax {
 		return c.TCPConn.Read(p)
 	}
+	c.rmu.Lock()
 	c.rbuf, c.rn, c.rerr = p, 0, 0
 	err := c.rc.Read(c.readFn)
 	n, errno := c.rn, c.rerr
 	c.rbuf = nil
+	c.rmu.Unlock()
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
@@ -87,10 +92,12 @@ func (c *conn) Write(p []byte) (int, error) {
 		return c.TCPConn.Write(p)
 	}
 	raceWritten(p)
+	c.wmu.Lock()
 	c.wbuf, c.wn, c.werr = p, 0, 0
 	err := c.rc.Write(c.writeFn)
 	n, errno := c.wn, c.werr
 	c.wbuf = nil
+	c.wmu.Unlock()
 	switch {
 	case err != nil:
 		return n, c.opError("write", err)

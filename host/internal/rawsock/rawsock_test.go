@@ -15,23 +15,24 @@ import (
 	"github.com/wapr-dev/wapr/host/internal/rawsock"
 )
 
-// pair returns both ends of a loopback TCP connection, the accepted one
-// through rawsock.Listener and the dialled one through rawsock.Conn.
+// pair returns both ends of a loopback TCP connection, each through
+// rawsock.Conn.
 func pair(t *testing.T) (accepted, dialled net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rl := rawsock.Listener(ln)
-	t.Cleanup(func() { rl.Close() })
+	t.Cleanup(func() { ln.Close() })
 	got := make(chan net.Conn, 1)
 	go func() {
-		c, err := rl.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			t.Error(err)
+			got <- nil
+			return
 		}
-		got <- c
+		got <- rawsock.Conn(c)
 	}()
 	d, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -216,5 +217,70 @@ func TestPeerReset(t *testing.T) {
 	}
 	if _, err := a.Write([]byte("after the reset")); !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("Write after a reset = %v; want EPIPE", err)
+	}
+}
+
+// TestConcurrentWrites writes blocks from several goroutines at once on one
+// connection: as with net.Conn, each Write must arrive whole, never
+// interleaved with another's.
+func TestConcurrentWrites(t *testing.T) {
+	a, d := pair(t)
+	const writers, blocks, size = 8, 200, 1024
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range blocks {
+				block := bytes.Repeat([]byte{byte(w*blocks + b)}, size)
+				if _, err := d.Write(block); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	// A broken Write loses or mixes bytes: the reads then end here.
+	a.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := make([]byte, size)
+	for i := range writers * blocks {
+		if _, err := io.ReadFull(a, got); err != nil {
+			t.Fatalf("block %d: %v", i, err)
+		}
+		if bytes.Count(got, got[:1]) != size {
+			t.Fatalf("block %d holds bytes of more than one Write", i)
+		}
+	}
+	wg.Wait()
+}
+
+// TestConcurrentReads reads one stream from several goroutines at once:
+// every byte written is read exactly once.
+func TestConcurrentReads(t *testing.T) {
+	a, d := pair(t)
+	const total = 4 << 20
+	go func() {
+		d.Write(bytes.Repeat([]byte{1}, total))
+		d.Close()
+	}()
+	var wg sync.WaitGroup
+	sums := make([]int, 4)
+	for r := range sums {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1000)
+			for {
+				n, err := a.Read(buf)
+				sums[r] += int(bytes.Count(buf[:n], []byte{1}))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if sum := sums[0] + sums[1] + sums[2] + sums[3]; sum != total {
+		t.Fatalf("read %d bytes of %d", sum, total)
 	}
 }
