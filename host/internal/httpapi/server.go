@@ -336,12 +336,12 @@ func (s *Server) trackConn(c net.Conn, state fasthttp.ConnState) {
 	}
 }
 
-// drainListener is the listener Serve gives fasthttp; its connections
-// read and write through rawsock. Once stopped it
-// keeps accepting while connections are queued, and closes when the queue
-// has stayed empty for acceptQuiet (or after acceptDrain at most): closing
-// a listener resets the connections the kernel has queued for it, whose
-// clients' connect has succeeded and whose requests may be on the way.
+// drainListener is the listener Serve gives fasthttp; the connections it
+// returns read and write through rawsock. Once stopped it keeps accepting
+// while connections are queued, and closes when the queue has stayed empty
+// for acceptQuiet (or after acceptDrain at most): closing a listener resets
+// the connections the kernel has queued for it, whose clients' connect has
+// succeeded and whose requests may be on the way.
 type drainListener struct {
 	net.Listener
 	stopping  chan struct{}

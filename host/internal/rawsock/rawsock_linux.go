@@ -21,41 +21,74 @@ func Conn(c net.Conn) net.Conn {
 		return c
 	}
 	r := &conn{TCPConn: tc, rc: rc}
-	r.readFn, r.writeFn = r.read, r.write
+	r.r.sysno, r.w.sysno, r.w.all = syscall.SYS_READ, syscall.SYS_WRITE, true
+	r.r.fn, r.w.fn = r.r.call, r.w.call
 	return r
 }
 
 // conn is a TCP connection whose small reads and writes are raw. Like any
-// net.Conn it may be read and written by several goroutines at once: each
-// direction's state is held by its own lock for the whole of one Read or
-// Write (the callbacks are bound once, so a call allocates nothing).
+// net.Conn it may be read and written by several goroutines at once.
 type conn struct {
 	*net.TCPConn
-	rc syscall.RawConn
+	rc   syscall.RawConn
+	r, w side
+}
 
-	rmu    sync.Mutex
-	readFn func(fd uintptr) bool // c.read
-	rbuf   []byte
-	rn     int
-	rerr   syscall.Errno
+// side is one direction of a conn. Its lock holds its state for the whole
+// of one Read or Write; fn is call, bound once, so a call allocates nothing.
+type side struct {
+	mu    sync.Mutex
+	sysno uintptr // SYS_READ or SYS_WRITE
+	all   bool    // a write takes all of buf; a read what there is
+	fn    func(fd uintptr) bool
+	buf   []byte
+	n     int
+	errno syscall.Errno
+}
 
-	wmu     sync.Mutex
-	writeFn func(fd uintptr) bool // c.write
-	wbuf    []byte
-	wn      int
-	werr    syscall.Errno
+// call is the RawConn callback: it reads or writes buf[n:] until done, or
+// returns false when the socket is empty or full, for RawConn to wait until
+// it is ready and call again.
+func (s *side) call(fd uintptr) bool {
+	for s.n < len(s.buf) {
+		n, _, errno := syscall.RawSyscall(s.sysno, fd, uintptr(unsafe.Pointer(&s.buf[s.n])), uintptr(len(s.buf)-s.n))
+		switch errno {
+		case 0:
+			s.n += int(n)
+			if !s.all {
+				return true // a read returns what it got; 0 is the end of the stream
+			}
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.errno = errno
+			return true
+		}
+	}
+	return true
+}
+
+// do reads or writes p through c's RawConn and returns what call counted.
+func (s *side) do(c *conn, p []byte) (n int, errno syscall.Errno, err error) {
+	s.mu.Lock()
+	s.buf, s.n, s.errno = p, 0, 0
+	if s.all {
+		err = c.rc.Write(s.fn)
+	} else {
+		err = c.rc.Read(s.fn)
+	}
+	n, errno = s.n, s.errno
+	s.buf = nil
+	s.mu.Unlock()
+	return n, errno, err
 }
 
 func (c *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 || len(p) > rawMax {
 		return c.TCPConn.Read(p)
 	}
-	c.rmu.Lock()
-	c.rbuf, c.rn, c.rerr = p, 0, 0
-	err := c.rc.Read(c.readFn)
-	n, errno := c.rn, c.rerr
-	c.rbuf = nil
-	c.rmu.Unlock()
+	n, errno, err := c.r.do(c, p)
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
@@ -68,36 +101,12 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// read is the RawConn callback of Read: false asks it to wait until the
-// socket is readable and call again.
-func (c *conn) read(fd uintptr) bool {
-	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
-		switch errno {
-		case 0:
-			c.rn = int(n)
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		c.rerr = errno
-		return true
-	}
-}
-
 func (c *conn) Write(p []byte) (int, error) {
 	if len(p) == 0 || len(p) > rawMax {
 		return c.TCPConn.Write(p)
 	}
 	raceWritten(p)
-	c.wmu.Lock()
-	c.wbuf, c.wn, c.werr = p, 0, 0
-	err := c.rc.Write(c.writeFn)
-	n, errno := c.wn, c.werr
-	c.wbuf = nil
-	c.wmu.Unlock()
+	n, errno, err := c.w.do(c, p)
 	switch {
 	case err != nil:
 		return n, c.opError("write", err)
@@ -105,27 +114,6 @@ func (c *conn) Write(p []byte) (int, error) {
 		return n, c.opError("write", errno)
 	}
 	return n, nil
-}
-
-// write is the RawConn callback of Write: it writes until all of wbuf is
-// taken or the socket is full, when false asks to wait for room.
-func (c *conn) write(fd uintptr) bool {
-	for c.wn < len(c.wbuf) {
-		rest := c.wbuf[c.wn:]
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
-		switch errno {
-		case 0:
-			c.wn += int(n)
-			continue
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		c.werr = errno
-		return true
-	}
-	return true
 }
 
 // opError wraps err as net.Conn's own Read and Write do, so that callers

@@ -503,8 +503,6 @@ func TestMuxPreface(t *testing.T) {
 	}
 }
 
-// On the mux wire a call its caller gave up is no longer waited for: the
-// called sidecar's shutdown returns while the app still holds the call.
 // TestMuxDefaultTimeout: a call whose ctx has no deadline ends with
 // context.DeadlineExceeded once defaultTimeout has passed, and the called
 // sidecar is told, so its shutdown does not wait for the call. The
